@@ -11,9 +11,15 @@ def main() -> None:
 
 
 def _register_subcommands() -> None:
-    # Imported here so `dreamseed --help` stays fast and one broken group cannot hide the others.
-    from cli import irt
+    # Imported here so each group lives in its own module and `--help` lists them all.
+    from cli import services
 
+    for command in (services.up, services.down, services.status):
+        main.add_command(command)
+    try:
+        from cli import irt
+    except ImportError:  # the psychometrics CLI lands separately
+        return
     main.add_command(irt.irt)
 
 

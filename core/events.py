@@ -1,0 +1,147 @@
+"""Event contracts, defined once and shared by producers (services) and consumers (relay, lake).
+
+Names follow `<domain>.<entity>.<past_verb>.v<N>`. A new version is a new Struct with a new name;
+old versions stay readable forever because the lake keeps them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every event. `event_type` is the contract's name; `aggregate_id` keys its stream."""
+
+    event_type: ClassVar[str]
+
+    @property
+    def aggregate_id(self) -> str:
+        raise NotImplementedError
+
+
+class UserRegisteredV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "users.user.registered.v1"
+    user_id: str
+    role: str
+    registered_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.user_id
+
+
+class ClassCreatedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "classes.class.created.v1"
+    class_id: str
+    teacher_id: str
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.class_id
+
+
+class ClassJoinedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "classes.membership.joined.v1"
+    class_id: str
+    student_id: str
+    joined_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.class_id
+
+
+class ItemCreatedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "content.item.created.v1"
+    item_id: str
+    owner_id: str
+    skills: list[str]
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.item_id
+
+
+class ExamCreatedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "exams.exam.created.v1"
+    exam_id: str
+    owner_id: str
+    class_id: str | None
+    item_count: int
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.exam_id
+
+
+class AttemptStartedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "exams.attempt.started.v1"
+    attempt_id: str
+    exam_id: str
+    student_id: str
+    started_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.attempt_id
+
+
+class ResponseRecordedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "exams.response.recorded.v1"
+    attempt_id: str
+    exam_id: str
+    student_id: str
+    item_id: str
+    choice: int
+    is_correct: bool
+    answered_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.attempt_id
+
+
+class AttemptCompletedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "exams.attempt.completed.v1"
+    attempt_id: str
+    exam_id: str
+    student_id: str
+    class_id: str | None
+    raw_score: int
+    max_score: int
+    started_at: datetime
+    completed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.attempt_id
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.event_type: cls
+    for cls in (
+        UserRegisteredV1,
+        ClassCreatedV1,
+        ClassJoinedV1,
+        ItemCreatedV1,
+        ExamCreatedV1,
+        AttemptStartedV1,
+        ResponseRecordedV1,
+        AttemptCompletedV1,
+    )
+}
+
+
+def encode_payload(event: Event) -> bytes:
+    return msgspec.json.encode(event)
+
+
+def decode_payload(event_type: str, payload: bytes | str) -> Event:
+    """Decode a stored payload into its contract; unknown types raise KeyError."""
+    return msgspec.json.decode(payload, type=EVENT_TYPES[event_type])
