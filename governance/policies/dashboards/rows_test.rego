@@ -1,0 +1,26 @@
+# METADATA
+# title: Tests for data.dreamseed.dashboards.rows
+package dreamseed.dashboards.rows_test
+
+import data.dreamseed.dashboards.rows
+
+page(subject, name) := {"subject": subject, "page": name}
+
+teacher := {"user_id": "t1", "role": "teacher", "class_ids": ["c1"]}
+
+test_teacher_sees_her_classes if {
+	rows.filter == {"mode": "any", "conditions": [{"column": "class_id", "values": ["c1"]}]} with input as page(teacher, "attempts_per_day")
+}
+
+test_admin_sees_all if {
+	rows.filter == {"mode": "all"} with input as page({"user_id": "a", "role": "admin"}, "attempts_per_day")
+}
+
+test_denied_page_shows_nothing if {
+	rows.filter == {"mode": "none"} with input as page({"user_id": "s1", "role": "student", "class_ids": ["c1"]}, "attempts_per_day")
+	rows.filter == {"mode": "none"} with input as page(teacher, "no_such_page")
+}
+
+test_page_without_dataset_shows_nothing if {
+	rows.filter == {"mode": "none"} with input as page({"user_id": "a", "role": "admin"}, "platform_health")
+}
