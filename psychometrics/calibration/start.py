@@ -18,7 +18,7 @@ __all__ = ["classical_start"]
 
 
 def classical_start(
-    codes: AnyArray, weights: FloatArray, n_categories: IntArray, max_rows: int = 20_000
+    codes: AnyArray, weights: FloatArray, n_categories: IntArray, max_rows: int = 5_000
 ) -> tuple[FloatArray, FloatArray]:
     """Slopes and intercepts from item statistics.
 
