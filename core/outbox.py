@@ -37,8 +37,6 @@ async def append(
     await conn.execute(INSERT_SQL, _row(event, occurred_at))
 
 
-def append_sync(
-    conn: Connection[Any], event: Event, occurred_at: datetime | None = None
-) -> None:
+def append_sync(conn: Connection[Any], event: Event, occurred_at: datetime | None = None) -> None:
     """Synchronous twin of `append`, for tools and tests."""
     conn.execute(INSERT_SQL, _row(event, occurred_at))

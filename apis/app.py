@@ -1,0 +1,154 @@
+"""The DreamSeed API: one Litestar app holding every service router (`dreamseed serve`).
+
+Request path: RequestContext (request id, access log, metrics) → Auth (JWT, revocation)
+→ RateLimit (Redis) → route guard (policy) → controller → service (one transaction + outbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+
+from governance.decision_log import DecisionLog
+
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from redis.asyncio import Redis
+
+from apis.classes import services as class_services
+from apis.classes.controllers import ClassesController
+from apis.content.controllers import ItemsController
+from apis.deps import provide_state
+from apis.errors import EXCEPTION_HANDLERS
+from apis.exams.controllers import AttemptsController, ExamsController
+from apis.gateway.auth import AuthMiddleware
+from apis.gateway.metrics import Metrics
+from apis.gateway.policy import PolicyGate, policy_guard
+from apis.gateway.rate_limit import RateLimitMiddleware
+from apis.gateway.request_context import RequestContextMiddleware
+from apis.state import AppState
+from apis.system.controllers import SystemController
+from apis.users.controllers import AuthController, UsersController
+from core.db import create_pool
+from core.relay import run_relay
+from core.settings import Settings
+from governance import load_engine
+
+SERVICES: dict[str, Sequence[type]] = {
+    "users": (AuthController, UsersController),
+    "classes": (ClassesController,),
+    "content": (ItemsController,),
+    "exams": (ExamsController, AttemptsController),
+}
+SWAGGER_ASSETS = "/schema/assets"
+
+
+def _openapi() -> OpenAPIConfig:
+    # The docs page loads Swagger UI from the swagger-ui-bundle wheel: it works offline.
+    return OpenAPIConfig(
+        title="DreamSeed API",
+        version="0.1.0",
+        description="Adaptive exams, item banks and classes. Authenticate with POST /api/v1/auth/login.",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+            }
+        ),
+        security=[{"bearer": []}],
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/docs",
+                js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>",
+            ),
+            JsonRenderPlugin(),
+            YamlRenderPlugin(),
+        ],
+        path="/schema",
+        # The API description is public: no token, no rate limit, no policy action.
+        openapi_router=Router(
+            "/schema", route_handlers=[], opt={"public": True, "no_rate_limit": True}
+        ),
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    services: Sequence[str] | None = None,
+    *,
+    relay: bool = True,
+) -> Litestar:
+    """Build the API; `services` limits it to some routers (each service can run alone).
+
+    `relay` runs the outbox relay (outbox → Redis Streams) as a background task of this process.
+    """
+    settings = settings or Settings.load()
+    chosen = list(services or SERVICES)
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown:
+        raise ValueError(f"unknown services {unknown}; choose from {sorted(SERVICES)}")
+    # Load the policy bundle now: a broken policy fails start-up with its file and line.
+    engine = load_engine(settings.opa_url or None)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = create_pool(settings.database_url)
+        await pool.open(wait=True, timeout=10)
+        redis: Redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        decision_log = DecisionLog(settings.database_url)
+        await decision_log.start()
+        metrics = Metrics()
+        state = AppState(settings, pool, redis, None, metrics)  # type: ignore[arg-type]
+
+        async def class_ids_of(user_id: str) -> list[str]:
+            return await class_services.class_ids_of(state, user_id)
+
+        state.policy = PolicyGate(engine, class_ids_of, decision_log.record, metrics)
+        app.state.dreamseed = state
+        stop = asyncio.Event()
+        relay_task = asyncio.create_task(run_relay(pool, redis, stop)) if relay else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if relay_task is not None:
+                await relay_task
+            await decision_log.stop()
+            await redis.aclose()
+            await pool.close()
+            await engine.aclose()
+
+    handlers: list[Any] = [SystemController]
+    handlers += [c for name in chosen for c in SERVICES[name]]
+    handlers.append(
+        create_static_files_router(
+            path=SWAGGER_ASSETS,
+            directories=[Path(swagger_ui_bundle.swagger_ui_path)],
+            opt={"public": True, "no_rate_limit": True},
+            include_in_schema=False,
+        )
+    )
+    return Litestar(
+        route_handlers=[Router("/", route_handlers=handlers)],
+        lifespan=[lifespan],
+        middleware=[RequestContextMiddleware(), AuthMiddleware(), RateLimitMiddleware()],
+        guards=[policy_guard],
+        dependencies={"app_state": Provide(provide_state, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=_openapi(),
+        state=State({"dreamseed": None}),
+        debug=False,
+    )

@@ -1,0 +1,58 @@
+"""One error shape for every 4xx/5xx: `{"error": {"status": int, "message": str, "detail": …}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from core.errors import DomainError
+
+_log = logging.getLogger("dreamseed.api")
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, detail: Any = None
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status": status, "message": message}
+    if detail is not None:
+        body["detail"] = detail
+    return Response({"error": body}, status_code=status, headers=headers)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    return error_response(exc.status, exc.message, exc.headers or None)
+
+
+def validation_error_handler(
+    _: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
+    extra = exc.extra if isinstance(exc.extra, list) else None
+    parts = []
+    for item in extra or []:
+        if isinstance(item, dict):
+            where = item.get("key") or item.get("source") or "body"
+            parts.append(f"{where}: {item.get('message', '')}".strip())
+    message = "invalid request: " + ("; ".join(parts) if parts else str(exc.detail))
+    return error_response(400, message, detail=extra)
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def internal_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, Any]]:
+    _log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal error; the request id in X-Request-ID identifies it")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

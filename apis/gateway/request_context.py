@@ -1,0 +1,81 @@
+"""Outermost middleware: request id, one JSON access-log line per request, Prometheus metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+import time
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from litestar.middleware import ASGIMiddleware
+
+from apis.gateway.principal import SCOPE_KEY
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+REQUEST_ID_KEY = "dreamseed.request_id"
+# The current request id, for code that logs or records decisions deep inside a handler.
+REQUEST_ID: ContextVar[str | None] = ContextVar("dreamseed_request_id", default=None)
+_log = logging.getLogger("dreamseed.access")
+if not _log.handlers:
+    _handler = logging.StreamHandler(sys.stderr)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _log.addHandler(_handler)
+    _log.setLevel(logging.INFO)
+    _log.propagate = False
+
+
+def _incoming_request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id" and 0 < len(value) <= 128:
+            return value.decode("latin-1")
+    return secrets.token_hex(8)
+
+
+class RequestContextMiddleware(ASGIMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request_id = _incoming_request_id(scope)
+        scope[REQUEST_ID_KEY] = request_id  # type: ignore[literal-required]
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+            elapsed = time.perf_counter() - started
+            route = scope.get("path_template", scope["path"])  # type: ignore[typeddict-item]
+            method = scope.get("method", "WS")
+            state = scope["app"].state.get("dreamseed")
+            if state is not None:
+                state.metrics.requests.labels(route, method, str(status)).inc()
+                state.metrics.latency.labels(route, method).observe(elapsed)
+            principal = scope.get(SCOPE_KEY)  # type: ignore[misc]
+            _log.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "user_id": getattr(principal, "user_id", None),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    }
+                )
+            )

@@ -1,0 +1,21 @@
+"""What the API process holds for its lifetime, built once at start-up and closed at shutdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from apis.gateway.metrics import Metrics
+from apis.gateway.policy import PolicyGate
+from core.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    pool: AsyncConnectionPool
+    redis: Redis
+    policy: PolicyGate
+    metrics: Metrics

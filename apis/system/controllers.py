@@ -1,0 +1,70 @@
+"""Operational routes: liveness, readiness (PostgreSQL, Redis, S3), Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from litestar import Controller, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from apis.state import AppState
+
+OPS = {"public": True, "no_rate_limit": True}
+
+
+async def _check_postgres(state: AppState) -> str:
+    async with state.pool.connection(timeout=2) as conn:
+        await conn.execute("select 1")
+    return "ok"
+
+
+async def _check_redis(state: AppState) -> str:
+    await state.redis.ping()
+    return "ok"
+
+
+async def _check_s3(state: AppState) -> str:
+    if not state.settings.s3_endpoint:
+        return "ok (local lake directory)"
+    async with httpx.AsyncClient(timeout=2) as client:
+        # Any HTTP answer (even 403 to an anonymous request) proves the gateway is serving.
+        await client.get(state.settings.s3_endpoint)
+    return "ok"
+
+
+class SystemController(Controller):
+    tags = ["system"]
+    include_in_schema = True
+
+    @get("/health", opt=OPS)
+    async def health(self) -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @get("/ready", opt=OPS)
+    async def ready(self, app_state: AppState) -> Response[dict[str, Any]]:
+        """Readiness: PostgreSQL, Redis and S3 all answer (503 naming the failing one otherwise)."""
+        names = ("postgresql", "redis", "s3")
+        results = await asyncio.gather(
+            _check_postgres(app_state),
+            _check_redis(app_state),
+            _check_s3(app_state),
+            return_exceptions=True,
+        )
+        checks = {
+            name: (f"failed: {r}" if isinstance(r, BaseException) else r)
+            for name, r in zip(names, results, strict=True)
+        }
+        ok = not any(isinstance(r, BaseException) for r in results)
+        return Response(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @get("/metrics", opt=OPS, include_in_schema=False)
+    async def metrics(self, app_state: AppState) -> Response[bytes]:
+        """Prometheus exposition format."""
+        return Response(generate_latest(app_state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

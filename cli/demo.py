@@ -1,0 +1,251 @@
+"""`dreamseed demo`: the whole platform with a small demo school, as a new user would run it.
+
+up → migrate → API → seed a school through the HTTP API (teachers, students, classes, an item bank,
+exams; students answer by a 2PL model so later calibration has something true to recover) →
+materialize the pipeline → serve API, dashboards and the Dagster UI, printing URLs and logins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from core.auth import hash_password
+from core.ids import new_id
+from core.migrate import migrate
+from core.settings import Settings
+
+console = Console()
+TEACHERS = 2
+STUDENTS_PER_CLASS = 12
+ITEMS_PER_TEACHER = 12
+SEED = 20261126
+
+
+@dataclass
+class Login:
+    role: str
+    email: str
+    password: str
+
+
+def _dreamseed(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli", *args]
+
+
+def _wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise click.ClickException(f"{url} did not answer within {timeout:.0f}s")
+
+
+def _register(api: httpx.Client, role: str, name: str, email: str, password: str) -> None:
+    reply = api.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "display_name": name, "role": role},
+    )
+    if reply.status_code not in (201, 409):
+        raise click.ClickException(f"registering {email} failed: {reply.text}")
+
+
+def _token(api: httpx.Client, email: str, password: str) -> dict[str, str]:
+    reply = api.post("/api/v1/auth/login", json={"email": email, "password": password})
+    reply.raise_for_status()
+    return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+def _operator_account(settings: Settings, role: str, email: str, password: str) -> None:
+    """Admins and analysts cannot self-register; an operator creates them in the database."""
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "insert into users.accounts (user_id, email, display_name, role, password_hash)"
+            " values (%s, %s, %s, %s, %s) on conflict (email) do nothing",
+            (new_id(), email, role.title(), role, hash_password(password)),
+        )
+
+
+def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
+    """Seed through the HTTP API; returns the demo logins (kept in the state folder)."""
+    logins_file = state / "logins.json"
+    if logins_file.exists():
+        console.print("demo school already seeded; reusing it")
+        return [Login(**x) for x in json.loads(logins_file.read_text())]
+    rng = random.Random(SEED)
+    password = "demo-" + secrets.token_hex(4)
+    logins: list[Login] = []
+    truth: dict[str, dict[str, float]] = {}
+    with httpx.Client(base_url=api_url, timeout=30) as api, Progress(console=console) as bar:
+        task = bar.add_task("seeding the demo school", total=TEACHERS * (STUDENTS_PER_CLASS + 2))
+        for t in range(TEACHERS):
+            email = f"teacher{t + 1}@demo.dreamseed.school"
+            _register(api, "teacher", f"Teacher {t + 1}", email, password)
+            logins.append(Login("teacher", email, password))
+            teacher = _token(api, email, password)
+            klass = api.post("/api/v1/classes/", json={"name": f"Class {t + 1}"}, headers=teacher)
+            klass.raise_for_status()
+            item_ids = []
+            for i in range(ITEMS_PER_TEACHER):
+                a, b = round(rng.uniform(0.7, 2.0), 3), round(rng.gauss(0, 1), 3)
+                item = api.post(
+                    "/api/v1/items/",
+                    json={
+                        "stem": f"Question {i + 1} of teacher {t + 1}",
+                        "options": ["A", "B", "C", "D"],
+                        "answer_key": rng.randrange(4),
+                        "skills": [rng.choice(["algebra", "geometry", "number"])],
+                    },
+                    headers=teacher,
+                )
+                item.raise_for_status()
+                body = item.json()
+                item_ids.append(body["item_id"])
+                truth[body["item_id"]] = {"a": a, "b": b, "key": body["answer_key"]}
+            exam = api.post(
+                "/api/v1/exams/",
+                json={
+                    "title": f"Unit test {t + 1}",
+                    "item_ids": item_ids,
+                    "class_id": klass.json()["class_id"],
+                },
+                headers=teacher,
+            )
+            exam.raise_for_status()
+            bar.advance(task)
+            for s in range(STUDENTS_PER_CLASS):
+                email = f"student{t + 1}-{s + 1}@demo.dreamseed.school"
+                _register(api, "student", f"Student {t + 1}.{s + 1}", email, password)
+                if s == 0:
+                    logins.append(Login("student", email, password))
+                student = _token(api, email, password)
+                api.post(
+                    "/api/v1/classes/join",
+                    json={"join_code": klass.json()["join_code"]},
+                    headers=student,
+                ).raise_for_status()
+                attempt = api.post(
+                    f"/api/v1/exams/{exam.json()['exam_id']}/attempts", headers=student
+                ).json()
+                theta = rng.gauss(0, 1)
+                for item_id in item_ids:
+                    p = truth[item_id]
+                    correct = rng.random() < 1 / (1 + math.exp(-p["a"] * (theta - p["b"])))
+                    choice = int(p["key"]) if correct else (int(p["key"]) + 1) % 4
+                    api.post(
+                        f"/api/v1/attempts/{attempt['attempt_id']}/responses",
+                        json={"item_id": item_id, "choice": choice},
+                        headers=student,
+                    ).raise_for_status()
+                api.post(
+                    f"/api/v1/attempts/{attempt['attempt_id']}/finish", headers=student
+                ).raise_for_status()
+                bar.advance(task)
+            bar.advance(task)
+    for role in ("admin", "analyst"):
+        email = f"{role}@demo.dreamseed.school"
+        _operator_account(settings, role, email, password)
+        logins.append(Login(role, email, password))
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "true_item_parameters.json").write_text(json.dumps(truth, indent=1))
+    logins_file.write_text(json.dumps([vars(x) for x in logins], indent=1))
+    logins_file.chmod(0o600)
+    return logins
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+@click.command()
+@click.option("--serve/--no-serve", default=True, help="keep API, dashboards and Dagster UI up")
+def demo(serve: bool) -> None:
+    """Run the whole platform with a demo school and print every URL and login."""
+    from cli.services import bring_up, ensure_database
+
+    settings = bring_up(Settings.load())
+    ensure_database(settings.database_url)
+    migrate(settings.database_url)
+    state = settings.state_dir / "demo"
+    logs = settings.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    children = [_start(_dreamseed("serve"), logs / "api.log")]
+    try:
+        _wait_http(f"{api_url}/health")
+        logins = seed_school(settings, api_url, state)
+        console.print("materializing the pipeline (outbox → Iceberg → dbt marts)…")
+        subprocess.run(_dreamseed("pipeline", "run"), check=True)
+        if not serve:
+            _print_summary(settings, logins, serving=False)
+            return
+        children.append(_start(_dreamseed("dashboards"), logs / "dashboards.log"))
+        children.append(_start(_dreamseed("pipeline", "ui"), logs / "dagster.log"))
+        _wait_http(f"http://{settings.api_host}:{settings.dashboard_port}/health")
+        _print_summary(settings, logins, serving=True)
+        console.print(f"logs in {logs}; press Ctrl-C to stop")
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        raise click.ClickException(f"a service stopped; see the logs in {logs}")
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    finally:
+        _stop_all(children)
+
+
+def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) -> None:
+    host = settings.api_host
+    urls = Table(title="DreamSeed demo" + ("" if serving else " (seeded; not serving)"))
+    urls.add_column("what")
+    urls.add_column("where")
+    rows: list[tuple[str, Any]] = [
+        ("API", f"http://{host}:{settings.api_port}"),
+        ("API docs (offline Swagger UI)", f"http://{host}:{settings.api_port}/schema/docs"),
+        ("Dashboard: attempts per day", f"http://{host}:{settings.dashboard_port}/"),
+        ("Dagster UI", f"http://{host}:{settings.dagster_port}"),
+        ("S3 (SeaweedFS)", settings.s3_endpoint or str(settings.lake_local_dir)),
+        ("Analyst SQL", 'dreamseed sql "select count(*) from outbox_events"'),
+    ]
+    for what, where in rows:
+        urls.add_row(what, str(where))
+    console.print(urls)
+    people = Table(title="Demo logins")
+    for column in ("role", "e-mail", "password"):
+        people.add_column(column)
+    for login in logins:
+        people.add_row(login.role, login.email, login.password)
+    console.print(people)

@@ -1,0 +1,73 @@
+"""`dreamseed migrate`, `dreamseed serve [SERVICE…]` and `dreamseed relay`."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from core.migrate import migrate as apply_migrations
+from core.settings import Settings
+
+
+@click.command()
+def migrate() -> None:
+    """Apply pending SQL migrations (creates the database first if needed)."""
+    from cli.services import ensure_database
+
+    settings = Settings.load()
+    ensure_database(settings.database_url)
+    applied = apply_migrations(settings.database_url)
+    click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@click.command()
+@click.argument("services", nargs=-1)
+@click.option("--host", default=None, help="bind address (default: DREAMSEED_API_HOST)")
+@click.option("--port", type=int, default=None, help="port (default: DREAMSEED_API_PORT)")
+@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--no-relay", is_flag=True, help="do not run the outbox relay in this process")
+def serve(
+    services: tuple[str, ...], host: str | None, port: int | None, workers: int, no_relay: bool
+) -> None:
+    """Serve the API: all services, or only the SERVICES named (users classes content exams)."""
+    import uvicorn
+
+    from apis.app import SERVICES, create_app
+
+    unknown = sorted(set(services) - set(SERVICES))
+    if unknown:
+        raise click.BadParameter(f"unknown services {unknown}; choose from {sorted(SERVICES)}")
+    settings = Settings.load()
+    app = create_app(settings, services or None, relay=not no_relay)
+    uvicorn.run(
+        app,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,  # the gateway writes its own JSON access log
+    )
+
+
+@click.command()
+def relay() -> None:
+    """Run the outbox relay on its own (outbox → Redis Streams) until interrupted."""
+    from redis.asyncio import Redis
+
+    from core.db import create_pool
+    from core.relay import run_relay
+
+    settings = Settings.load()
+
+    async def main() -> None:
+        pool = create_pool(settings.database_url, min_size=1, max_size=2)
+        await pool.open(wait=True)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            await run_relay(pool, redis, asyncio.Event())
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    asyncio.run(main())

@@ -1,0 +1,86 @@
+"""Passwords (argon2id) and tokens (JWT, HS256) shared by the API and the dashboards.
+
+Access tokens are short-lived; refresh tokens live longer and are single-use. Logout revokes a
+token by putting its id (`jti`) in Redis until the token would have expired anyway.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.errors import Unauthenticated
+
+TokenType = Literal["access", "refresh"]
+ALGORITHM = "HS256"
+REVOKED_PREFIX = "auth:revoked:"
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    user_id: str
+    role: str
+    token_id: str
+    token_type: TokenType
+    expires_at: datetime
+
+
+def issue_token(
+    secret: str, user_id: str, role: str, token_type: TokenType, lifetime: timedelta
+) -> tuple[str, Claims]:
+    if not secret:
+        raise RuntimeError("DREAMSEED_JWT_SECRET is empty: run `dreamseed up` or set it")
+    now = datetime.now(UTC)
+    claims = Claims(user_id, role, secrets.token_hex(16), token_type, now + lifetime)
+    payload = {
+        "sub": user_id,
+        "role": role,
+        "jti": claims.token_id,
+        "typ": token_type,
+        "iat": now,
+        "exp": claims.expires_at,
+    }
+    return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
+
+
+def decode_token(secret: str, token: str, expected: TokenType) -> Claims:
+    """Verify signature, expiry and type; raise Unauthenticated with the reason otherwise."""
+    try:
+        payload = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "jti"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("token has expired") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated(f"invalid token: {exc}") from exc
+    if payload.get("typ") != expected:
+        raise Unauthenticated(f"expected an {expected} token")
+    return Claims(
+        user_id=str(payload["sub"]),
+        role=str(payload.get("role", "")),
+        token_id=str(payload["jti"]),
+        token_type=expected,
+        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+    )
+
+
+def revocation_key(token_id: str) -> str:
+    return REVOKED_PREFIX + token_id
