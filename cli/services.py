@@ -180,7 +180,11 @@ def _start_local_redis(settings: Settings) -> None:
 
 
 def _seaweed_ports() -> dict[str, int]:
-    return {k: int(v) for k, v in parse_env_file(SEAWEED_CONFIG).items()}
+    """Ports from infra/local/seaweedfs.env, shifted by DREAMSEED_PORT_OFFSET (default 0) so a
+    second checkout can run its own S3 server beside the first."""
+    offset = int(os.environ.get(PREFIX + "PORT_OFFSET", "0"))
+    values = {k: int(v) for k, v in parse_env_file(SEAWEED_CONFIG).items()}
+    return {k: v + offset if k.endswith("_PORT") else v for k, v in values.items()}
 
 
 def _weed_binary() -> str:
