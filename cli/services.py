@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import click
 import psycopg
 import redis
+import urllib3
 from rich.console import Console
 from rich.table import Table
 
@@ -288,7 +289,12 @@ def wait_for_s3(settings: Settings, endpoint: str, timeout: float = 60.0) -> Non
             if not client.bucket_exists(settings.lake_bucket):
                 client.make_bucket(settings.lake_bucket)
             return
-        except (MinioException, OSError, ValueError) as exc:  # not ready yet
+        except (
+            MinioException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            ValueError,
+        ) as exc:  # not up yet
             last = exc
             time.sleep(0.5)
     raise click.ClickException(f"S3 at {endpoint} did not answer within {timeout:.0f}s: {last}")
