@@ -1,0 +1,109 @@
+"""DreamSeed psychometrics: IRT calibration, scoring, item fit and computerised adaptive testing.
+
+A pure numpy/scipy library.  Main entry points:
+
+Calibration (marginal ML by EM, Bock & Aitkin 1981; SQUAREM, Varadhan & Roland 2008):
+    :func:`calibrate` → :class:`CalibrationResult` (items, SEs, log-likelihood, AIC/BIC).
+Models (Rasch/1PL, 2PL, 3PL, Samejima's GRM): :class:`ItemParameters`,
+    :func:`category_probabilities`, :func:`item_information`, :func:`test_information`.
+Scoring: :func:`score`, :func:`eap_scores`, :func:`map_scores`, :func:`ml_scores`,
+    :func:`wle_scores` (Warm 1989).
+Fit: :func:`sx2_item_fit` (Orlando & Thissen 2000), :func:`marginal_reliability`,
+    :func:`empirical_reliability`.  Classical: :func:`item_analysis`, :func:`cronbach_alpha`.
+CAT (stateless functions over a serialisable :class:`CATState`): :class:`CATConfig`,
+    :class:`CATBank`, :func:`start`, :func:`select_next_item`, :func:`record_response`,
+    :func:`check_stop`, :func:`finish`, :func:`simulate_cat`.
+"""
+
+from psychometrics.calibration import (
+    CalibrationResult,
+    ConvergenceReport,
+    Priors,
+    StandardErrors,
+    calibrate,
+)
+from psychometrics.cat import (
+    REASONS,
+    CATBank,
+    CATConfig,
+    CATState,
+    Decision,
+    ItemChoice,
+    SimulationResult,
+    StopDecision,
+    check_stop,
+    finish,
+    record_response,
+    select_next_item,
+    simulate_cat,
+    start,
+    sympson_hetter_calibrate,
+)
+from psychometrics.classical import ItemAnalysis, cronbach_alpha, item_analysis
+from psychometrics.data import ResponseData, prepare_responses, responses_from_triples
+from psychometrics.fit import (
+    ItemFit,
+    empirical_reliability,
+    marginal_reliability,
+    sx2_item_fit,
+)
+from psychometrics.models import (
+    ItemParameters,
+    category_probabilities,
+    item_information,
+    test_information,
+)
+from psychometrics.quadrature import QuadratureGrid, normal_grid
+from psychometrics.scoring import (
+    ThetaEstimates,
+    eap_scores,
+    map_scores,
+    ml_scores,
+    score,
+    wle_scores,
+)
+
+__all__ = [
+    "REASONS",
+    "CATBank",
+    "CATConfig",
+    "CATState",
+    "CalibrationResult",
+    "ConvergenceReport",
+    "Decision",
+    "ItemAnalysis",
+    "ItemChoice",
+    "ItemFit",
+    "ItemParameters",
+    "Priors",
+    "QuadratureGrid",
+    "ResponseData",
+    "SimulationResult",
+    "StandardErrors",
+    "StopDecision",
+    "ThetaEstimates",
+    "calibrate",
+    "category_probabilities",
+    "check_stop",
+    "cronbach_alpha",
+    "eap_scores",
+    "empirical_reliability",
+    "finish",
+    "item_analysis",
+    "item_information",
+    "map_scores",
+    "marginal_reliability",
+    "ml_scores",
+    "normal_grid",
+    "prepare_responses",
+    "record_response",
+    "responses_from_triples",
+    "score",
+    "select_next_item",
+    "simulate_cat",
+    "start",
+    "sympson_hetter_calibrate",
+    "sx2_item_fit",
+    "test_information",
+    "wle_scores",
+]
