@@ -259,6 +259,9 @@ def start_s3(settings: Settings) -> str:
             "-volume.preStopSeconds=1",
             "-s3",
             f"-s3.port={ports['S3_PORT']}",
+            # Its Iceberg REST and Lance servers are unused (our catalog is in PostgreSQL).
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-s3.config={config}",
         ],
         stdout=log,
