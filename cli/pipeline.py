@@ -1,0 +1,101 @@
+"""`dreamseed pipeline`: run the Dagster assets in process, or open the Dagster UI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from core.settings import Settings
+
+DEFINITIONS_MODULE = "orchestration.definitions"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _settings(ctx: click.Context) -> Settings:
+    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.load()
+
+
+@click.group("pipeline")
+def pipeline() -> None:
+    """Lake ingest and dbt marts (Dagster)."""
+
+
+@pipeline.command("run")
+@click.option(
+    "--select",
+    "selection",
+    default="*",
+    show_default=True,
+    help="Dagster asset selection, e.g. 'outbox_events' or 'group:analytics'.",
+)
+@click.pass_context
+def run(ctx: click.Context, selection: str) -> None:
+    """Materialize the assets in this process (runs are recorded in DAGSTER_HOME)."""
+    import dagster as dg
+
+    from orchestration.builder import build_definitions
+    from orchestration.home import dagster_home
+
+    settings = _settings(ctx)
+    os.environ["DAGSTER_HOME"] = str(dagster_home(settings))
+    defs = build_definitions(settings)
+    job = defs.resolve_implicit_global_asset_job_def()
+    if selection != "*":
+        job = job.get_subset(
+            asset_selection=set(
+                dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph())
+            )
+        )
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        if materialization is None:
+            continue
+        meta = {
+            k: v.value
+            for k, v in materialization.metadata.items()
+            if k in {"rows", "xmin_horizon", "rows_per_second", "dagster_dbt/materialization_type"}
+        }
+        click.echo(f"materialized {materialization.asset_key.to_user_string():32} {meta or ''}")
+    failed_checks = 0
+    for evaluation in result.get_asset_check_evaluations():
+        failed_checks += not evaluation.passed
+        mark = "ok  " if evaluation.passed else "FAIL"
+        click.echo(f"check {mark} {evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    click.echo(f"run {result.run_id}: {'success' if result.success else 'FAILED'}")
+    if not result.success or failed_checks:
+        ctx.exit(1)
+
+
+@pipeline.command("ui")
+@click.option("--port", type=int, default=None, help="Defaults to DREAMSEED_DAGSTER_PORT.")
+@click.pass_context
+def ui(ctx: click.Context, port: int | None) -> None:
+    """Start `dagster dev` (webserver + daemon) on the project's definitions."""
+    from orchestration.home import dagster_home
+
+    settings = _settings(ctx)
+    env = dict(
+        os.environ,
+        DAGSTER_HOME=str(dagster_home(settings)),
+        DREAMSEED_STATE_DIR=str(settings.state_dir.resolve()),
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-m",
+        DEFINITIONS_MODULE,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port or settings.dagster_port),
+    ]
+    click.echo(f"Dagster UI on http://127.0.0.1:{port or settings.dagster_port}", err=True)
+    os.chdir(PROJECT_ROOT)
+    os.execvpe(command[0], command, env)  # noqa: S606 - replace this process with dagster dev

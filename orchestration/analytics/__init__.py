@@ -1,0 +1,1 @@
+"""The analytics domain: dbt marts in the `analytics` schema."""

@@ -1,0 +1,28 @@
+"""Build the Definitions from one Settings object (tests pass their own)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from core.settings import Settings
+from orchestration.analytics.assets import analytics_daily, build_dbt_assets
+from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from orchestration.lake.assets import outbox_events
+from orchestration.lake.checks import lake_checks
+from orchestration.lake.resources import LakeResource
+from orchestration.lake.schedules import outbox_events_hourly
+from orchestration.lake.sensors import outbox_events_sensor
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    project = dbt_project()
+    return dg.Definitions(
+        assets=[outbox_events, build_dbt_assets(project)],
+        asset_checks=lake_checks,
+        sensors=[outbox_events_sensor],
+        schedules=[outbox_events_hourly, analytics_daily],
+        resources={
+            "lake": LakeResource(settings),
+            "dbt": build_dbt_resource(settings, project),
+        },
+    )

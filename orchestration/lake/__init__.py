@@ -1,0 +1,1 @@
+"""The lake domain: bronze Iceberg tables fed from the outbox."""

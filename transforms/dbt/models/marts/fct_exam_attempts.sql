@@ -1,0 +1,30 @@
+-- One row per completed attempt, with the class it counts for and its score.
+with attempts as (
+    select * from {{ ref('stg_exams__attempts') }}
+    where is_completed
+),
+
+exams as (
+    select exam_id, class_id from {{ ref('stg_exams__exams') }}
+),
+
+final as (
+    select
+        attempts.attempt_id,
+        attempts.exam_id,
+        attempts.student_id,
+        exams.class_id,
+        attempts.raw_score,
+        attempts.max_score,
+        case
+            when attempts.max_score > 0
+                then round(attempts.raw_score::numeric / attempts.max_score, 4)
+        end as score_pct,
+        attempts.started_at,
+        attempts.completed_at,
+        (attempts.completed_at at time zone 'UTC')::date as completed_on
+    from attempts
+    inner join exams on attempts.exam_id = exams.exam_id
+)
+
+select * from final

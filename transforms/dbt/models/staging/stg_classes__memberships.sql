@@ -1,0 +1,13 @@
+with source as (
+    select * from {{ source('classes', 'memberships') }}
+),
+
+renamed as (
+    select
+        class_id,
+        student_id,
+        joined_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,19 @@
+with source as (
+    select * from {{ source('exams', 'attempts') }}
+),
+
+renamed as (
+    select
+        attempt_id,
+        exam_id,
+        student_id,
+        status as attempt_status,
+        status = 'completed' as is_completed,
+        raw_score,
+        max_score,
+        started_at,
+        completed_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,18 @@
+with source as (
+    select * from {{ source('exams', 'exams') }}
+),
+
+renamed as (
+    select
+        exam_id,
+        owner_id,
+        class_id,
+        title as exam_title,
+        kind as exam_kind,
+        kind = 'adaptive' as is_adaptive,
+        cardinality(item_ids) as item_count,
+        created_at
+    from source
+)
+
+select * from renamed
