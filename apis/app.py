@@ -13,10 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import swagger_ui_bundle
-
-from governance.decision_log import DecisionLog
-
-
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -44,6 +40,7 @@ from core.db import create_pool
 from core.relay import run_relay
 from core.settings import Settings
 from governance import load_engine
+from governance.decision_log import DecisionLog
 
 SERVICES: dict[str, Sequence[type]] = {
     "users": (AuthController, UsersController),
