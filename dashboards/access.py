@@ -1,0 +1,181 @@
+"""What a dashboards user may see, asked of the governance policy (never decided here).
+
+- `load_subject` turns verified token claims into a governance `Subject`, with the classes the
+  user teaches (teacher) or belongs to (student), read from PostgreSQL;
+- `check_page` is the one place that asks the policy: page access
+  (`data.dreamseed.dashboards.access.decision`) and, when allowed, the row filter
+  (`data.dreamseed.dashboards.rows.filter`). Any failure of the engine is `PolicyUnavailable`;
+- `row_filter_sql` turns the structured row filter into a SQL predicate over whitelisted columns.
+
+Fail closed everywhere: a malformed answer, an unknown filter column or an engine error never
+widens what is shown; callers answer 503 for `PolicyUnavailable` and 403 for a denial.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from core.auth import Claims
+from core.settings import Settings
+from dashboards.resources import Resources
+from governance import PolicyEngine, PolicyUnavailable, RowFilter, Subject, load_engine
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "PageAccess",
+    "PolicyUnavailable",
+    "ThreadLocalEngine",
+    "check_page",
+    "deny_reason_message",
+    "load_subject",
+    "open_policy",
+    "row_filter_sql",
+    "visible_pages",
+]
+
+_NO_ROWS = RowFilter("none")
+
+# Human-readable explanations of the policy's deny reasons.
+_REASONS = {
+    "role_not_allowed": "your role may not open this dashboard",
+    "unknown_page": "this dashboard is not registered in the access policy",
+    "unknown_role": "your role is not known to the access policy",
+    "outside_access_hours": "dashboards are closed for your role at this hour",
+    "invalid_input": "the access request was malformed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PageAccess:
+    """The policy's answer for one subject and one page."""
+
+    page: str
+    subject: Subject
+    allowed: bool
+    reason: str
+    row_filter: RowFilter
+    policy_revision: str
+
+
+def deny_reason_message(reason: str) -> str:
+    return _REASONS.get(reason, f"access denied ({reason})")
+
+
+async def load_subject(resources: Resources, claims: Claims) -> Subject:
+    """The governance subject for a signed-in user: her role and her classes."""
+    if claims.role == "teacher":
+        query = "select class_id::text as class_id from classes.classes where teacher_id = %s"
+    elif claims.role == "student":
+        query = "select class_id::text as class_id from classes.memberships where student_id = %s"
+    else:
+        return Subject(user_id=claims.user_id, role=claims.role)
+    rows = await resources.fetch_all(query, (claims.user_id,))
+    return Subject(
+        user_id=claims.user_id,
+        role=claims.role,
+        class_ids=tuple(sorted(str(row["class_id"]) for row in rows)),
+    )
+
+
+def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:
+    """Ask the policy whether `subject` may open `page`, and which rows she may see there.
+
+    Raises PolicyUnavailable when the engine cannot answer (the caller answers 503).
+    """
+    try:
+        decision = engine.dashboard_access(subject, page)
+        if not decision.allowed:
+            return PageAccess(page, subject, False, decision.reason, _NO_ROWS, engine.revision)
+        row_filter = engine.dashboard_rows(subject, page)
+    except PolicyUnavailable:
+        raise
+    except Exception as exc:  # any other engine failure must deny, never allow
+        raise PolicyUnavailable(f"policy engine failed: {exc!r}") from exc
+    except BaseException as exc:
+        # A Rust panic inside regorus surfaces as pyo3's PanicException, a BaseException.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise PolicyUnavailable(f"policy engine panicked: {exc}") from exc
+    return PageAccess(page, subject, True, decision.reason, row_filter, engine.revision)
+
+
+def visible_pages(engine: PolicyEngine, subject: Subject, pages: Iterable[str]) -> list[str]:
+    """The pages the subject may open, in the given order (PolicyUnavailable propagates)."""
+    return [page for page in pages if check_page(engine, subject, page).allowed]
+
+
+def row_filter_sql(
+    row_filter: RowFilter, allowed_columns: Collection[str], *, table_alias: str | None = None
+) -> tuple[sql.Composable, list[Any]]:
+    """A SQL predicate (and its positional parameters) equivalent to the row filter.
+
+    `any`: OR of `column::text = any(values)`; `none`: false; `all`: true. A condition on a
+    column outside `allowed_columns` raises PolicyUnavailable (the policy and the dataset
+    disagree: show nothing rather than guess).
+    """
+    if row_filter.mode == "all":
+        return sql.SQL("true"), []
+    if row_filter.mode == "none" or not row_filter.conditions:
+        return sql.SQL("false"), []
+    parts: list[sql.Composable] = []
+    params: list[Any] = []
+    for condition in row_filter.conditions:
+        if condition.column not in allowed_columns:
+            raise PolicyUnavailable(
+                f"row filter names column {condition.column!r}, not one of {sorted(allowed_columns)}"
+            )
+        column = (
+            sql.Identifier(table_alias, condition.column)
+            if table_alias
+            else sql.Identifier(condition.column)
+        )
+        parts.append(sql.SQL("{}::text = any(%s)").format(column))
+        params.append(list(condition.values))
+    return sql.SQL("(") + sql.SQL(" or ").join(parts) + sql.SQL(")"), params
+
+
+class ThreadLocalEngine(PolicyEngine):
+    """One policy engine per thread, built by `factory` on first use in that thread.
+
+    regorus engines are PyO3 `unsendable` objects: using one from a thread other than the one
+    that created it panics. An ASGI server may build the app in one thread and run the event loop
+    in another (Starlette's TestClient does), so the in-process engine is confined per thread.
+    The first engine is built at construction so a broken bundle still fails start-up.
+    """
+
+    def __init__(self, factory: Callable[[], PolicyEngine]) -> None:
+        self._factory = factory
+        self._local = threading.local()
+        self._revision = self._engine().revision
+
+    def _engine(self) -> PolicyEngine:
+        engine: PolicyEngine | None = getattr(self._local, "engine", None)
+        if engine is None:
+            engine = self._factory()
+            self._local.engine = engine
+        return engine
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def query(self, rule: str, input: Mapping[str, Any]) -> Any:
+        return self._engine().query(rule, input)
+
+    async def query_async(self, rule: str, input: Mapping[str, Any]) -> Any:
+        return await self._engine().query_async(rule, input)
+
+
+def open_policy(settings: Settings) -> PolicyEngine:
+    """The dashboards' policy engine: remote OPA when `opa_url` is set, else in-process Rego
+    from `settings.policy_dir`, confined per thread (raises PolicyLoadError on a broken bundle)."""
+    if settings.opa_url:
+        return load_engine(settings.opa_url)
+    return ThreadLocalEngine(lambda: load_engine(None, settings.policy_dir))

@@ -1,0 +1,376 @@
+"""The dashboards ASGI app: login/logout, an index of pages, and one mounted Shiny app per page.
+
+Routes
+    GET  /                      pages the signed-in user may open (HTML, or JSON on request)
+    GET  /login, POST /login    sign in (form or JSON: email, password) → `ds_session` cookie
+    GET|POST /logout            revoke the token (Redis) and clear the cookie
+    GET  /health                PostgreSQL + Redis reachability (200 / 503)
+    GET  /static/plotly.min.js  plotly.js from the installed plotly package (never a CDN)
+    /pages/<name>/              a Shiny app behind `PageGate` (policy: 403 denied, 503 down)
+
+Everything but /login, /logout, /health and /static/ requires a valid access token
+(`dashboards.auth.AuthMiddleware`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import plotly
+from psycopg import Error as PsycopgError
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.auth import decode_token, hash_password, issue_token, revocation_key, verify_password
+from core.errors import Unauthenticated
+from core.settings import Settings
+from dashboards.access import PolicyUnavailable, check_page, load_subject, open_policy
+from dashboards.auth import (
+    COOKIE_NAME,
+    AuthMiddleware,
+    current_user,
+    error_response,
+    safe_next,
+    token_from_headers,
+)
+from dashboards.pages import PAGES
+from dashboards.pages.base import PageContext, PageGate, PageSpec, app_root
+from dashboards.resources import Resources
+from governance import PolicyEngine
+
+log = logging.getLogger(__name__)
+
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+LOGIN_FAILURE_LIMIT = 10
+LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+LOGIN_FAILURE_PREFIX = "dashboards:login_failures:"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    policy: PolicyEngine | None = None,
+    pages: Sequence[PageSpec] = PAGES,
+) -> Starlette:
+    """Build the dashboards app. The policy bundle is loaded (and self-checked) now, so a
+    broken bundle fails start-up; connections open on first use and close on shutdown."""
+    if not settings.jwt_secret:
+        raise RuntimeError("DREAMSEED_JWT_SECRET is empty: run `dreamseed up` or set it")
+    engine = policy or open_policy(settings)
+    resources = Resources(settings)
+    ctx = PageContext(settings=settings, resources=resources, policy=engine)
+    views = _Views(ctx, pages)
+
+    routes: list[BaseRoute] = [
+        Route("/", views.index, methods=["GET"]),
+        Route("/login", views.login_form, methods=["GET"]),
+        Route("/login", views.login, methods=["POST"]),
+        Route("/logout", views.logout, methods=["GET", "POST"]),
+        Route("/health", views.health, methods=["GET"]),
+        Route("/static/plotly.min.js", views.plotly_js, methods=["GET", "HEAD"]),
+    ]
+    routes += [Mount(spec.path, app=PageGate(spec, spec.build(ctx), ctx)) for spec in pages]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await resources.close()
+            await engine.aclose()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(AuthMiddleware, resources=resources),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    return app
+
+
+class SecurityHeadersMiddleware:
+    """Conservative response headers on every HTTP response."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.HEADERS if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so timing does not reveal accounts."""
+    return hash_password("not-a-real-password")
+
+
+def _is_form(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+class _Views:
+    def __init__(self, ctx: PageContext, pages: Sequence[PageSpec]) -> None:
+        self.ctx = ctx
+        self.pages = tuple(pages)
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    # -- index --------------------------------------------------------------------------------
+
+    async def index(self, request: Request) -> Response:
+        user = current_user(request.scope)
+        if user is None:
+            return error_response(401, "sign in required")
+        try:
+            subject = await load_subject(self.ctx.resources, user)
+            allowed = [
+                s for s in self.pages if check_page(self.ctx.policy, subject, s.name).allowed
+            ]
+        except PolicyUnavailable as exc:
+            log.error("policy unavailable for the index: %s", exc)
+            return error_response(503, "access policy unavailable")
+        except (PsycopgError, OSError) as exc:
+            log.error("cannot load subject for the index: %s", exc)
+            return error_response(503, "database unavailable")
+        root = app_root(request.scope)
+        if _wants_json(request):
+            return JSONResponse(
+                {
+                    "role": user.role,
+                    "pages": [
+                        {"name": s.name, "title": s.title, "path": f"{root}{s.path}/"}
+                        for s in allowed
+                    ],
+                }
+            )
+        items = "".join(
+            f"<li><a href='{escape(root + s.path)}/'>{escape(s.title)}</a>"
+            f" <span style='color:#666'>{escape(s.description)}</span></li>"
+            for s in allowed
+        )
+        body = f"<ul>{items}</ul>" if items else "<p>No dashboards are available to your role.</p>"
+        return HTMLResponse(
+            _document(
+                "DreamSeed dashboards",
+                f"<p>Signed in as {escape(user.role)}.</p>{body}"
+                f"<form method='post' action='{escape(root)}/logout'>"
+                "<button type='submit'>Sign out</button></form>",
+            )
+        )
+
+    # -- login / logout -----------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        next_path = safe_next(request.query_params.get("next"), app_root(request.scope) + "/")
+        return HTMLResponse(_login_page(app_root(request.scope), next_path, error=None))
+
+    async def login(self, request: Request) -> Response:
+        root = app_root(request.scope)
+        as_form = _is_form(request)
+        data: dict[str, Any]
+        try:
+            if as_form:
+                data = dict(await request.form())
+            else:
+                raw = await request.json()
+                data = raw if isinstance(raw, dict) else {}
+        except ValueError:
+            data = {}
+        email = str(data.get("email") or "").strip().lower()
+        password = str(data.get("password") or "")
+        next_path = safe_next(str(data.get("next") or ""), root + "/")
+
+        def fail(status: int, message: str) -> Response:
+            if as_form:
+                return HTMLResponse(
+                    _login_page(root, next_path, error=message, email=email), status_code=status
+                )
+            return error_response(status, message)
+
+        if not email or not password:
+            return fail(400, "email and password are required")
+        redis = self.ctx.resources.redis()
+        failures_key = LOGIN_FAILURE_PREFIX + email
+        try:
+            failures = int(await redis.get(failures_key) or 0)
+            if failures >= LOGIN_FAILURE_LIMIT:
+                return fail(429, "too many failed sign-ins for this account; try again later")
+            rows = await self.ctx.resources.fetch_all(
+                "select user_id::text as user_id, role, password_hash"
+                " from users.accounts where email = %s",
+                (email,),
+            )
+            account = rows[0] if rows else None
+            stored = str(account["password_hash"]) if account else _dummy_hash()
+            verified = await run_in_threadpool(verify_password, stored, password)
+            if account is None or not verified:
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.incr(failures_key)
+                    pipe.expire(failures_key, int(LOGIN_FAILURE_WINDOW.total_seconds()))
+                    await pipe.execute()
+                return fail(401, "wrong email or password")
+            await redis.delete(failures_key)
+        except (RedisError, PsycopgError, OSError) as exc:
+            log.error("sign-in failed on a backing service: %s", exc)
+            return fail(503, "sign-in is unavailable right now; try again shortly")
+
+        lifetime = timedelta(minutes=self.settings.access_token_minutes)
+        token, claims = issue_token(
+            self.settings.jwt_secret,
+            str(account["user_id"]),
+            str(account["role"]),
+            "access",
+            lifetime,
+        )
+        response: Response
+        if as_form:
+            response = RedirectResponse(next_path, status_code=303)
+        else:
+            response = JSONResponse(
+                {
+                    "access_token": token,
+                    "token_type": "bearer",
+                    "expires_at": claims.expires_at.isoformat(),
+                    "role": claims.role,
+                }
+            )
+        response.set_cookie(
+            COOKIE_NAME,
+            token,
+            max_age=int(lifetime.total_seconds()),
+            path=root + "/",
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.environment not in ("development", "test"),
+        )
+        response.headers["cache-control"] = "no-store"
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        root = app_root(request.scope)
+        token = token_from_headers(Headers(scope=request.scope))
+        if token:
+            try:
+                claims = decode_token(self.settings.jwt_secret, token, "access")
+            except Unauthenticated:
+                claims = None  # expired or invalid: nothing to revoke
+            if claims is not None:
+                ttl = math.ceil((claims.expires_at - datetime.now(UTC)).total_seconds())
+                try:
+                    await self.ctx.resources.redis().set(
+                        revocation_key(claims.token_id), "1", ex=max(ttl, 1)
+                    )
+                except (RedisError, OSError) as exc:
+                    log.error("cannot revoke token: %s", exc)
+                    return error_response(503, "sign-out is unavailable right now; try again")
+        response: Response
+        if request.method == "GET" or _is_form(request):
+            response = RedirectResponse(f"{root}/login", status_code=303)
+        else:
+            response = JSONResponse({"status": "signed out"})
+        response.delete_cookie(COOKIE_NAME, path=root + "/", httponly=True, samesite="strict")
+        return response
+
+    # -- health, static -----------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await self.ctx.resources.fetch_all("select 1")
+            checks["postgresql"] = "ok"
+        except (PsycopgError, OSError) as exc:
+            checks["postgresql"] = f"down: {type(exc).__name__}"
+        try:
+            await self.ctx.resources.redis().ping()
+            checks["redis"] = "ok"
+        except (RedisError, OSError) as exc:
+            checks["redis"] = f"down: {type(exc).__name__}"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", "policy_revision": self.ctx.policy.revision}
+            | checks,
+            status_code=200 if healthy else 503,
+        )
+
+    async def plotly_js(self, request: Request) -> Response:
+        return FileResponse(
+            PLOTLY_JS,
+            media_type="application/javascript",
+            headers={"cache-control": "public, max-age=86400"},
+        )
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title></head>"
+        "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto'>"
+        f"<h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def _login_page(root: str, next_path: str, *, error: str | None, email: str = "") -> str:
+    alert = f"<p role='alert' style='color:#b00020'>{escape(error)}</p>" if error else ""
+    return _document(
+        "Sign in to DreamSeed dashboards",
+        f"{alert}<form method='post' action='{escape(root)}/login'>"
+        f"<input type='hidden' name='next' value='{escape(next_path)}'>"
+        "<p><label>E-mail<br><input type='email' name='email' required autocomplete='username'"
+        f" value='{escape(email)}'></label></p>"
+        "<p><label>Password<br><input type='password' name='password' required"
+        " autocomplete='current-password'></label></p>"
+        "<p><button type='submit'>Sign in</button></p></form>",
+    )
+
+
+__all__ = ["PLOTLY_JS", "create_app"]

@@ -1,0 +1,267 @@
+"""Completed exam attempts per day, from the dbt mart `analytics.agg_attempts_per_day`.
+
+Rows are limited by the policy's row filter for the page (a teacher: the classes she teaches; an
+admin: all). The first page view is rendered on the server from rows preloaded by the page gate,
+so the HTML already holds the chart and the table; the Shiny session then re-renders both when
+the period changes, reading the same `PageAccess` from `session.http_conn.scope`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import plotly.graph_objects as go
+from htmltools import Tag, TagChild
+from psycopg import sql
+from shiny import App, Inputs, Outputs, Session, reactive, render, ui
+from starlette.requests import Request
+
+from dashboards.access import PageAccess, row_filter_sql
+from dashboards.auth import current_user
+from dashboards.pages.base import (
+    PRELOAD_SCOPE_KEY,
+    PageContext,
+    PageSpec,
+    page_access,
+    page_layout,
+)
+
+NAME = "attempts_per_day"
+TITLE = "Completed exam attempts per day"
+MART = ("analytics", "agg_attempts_per_day")
+#: Columns of the mart a row filter may name.
+FILTER_COLUMNS = frozenset({"completed_on", "class_id"})
+PERIODS: dict[str, str] = {
+    "30": "Last 30 days",
+    "90": "Last 90 days",
+    "365": "Last 365 days",
+    "all": "All time",
+}
+DEFAULT_PERIOD = "90"
+MAX_ROWS = 20_000
+TABLE_ROWS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    completed_on: date
+    class_id: str
+    class_name: str
+    attempt_count: int
+    mean_score_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptsView:
+    period: str
+    rows: tuple[DayRow, ...]
+
+    @property
+    def total_attempts(self) -> int:
+        return sum(r.attempt_count for r in self.rows)
+
+    @property
+    def mean_score_pct(self) -> float | None:
+        return weighted_mean(self.rows)
+
+
+def since_for(period: str, today: date | None = None) -> date | None:
+    """First day shown for a period key; None for all time. Unknown keys fall back to default."""
+    if period == "all":
+        return None
+    days = int(period) if period in PERIODS else int(DEFAULT_PERIOD)
+    return (today or datetime.now(UTC).date()) - timedelta(days=days - 1)
+
+
+def weighted_mean(rows: tuple[DayRow, ...] | list[DayRow]) -> float | None:
+    """Mean score over attempts (each day/class mean weighted by its attempt count)."""
+    scored = [r for r in rows if r.mean_score_pct is not None and r.attempt_count > 0]
+    weight = sum(r.attempt_count for r in scored)
+    if weight == 0:
+        return None
+    return sum(float(r.mean_score_pct or 0) * r.attempt_count for r in scored) / weight
+
+
+def build_query(access: PageAccess, since: date | None) -> tuple[sql.Composable, list[Any]]:
+    predicate, params = row_filter_sql(access.row_filter, FILTER_COLUMNS, table_alias="a")
+    query = sql.SQL(
+        "select a.completed_on, a.class_id::text as class_id,"
+        " coalesce(c.name, a.class_id::text) as class_name,"
+        " a.attempt_count, a.mean_score_pct"
+        " from {mart} a left join classes.classes c on c.class_id = a.class_id"
+        " where {predicate} and ({since}::date is null or a.completed_on >= {since}::date)"
+        " order by a.completed_on, class_name limit {limit}"
+    ).format(
+        mart=sql.Identifier(*MART),
+        predicate=predicate,
+        since=sql.Placeholder(),
+        limit=sql.Literal(MAX_ROWS),
+    )
+    return query, [*params, since, since]
+
+
+async def load_view(ctx: PageContext, access: PageAccess, period: str) -> AttemptsView:
+    period = period if period in PERIODS else DEFAULT_PERIOD
+    query, params = build_query(access, since_for(period))
+    rows = await ctx.resources.fetch_all(query, params)
+    return AttemptsView(period, tuple(_day_row(r) for r in rows))
+
+
+def _day_row(row: dict[str, Any]) -> DayRow:
+    mean = row["mean_score_pct"]
+    return DayRow(
+        completed_on=row["completed_on"],
+        class_id=str(row["class_id"]),
+        class_name=str(row["class_name"]),
+        attempt_count=int(row["attempt_count"] or 0),
+        mean_score_pct=float(mean) if isinstance(mean, Decimal | int | float) else None,
+    )
+
+
+async def preload(ctx: PageContext, access: PageAccess, request: Request) -> AttemptsView:
+    return await load_view(ctx, access, request.query_params.get("period", DEFAULT_PERIOD))
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def build_figure(view: AttemptsView) -> go.Figure:
+    """Stacked bars of attempts per day (one trace per class) and the day's mean score."""
+    fig = go.Figure()
+    days = sorted({r.completed_on for r in view.rows})
+    classes = sorted({(r.class_name, r.class_id) for r in view.rows})
+    by_key = {(r.completed_on, r.class_id): r for r in view.rows}
+    for class_name, class_id in classes:
+        fig.add_bar(
+            x=days,
+            y=[by_key[(d, class_id)].attempt_count if (d, class_id) in by_key else 0 for d in days],
+            name=class_name,
+        )
+    means = [weighted_mean([r for r in view.rows if r.completed_on == d]) for d in days]
+    fig.add_scatter(
+        x=days, y=means, name="mean score %", mode="lines+markers", yaxis="y2", connectgaps=True
+    )
+    fig.update_layout(
+        barmode="stack",
+        height=420,
+        margin={"l": 50, "r": 50, "t": 30, "b": 40},
+        xaxis={"title": {"text": "day"}, "type": "date"},
+        yaxis={"title": {"text": "completed attempts"}, "rangemode": "tozero"},
+        yaxis2={
+            "title": {"text": "mean score %"},
+            "overlaying": "y",
+            "side": "right",
+            "range": [0, 100],
+        },
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def chart_html(view: AttemptsView) -> TagChild:
+    if not view.rows:
+        return ui.p("No completed attempts in this period.", class_="text-muted")
+    html = build_figure(
+        view
+    ).to_html(
+        full_html=False,
+        include_plotlyjs=False,  # loaded once from /static/plotly.min.js by the page head
+        div_id=f"attempts-chart-{uuid.uuid4().hex[:8]}",
+        config={"displaylogo": False, "responsive": True},
+    )
+    return ui.HTML(html)
+
+
+def table_tag(view: AttemptsView) -> TagChild:
+    if not view.rows:
+        return ui.TagList()
+    mean = view.mean_score_pct
+    newest = sorted(view.rows, key=lambda r: (r.completed_on, r.class_name), reverse=True)
+    body = [
+        ui.tags.tr(
+            ui.tags.td(r.completed_on.isoformat()),
+            ui.tags.td(r.class_name),
+            ui.tags.td(str(r.attempt_count), class_="text-end"),
+            ui.tags.td(
+                "–" if r.mean_score_pct is None else f"{r.mean_score_pct:.1f}", class_="text-end"
+            ),
+        )
+        for r in newest[:TABLE_ROWS]
+    ]
+    return ui.TagList(
+        ui.p(
+            f"{view.total_attempts} completed attempts"
+            + ("" if mean is None else f", mean score {mean:.1f} %")
+            + (f"; table shows the newest {TABLE_ROWS} rows" if len(newest) > TABLE_ROWS else ""),
+            class_="attempts-summary",
+        ),
+        ui.tags.table(
+            ui.tags.thead(
+                ui.tags.tr(
+                    ui.tags.th("day"),
+                    ui.tags.th("class"),
+                    ui.tags.th("completed attempts", class_="text-end"),
+                    ui.tags.th("mean score %", class_="text-end"),
+                )
+            ),
+            ui.tags.tbody(*body),
+            class_="table table-sm table-striped attempts-table",
+        ),
+    )
+
+
+def _prefilled(output: Tag, content: TagChild) -> Tag:
+    """A Shiny output container already holding its first render (replaced by the session)."""
+    output.append(content)
+    return output
+
+
+def page_ui(request: Request) -> Tag | ui.TagList:
+    view = request.scope.get(PRELOAD_SCOPE_KEY)
+    access = page_access(request.scope)
+    if not isinstance(view, AttemptsView) or access is None:  # the gate always sets both
+        return ui.TagList(ui.p("Not available."))
+    return page_layout(
+        request,
+        TITLE,
+        ui.input_select("period", "Period", choices=PERIODS, selected=view.period),
+        _prefilled(ui.output_ui("chart"), chart_html(view)),
+        _prefilled(ui.output_ui("table"), table_tag(view)),
+        user=current_user(request.scope),
+    )
+
+
+def build(ctx: PageContext) -> App:
+    def server(input: Inputs, output: Outputs, session: Session) -> None:
+        access = page_access(session.http_conn.scope)
+
+        @reactive.calc
+        async def view() -> AttemptsView:
+            if access is None:  # fail closed: the gate did not vouch for this session
+                return AttemptsView(DEFAULT_PERIOD, ())
+            return await load_view(ctx, access, str(input.period()))
+
+        @render.ui
+        async def chart() -> TagChild:
+            return chart_html(await view())
+
+        @render.ui
+        async def table() -> TagChild:
+            return table_tag(await view())
+
+    app = App(page_ui, server)
+    app.sanitize_errors = True  # database errors are logged, not shown to users
+    return app
+
+
+PAGE = PageSpec(
+    name=NAME,
+    title=TITLE,
+    description="Completed exam attempts and mean score per day, by class.",
+    build=build,
+    preload=preload,
+)

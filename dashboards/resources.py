@@ -1,0 +1,64 @@
+"""Process-wide connections of the dashboards app: one PostgreSQL pool, one Redis client.
+
+Both are opened lazily on first use (so the app works whether or not the ASGI server runs the
+lifespan protocol, e.g. under httpx's ASGITransport) and closed by the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis.asyncio as aioredis
+from psycopg_pool import AsyncConnectionPool
+
+from core.db import create_pool
+from core.settings import Settings
+
+
+class Resources:
+    """The dashboards' shared clients; create one per app, never per request."""
+
+    def __init__(self, settings: Settings, *, pool_max_size: int = 10) -> None:
+        self.settings = settings
+        self._pool_max_size = pool_max_size
+        self._pool: AsyncConnectionPool | None = None
+        self._redis: aioredis.Redis | None = None
+        self._lock = asyncio.Lock()
+
+    async def pool(self) -> AsyncConnectionPool:
+        """The opened connection pool (dict rows); raises psycopg errors if PostgreSQL is down."""
+        if self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._pool is None:
+                pool = create_pool(
+                    self.settings.database_url, min_size=1, max_size=self._pool_max_size
+                )
+                await pool.open(wait=True, timeout=10)
+                self._pool = pool
+        return self._pool
+
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = aioredis.Redis.from_url(
+                self.settings.redis_url, socket_timeout=3, socket_connect_timeout=3
+            )
+        return self._redis
+
+    async def fetch_all(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
+        """Run one read-only query and return its rows as dicts."""
+        pool = await self.pool()
+        async with pool.connection() as conn:
+            await conn.set_read_only(True)
+            cursor = await conn.execute(query, params)
+            rows: list[dict[str, Any]] = await cursor.fetchall()
+            return rows
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
