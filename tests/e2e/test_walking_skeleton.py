@@ -95,7 +95,7 @@ def _take_exam(api_url: str) -> dict[str, Any]:
         for n, item_id in enumerate(items):
             reply = api.post(
                 f"/api/v1/attempts/{attempt['attempt_id']}/responses",
-                json={"item_id": item_id, "choice": n % 3 if n < 3 else 0},
+                json={"item_id": item_id, "choice": n % 3 if n < 3 else 1},
                 headers=student,
             )
             assert reply.status_code == 201, reply.text
