@@ -52,20 +52,31 @@ def irt() -> None:
 
 @irt.command()
 @click.option(
-    "--model", type=click.Choice(["rasch", "1pl", "2pl", "3pl", "grm"]), default="2pl",
+    "--model",
+    type=click.Choice(["rasch", "1pl", "2pl", "3pl", "grm"]),
+    default="2pl",
     show_default=True,
 )
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="CSV or Parquet, one column per item (blank = missing).")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="CSV or Parquet, one column per item (blank = missing).",
+)
 @click.option("--weight-column", default=None, help="Column of pattern frequencies.")
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True
+)
 @click.option("--se/--no-se", default=False, show_default=True, help="Oakes standard errors.")
 @click.option("--tol", type=float, default=1e-4, show_default=True)
 @click.option("--max-iter", type=int, default=2000, show_default=True)
 @click.option("--slope-prior", default=None, help="meanlog,sdlog of a lognormal slope prior.")
-@click.option("--guessing-prior", default=None,
-              help="alpha,beta of a Beta prior on c (3PL); default 5,17 for --model 3pl.")
+@click.option(
+    "--guessing-prior",
+    default=None,
+    help="alpha,beta of a Beta prior on c (3PL); default 5,17 for --model 3pl.",
+)
 def calibrate(
     model: str,
     input_path: Path,
@@ -86,8 +97,15 @@ def calibrate(
         gp = (5.0, 17.0)
     try:
         result = fit(
-            data, model, weights=weights, item_names=names, standard_errors=se, tol=tol,
-            max_iter=max_iter, slope_prior=_parse_pair(slope_prior), guessing_prior=gp,
+            data,
+            model,
+            weights=weights,
+            item_names=names,
+            standard_errors=se,
+            tol=tol,
+            max_iter=max_iter,
+            slope_prior=_parse_pair(slope_prior),
+            guessing_prior=gp,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -98,8 +116,10 @@ def calibrate(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{model} calibration — logL {result.log_likelihood:.3f}, "
-                  f"{result.iterations} EM steps, converged={result.converged}")
+    table = Table(
+        title=f"{model} calibration — logL {result.log_likelihood:.3f}, "
+        f"{result.iterations} EM steps, converged={result.converged}"
+    )
     for col in ("item", "a", "d", "b", "c", "se(a)", "se(d)"):
         table.add_column(col, justify="right" if col != "item" else "left")
 
@@ -111,30 +131,57 @@ def calibrate(
         return f"{v:.4f}"
 
     for row in out["items"]:
-        table.add_row(row["item"], fmt_num(row["a"]), fmt_num(row["d"]), fmt_num(row["b"]),
-                      fmt_num(row["c"]), fmt_num(row["se"].get("a")), fmt_num(row["se"].get("d")))
+        table.add_row(
+            row["item"],
+            fmt_num(row["a"]),
+            fmt_num(row["d"]),
+            fmt_num(row["b"]),
+            fmt_num(row["c"]),
+            fmt_num(row["se"].get("a")),
+            fmt_num(row["se"].get("d")),
+        )
     Console().print(table)
     click.echo(f"AIC {result.aic:.3f}  BIC {result.bic:.3f}  {result.convergence.message}")
 
 
 @irt.command("simulate-cat")
-@click.option("--bank", "bank_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="JSON item bank (output of `irt calibrate`); default: simulated.")
-@click.option("--items", "n_items", type=int, default=500, show_default=True,
-              help="Size of the simulated 2PL bank when --bank is not given.")
+@click.option(
+    "--bank",
+    "bank_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON item bank (output of `irt calibrate`); default: simulated.",
+)
+@click.option(
+    "--items",
+    "n_items",
+    type=int,
+    default=500,
+    show_default=True,
+    help="Size of the simulated 2PL bank when --bank is not given.",
+)
 @click.option("--examinees", type=int, default=1000, show_default=True)
-@click.option("--selection", type=click.Choice(["mfi", "kl", "astrat", "random"]), default="mfi",
-              show_default=True)
-@click.option("--exposure", type=click.Choice(["none", "randomesque", "sympson-hetter"]),
-              default="none", show_default=True)
+@click.option(
+    "--selection",
+    type=click.Choice(["mfi", "kl", "astrat", "random"]),
+    default="mfi",
+    show_default=True,
+)
+@click.option(
+    "--exposure",
+    type=click.Choice(["none", "randomesque", "sympson-hetter"]),
+    default="none",
+    show_default=True,
+)
 @click.option("--randomesque-k", type=int, default=5, show_default=True)
 @click.option("--se-target", type=float, default=0.3, show_default=True)
 @click.option("--min-items", type=int, default=1, show_default=True)
 @click.option("--max-items", type=int, default=40, show_default=True)
 @click.option("--cut-score", type=float, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["json", "table"]), default="table", show_default=True
+)
 def simulate_cat(
     bank_path: Path | None,
     n_items: int,
@@ -165,8 +212,13 @@ def simulate_cat(
         sh = tuple([1.0] * items.n_items)
     try:
         config = CATConfig(
-            selection=selection, exposure=exposure, randomesque_k=randomesque_k,
-            sh_parameters=sh, se_target=se_target, min_items=min_items, max_items=max_items,
+            selection=selection,
+            exposure=exposure,
+            randomesque_k=randomesque_k,
+            sh_parameters=sh,
+            se_target=se_target,
+            min_items=min_items,
+            max_items=max_items,
             cut_score=cut_score,
         )
     except ValueError as exc:

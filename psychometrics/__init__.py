@@ -102,8 +102,8 @@ __all__ = [
     "select_next_item",
     "simulate_cat",
     "start",
-    "sympson_hetter_calibrate",
     "sx2_item_fit",
+    "sympson_hetter_calibrate",
     "test_information",
     "wle_scores",
 ]

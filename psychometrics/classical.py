@@ -39,7 +39,9 @@ class ItemAnalysis:
     n_observed: FloatArray
 
 
-def _prep(responses: Any, weights: Sequence[float] | FloatArray | None) -> tuple[FloatArray, FloatArray]:
+def _prep(
+    responses: Any, weights: Sequence[float] | FloatArray | None
+) -> tuple[FloatArray, FloatArray]:
     y = np.asarray(responses, dtype=np.float64)
     if y.ndim != 2:
         raise ValueError("responses must be a 2-D (persons × items) array")
@@ -95,7 +97,7 @@ def item_analysis(
         is the sum over the items they answered.
     """
     y, w = _prep(responses, weights)
-    n, j = y.shape
+    j = y.shape[1]
     obs = ~np.isnan(y)
     k = (
         np.maximum(np.nanmax(np.where(obs, y, 0), axis=0) + 1, 2)

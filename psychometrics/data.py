@@ -67,7 +67,7 @@ class ResponseData:
     @property
     def is_sparse(self) -> bool:
         """Whether the design is CSR."""
-        return sp.issparse(self.design)
+        return bool(sp.issparse(self.design))
 
     def matmul(self, w: AnyArray) -> AnyArray:
         """``M @ w`` for ``w`` of shape ``(C, Q)``; returns ``(N, Q)``."""
@@ -201,9 +201,7 @@ def prepare_responses(
     use_sparse = bool(density < SPARSE_DENSITY) if sparse is None else sparse
     if not use_sparse and kmax == 2 and bool(complete.all()):
         # fast path: complete dichotomous data is its own design
-        return ResponseData(
-            codes.astype(dtype), None, w, col_item, col_cat, complete, kcat, codes
-        )
+        return ResponseData(codes.astype(dtype), None, w, col_item, col_cat, complete, kcat, codes)
     if use_sparse:
         design: Any = sp.csr_matrix(sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr"))
         design = design.astype(dtype)

@@ -101,7 +101,7 @@ def sx2_item_fit(
     w = w[keep]
     grid = grid or normal_grid(61, 6.0)
     p = category_probabilities(items, grid.nodes)  # (J, K, Q)
-    J, K, _ = p.shape
+    J = p.shape[0]
     kj = items.n_categories
     full = lord_wingersky(p)
     smax = full.shape[0] - 1

@@ -13,6 +13,7 @@ persons), then polish it with two Newton–secant steps per person.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,7 +145,7 @@ def _root_scores(
 ) -> ThetaEstimates:
     codes = _codes(responses, items)
     kmax = items.max_categories
-    nodes = np.linspace(-bound, bound, int(round(2 * bound / 0.05)) + 1)
+    nodes = np.linspace(-bound, bound, round(2 * bound / 0.05) + 1)
     p, p1, p2 = category_derivatives(items, nodes)
     pp = np.maximum(p, _EPS)
     oh = _onehot(codes, kmax)
@@ -212,7 +213,11 @@ def _root_scores(
 
 
 def map_scores(
-    responses: Any, items: ItemParameters, *, prior_mean: float = 0.0, prior_sd: float = 1.0,
+    responses: Any,
+    items: ItemParameters,
+    *,
+    prior_mean: float = 0.0,
+    prior_sd: float = 1.0,
     bound: float = 6.0,
 ) -> ThetaEstimates:
     """Maximum a posteriori scores under ``N(prior_mean, prior_sd²)``; SE from the
@@ -231,11 +236,18 @@ def wle_scores(responses: Any, items: ItemParameters, *, bound: float = 6.0) -> 
     return _root_scores(responses, items, "wle", 0.0, 1.0, bound)
 
 
-def score(responses: Any, items: ItemParameters, method: str = "eap", **kwargs: Any) -> ThetaEstimates:
+def score(
+    responses: Any, items: ItemParameters, method: str = "eap", **kwargs: Any
+) -> ThetaEstimates:
     """Dispatch to :func:`eap_scores`, :func:`map_scores`, :func:`ml_scores` or
     :func:`wle_scores` by ``method``."""
-    funcs = {"eap": eap_scores, "map": map_scores, "mle": ml_scores, "ml": ml_scores,
-             "wle": wle_scores}
+    funcs: dict[str, Callable[..., ThetaEstimates]] = {
+        "eap": eap_scores,
+        "map": map_scores,
+        "mle": ml_scores,
+        "ml": ml_scores,
+        "wle": wle_scores,
+    }
     try:
         fn = funcs[method.lower()]
     except KeyError:

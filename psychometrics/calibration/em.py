@@ -16,7 +16,7 @@ differentiating the observed-data score (Oakes 1999; mirt's default
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +50,11 @@ class _Params:
 
     def copy(self) -> _Params:
         return _Params(
-            self.a.copy(), self.d.copy(), None if self.g is None else self.g.copy(),
-            self.mu, self.log_sd,
+            self.a.copy(),
+            self.d.copy(),
+            None if self.g is None else self.g.copy(),
+            self.mu,
+            self.log_sd,
         )
 
     def c(self) -> FloatArray:
@@ -64,9 +67,7 @@ class _Params:
 class _Layout:
     """Maps working parameters to the vector of free parameters and back."""
 
-    def __init__(
-        self, model: str, kcat: IntArray, free: BoolArray, estimate_latent: bool
-    ) -> None:
+    def __init__(self, model: str, kcat: IntArray, free: BoolArray, estimate_latent: bool) -> None:
         self.model = model
         self.common = model in ("rasch", "1pl")
         self.three = model == "3pl"
@@ -166,7 +167,9 @@ class _EM:
 
     def e(self, p: _Params, dtype: Any | None = None) -> EStepResult:
         return estep(
-            self.data, _log_p(p, self.layout.model, self.grid.nodes), self.log_prior(p),
+            self.data,
+            _log_p(p, self.layout.model, self.grid.nodes),
+            self.log_prior(p),
             dtype or self.dtype,
         )
 
@@ -177,8 +180,13 @@ class _EM:
         for idx in self.layout.groups:
             k = int(self.layout.kcat[idx[0]])
             a, d, g = mstep_items(
-                p.a[idx], p.d[idx, : k - 1], None if p.g is None else p.g[idx],
-                counts[idx, :k], th, self.priors, common_slope=self.layout.common,
+                p.a[idx],
+                p.d[idx, : k - 1],
+                None if p.g is None else p.g[idx],
+                counts[idx, :k],
+                th,
+                self.priors,
+                common_slope=self.layout.common,
             )
             out.a[idx] = a
             out.d[idx, : k - 1] = d
@@ -216,8 +224,12 @@ class _EM:
         for idx in self.layout.groups:
             k = int(self.layout.kcat[idx[0]])
             grad, _ = item_gradient_and_information(
-                p.a[idx], p.d[idx, : k - 1], None if p.g is None else p.g[idx],
-                counts[idx, :k], th, self.priors,
+                p.a[idx],
+                p.d[idx, : k - 1],
+                None if p.g is None else p.g[idx],
+                counts[idx, :k],
+                th,
+                self.priors,
             )
             ga[idx] = grad[:, 0]
             gd[idx, : k - 1] = grad[:, 1:k]
@@ -337,7 +349,7 @@ def _standard_errors(em: _EM, x: FloatArray, p: _Params, model: str) -> Standard
     se_b = np.sqrt(np.where(var_b >= 0, var_b, np.nan))
     if model != "3pl":
         se_c = np.full(J, np.nan)
-    return StandardErrors(se_a, se_d, se_b, se_c, cov)
+    return StandardErrors(se_a, se_d, se_b, se_c, np.asarray(cov, dtype=np.float64))
 
 
 def calibrate(

@@ -57,10 +57,7 @@ def _curves(
     Q = theta.shape[0]
     s = expit(a[:, None, None] * theta[None, None, :] + d[:, :, None])
     w = s * (1.0 - s)
-    if g is None:
-        c = np.zeros(J)
-    else:
-        c = expit(g)
+    c = np.zeros(J) if g is None else expit(g)
     oc = (1.0 - c)[:, None, None]
     npar = 1 + K1 + (0 if g is None else 1)
     star = np.empty((J, K + 1, Q))
@@ -87,12 +84,15 @@ def _objective(
     priors: Priors,
 ) -> FloatArray:
     """Per-item complete-data log-likelihood plus log priors, shape ``(J,)``."""
-    J, K1 = d.shape
+    J = d.shape[0]
     s = expit(a[:, None, None] * theta[None, None, :] + d[:, :, None])
     c = np.zeros(J) if g is None else expit(g)
     star = np.concatenate(
-        [np.ones((J, 1, theta.size)), c[:, None, None] + (1 - c)[:, None, None] * s,
-         np.zeros((J, 1, theta.size))],
+        [
+            np.ones((J, 1, theta.size)),
+            c[:, None, None] + (1 - c)[:, None, None] * s,
+            np.zeros((J, 1, theta.size)),
+        ],
         axis=1,
     )
     p = np.maximum(star[:, :-1] - star[:, 1:], _EPS)
@@ -222,17 +222,17 @@ def mstep_items(
         old = _objective(a, d, g, counts, theta, priors)
         if common_slope:
             old_total = old.sum()
-            t = 1.0
+            t_all = 1.0
             for _h in range(12):
-                na = a + t * step[:, 0]
-                nd = d + t * step[:, 1:2]
+                na = a + t_all * step[:, 0]
+                nd = d + t_all * step[:, 1:2]
                 new = _objective(na, nd, g, counts, theta, priors)
                 if np.all(_valid(na, nd, priors)) and new.sum() >= old_total - 1e-10 * abs(
                     old_total
                 ):
                     a, d = na, nd
                     break
-                t *= 0.5
+                t_all *= 0.5
         else:
             t = np.ones(a.shape[0])
             accepted = np.zeros(a.shape[0], dtype=bool)

@@ -47,7 +47,7 @@ class CATBank:
     grid: QuadratureGrid
     log_p: FloatArray
     fine_theta: FloatArray
-    info_table: FloatArray
+    info_table: AnyArray
     prob_table: FloatArray
     b_center: FloatArray
     stratum: IntArray
@@ -119,5 +119,20 @@ class CATBank:
         )
         if sh.shape[0] != n:
             raise ValueError("sh_parameters must have one entry per item")
-        return cls(items, grid, log_p, fine, info, probs, b_center, stratum, skill_index,
-                   skills, targets, operational, pilot, enemy, sh)
+        return cls(
+            items,
+            grid,
+            log_p,
+            fine,
+            info,
+            probs,
+            b_center,
+            stratum,
+            skill_index,
+            skills,
+            targets,
+            operational,
+            pilot,
+            enemy,
+            sh,
+        )

@@ -164,8 +164,11 @@ def select_next_item(state: CATState, bank: CATBank, config: CATConfig) -> ItemC
         if cands.size:
             item = int(cands[rng.integers(cands.size)])
             return ItemChoice(
-                item, True, f"pilot item seeded at position {position} (random among "
-                f"{cands.size} unseen pilot items)", None,
+                item,
+                True,
+                f"pilot item seeded at position {position} (random among "
+                f"{cands.size} unseen pilot items)",
+                None,
             )
     if not avail.any():
         raise ValueError("no item available")
@@ -175,8 +178,14 @@ def select_next_item(state: CATState, bank: CATBank, config: CATConfig) -> ItemC
             skill_counts[0, bank.skill_index[it]] += 1
     post = posterior(state, bank)[None, :]
     items, values = select_batch(
-        bank, config, np.array([state.theta]), post, np.array([state.n_scored]),
-        avail[None, :], skill_counts, rng,
+        bank,
+        config,
+        np.array([state.theta]),
+        post,
+        np.array([state.n_scored]),
+        avail[None, :],
+        skill_counts,
+        rng,
     )
     item = int(items[0])
     reason = f"{_CRITERION_NAMES[config.selection]} at θ̂={state.theta:.3f}"
@@ -189,9 +198,7 @@ def select_next_item(state: CATState, bank: CATBank, config: CATConfig) -> ItemC
     return ItemChoice(item, False, reason, float(values[0]))
 
 
-def record_response(
-    state: CATState, choice: ItemChoice, response: int, bank: CATBank
-) -> CATState:
+def record_response(state: CATState, choice: ItemChoice, response: int, bank: CATBank) -> CATState:
     """Append an administered item and its response, re-estimating θ by EAP."""
     if choice.item in state.items:
         raise ValueError(f"item {choice.item} was already administered")
@@ -209,11 +216,16 @@ def record_response(
     mean = float(post @ bank.grid.nodes)
     sd = float(np.sqrt(max(float(post @ bank.grid.nodes**2) - mean * mean, 0.0)))
     log = (
-        Decision(step, "pilot" if choice.pilot else "select", choice.item, choice.reason,
-                 choice.value),
-        Decision(step, "response", choice.item,
-                 "unscored pilot response" if choice.pilot else
-                 f"scored; EAP θ̂={mean:.3f}, SE={sd:.3f}", float(response)),
+        Decision(
+            step, "pilot" if choice.pilot else "select", choice.item, choice.reason, choice.value
+        ),
+        Decision(
+            step,
+            "response",
+            choice.item,
+            "unscored pilot response" if choice.pilot else f"scored; EAP θ̂={mean:.3f}, SE={sd:.3f}",
+            float(response),
+        ),
     )
     return replace(new, theta=mean, se=sd, decisions=new.decisions + log)
 
@@ -222,8 +234,13 @@ def check_stop(state: CATState, bank: CATBank, config: CATConfig) -> StopDecisio
     """Evaluate the stopping rules for ``state``."""
     n_avail = int(_available(state, bank).sum())
     code = int(
-        stop_codes(config, np.array([state.theta]), np.array([state.se]),
-                   np.array([state.n_scored]), np.array([n_avail]))[0]
+        stop_codes(
+            config,
+            np.array([state.theta]),
+            np.array([state.se]),
+            np.array([state.n_scored]),
+            np.array([n_avail]),
+        )[0]
     )
     return StopDecision(code in STOPPING, code, REASONS[code])
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from psychometrics._types import FloatArray, IntArray
+from psychometrics._types import BoolArray, FloatArray, IntArray
 
 __all__ = ["choose", "sympson_hetter_calibrate"]
 
@@ -23,7 +23,7 @@ _SH_CANDIDATES = 10
 
 def choose(
     criterion: FloatArray,
-    available: FloatArray,
+    available: BoolArray,
     method: str,
     rng: np.random.Generator,
     *,
@@ -50,8 +50,10 @@ def choose(
         best = crit.argmax(axis=1)
         return best, crit[rows, best]
     m = min(n_items, k if method == "randomesque" else _SH_CANDIDATES)
-    top = np.argpartition(-crit, m - 1, axis=1)[:, :m] if m < n_items else np.tile(
-        np.arange(n_items), (e, 1)
+    top = (
+        np.argpartition(-crit, m - 1, axis=1)[:, :m]
+        if m < n_items
+        else np.tile(np.arange(n_items), (e, 1))
     )
     vals = crit[rows[:, None], top]
     order = np.argsort(-vals, axis=1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from psychometrics._types import FloatArray, IntArray
+from psychometrics._types import BoolArray, FloatArray, IntArray
 from psychometrics.cat.bank import CATBank
 
 __all__ = [
@@ -53,8 +53,10 @@ def kl_criterion(bank: CATBank, posterior: FloatArray, theta: FloatArray) -> Flo
         ``(E, I)`` KL values.
     """
     p_hat = bank.prob_table[bank.fine_index(theta)]  # (E, I, K)
-    I, K, Q = bank.log_p.shape
-    expected_log = (posterior @ bank.log_p.reshape(I * K, Q).T).reshape(-1, I, K)
+    n_items, n_cat, n_q = bank.log_p.shape
+    expected_log = (posterior @ bank.log_p.reshape(n_items * n_cat, n_q).T).reshape(
+        -1, n_items, n_cat
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         ent = np.where(p_hat > 0, p_hat * np.log(np.maximum(p_hat, 1e-300)), 0.0)
     return np.asarray((ent - p_hat * expected_log).sum(axis=2))
@@ -85,7 +87,7 @@ def random_criterion(n_examinees: int, n_items: int, rng: np.random.Generator) -
     return rng.random((n_examinees, n_items))
 
 
-def content_mask(bank: CATBank, available: FloatArray, skill_counts: FloatArray) -> FloatArray:
+def content_mask(bank: CATBank, available: BoolArray, skill_counts: FloatArray) -> BoolArray:
     """Restrict availability to the most under-represented skill (Kingsbury & Zara 1989).
 
     Args:

@@ -73,13 +73,13 @@ def simulate_responses(
     items: ItemParameters, item_index: IntArray, theta: FloatArray, rng: np.random.Generator
 ) -> IntArray:
     """Draw responses of examinees ``theta`` ``(E,)`` to items ``item_index`` ``(E,)``."""
-    a = items.a[item_index]
-    d = items.d[item_index]
-    c = items.c[item_index]
-    z = a[:, None] * theta[:, None] + d
-    star = c[:, None] + (1 - c[:, None]) / (1 + np.exp(-z))
+    a = np.asarray(items.a[item_index], dtype=np.float64)
+    d = np.asarray(items.d[item_index], dtype=np.float64)
+    c = np.asarray(items.c[item_index], dtype=np.float64)
+    z: FloatArray = a[:, None] * theta[:, None] + d
+    star: FloatArray = c[:, None] + (1 - c[:, None]) / (1 + np.exp(-z))
     star = np.where(np.isnan(d), 0.0, star)
-    u = rng.random(theta.shape[0])
+    u: FloatArray = np.asarray(rng.random(theta.shape[0]))
     return np.asarray((u[:, None] < star).sum(axis=1), dtype=np.int64)
 
 
@@ -147,9 +147,7 @@ def simulate_cat(
             responses[ids[r_ok], step] = resp
             pilot_avail[r_ok, c_ok] = False
             continue
-        chosen, _ = select_batch(
-            bank, config, theta, post, n_scored, available, skill_counts, rng
-        )
+        chosen, _ = select_batch(bank, config, theta, post, n_scored, available, skill_counts, rng)
         resp = simulate_responses(bank.items, chosen, tt, rng)
         administered[ids, step] = chosen
         responses[ids, step] = resp
@@ -187,6 +185,14 @@ def simulate_cat(
     theta, se, n_scored = out_theta, out_se, out_scored
     exposure = np.bincount(administered[administered >= 0], minlength=n_items) / max(e, 1)
     return SimulationResult(
-        true_theta, theta, se, n_scored, administered, responses, codes,
-        exposure.astype(np.float64), time.perf_counter() - t0, steps,
+        true_theta,
+        theta,
+        se,
+        n_scored,
+        administered,
+        responses,
+        codes,
+        exposure.astype(np.float64),
+        time.perf_counter() - t0,
+        steps,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from psychometrics._types import FloatArray, IntArray
+from psychometrics._types import BoolArray, FloatArray, IntArray
 from psychometrics.cat.state import CATConfig
 
 __all__ = ["REASONS", "stop_codes"]
@@ -47,7 +47,7 @@ def stop_codes(
     code = np.zeros(theta.shape[0], dtype=np.int64)
     undecided = np.ones(theta.shape[0], dtype=bool)
 
-    def put(mask: FloatArray, value: int) -> None:
+    def put(mask: BoolArray, value: int) -> None:
         nonlocal undecided
         sel = undecided & mask
         code[sel] = value

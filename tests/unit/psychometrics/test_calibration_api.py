@@ -34,7 +34,9 @@ def test_fixed_anchor_calibration_recovers_pilots_and_latent_shift() -> None:
         calibrate(y, "2pl", anchors=[0, 1], anchor_parameters=bank.subset([0]))
 
 
-def test_options_priors_no_acceleration_and_result_fields(lsat7: tuple[np.ndarray, np.ndarray]) -> None:
+def test_options_priors_no_acceleration_and_result_fields(
+    lsat7: tuple[np.ndarray, np.ndarray],
+) -> None:
     x, w = lsat7
     plain = calibrate(x, "2pl", weights=w, accelerate=False)
     fast = calibrate(x, "2pl", weights=w)

@@ -42,7 +42,9 @@ def run(state: CATState, bank: CATBank, cfg: CATConfig, true_theta: float) -> CA
         if stop.stop:
             return finish(state, stop)
         choice = select_next_item(state, bank, cfg)
-        p = 1 / (1 + np.exp(-(bank.items.a[choice.item] * true_theta + bank.items.d[choice.item, 0])))
+        p = 1 / (
+            1 + np.exp(-(bank.items.a[choice.item] * true_theta + bank.items.d[choice.item, 0]))
+        )
         state = record_response(state, choice, int(rng.random() < p), bank)
 
 
@@ -104,7 +106,9 @@ def test_exposure_choices() -> None:
 
 def test_content_balancing_mask() -> None:
     items = bank_items(6)
-    cfg = CATConfig(item_skills=("a", "a", "b", "b", "c", "c"), content_targets=(("a", 1), ("b", 1)))
+    cfg = CATConfig(
+        item_skills=("a", "a", "b", "b", "c", "c"), content_targets=(("a", 1), ("b", 1))
+    )
     bank = CATBank.build(items, cfg)
     avail = np.ones((2, 6), dtype=bool)
     counts = np.array([[2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -134,8 +138,15 @@ def test_stopping_rules() -> None:
 
 def test_state_serialisation_and_replay() -> None:
     items = bank_items()
-    cfg = CATConfig(exposure="randomesque", randomesque_k=4, se_target=0.35, max_items=25,
-                    pilot_items=(0, 1, 2), pilot_positions=(1, 3), enemies=((5, 6, 7),))
+    cfg = CATConfig(
+        exposure="randomesque",
+        randomesque_k=4,
+        se_target=0.35,
+        max_items=25,
+        pilot_items=(0, 1, 2),
+        pilot_positions=(1, 3),
+        enemies=((5, 6, 7),),
+    )
     bank = CATBank.build(items, cfg)
     state = run(start(42, cfg), bank, cfg, true_theta=0.8)
     assert state.finished and state.decisions[-1].kind == "stop"
@@ -164,9 +175,16 @@ def test_state_serialisation_and_replay() -> None:
 
 def test_engine_errors_and_options() -> None:
     items = bank_items(4)
-    cfg = CATConfig(max_items=4, se_target=None, selection="kl", excluded=(3,),
-                    exposure="sympson-hetter", sh_parameters=(1.0, 1.0, 1.0, 1.0),
-                    item_skills=("a", "a", "b", "b"), content_targets=(("a", 0.5), ("b", 0.5)))
+    cfg = CATConfig(
+        max_items=4,
+        se_target=None,
+        selection="kl",
+        excluded=(3,),
+        exposure="sympson-hetter",
+        sh_parameters=(1.0, 1.0, 1.0, 1.0),
+        item_skills=("a", "a", "b", "b"),
+        content_targets=(("a", 0.5), ("b", 0.5)),
+    )
     bank = CATBank.build(items, cfg)
     s = start(0, cfg)
     ch = select_next_item(s, bank, cfg)
@@ -223,18 +241,27 @@ def test_batch_simulation() -> None:
     again = simulate_cat(CATBank.build(items, cfg), theta, cfg, seed=5)
     np.testing.assert_array_equal(again.administered, res.administered)
     rich = CATConfig(
-        se_target=0.3, max_items=30, exposure="randomesque", selection="kl",
-        item_skills=tuple("ab"[i % 2] for i in range(300)), content_targets=(("a", 0.5), ("b", 0.5)),
-        enemies=((0, 1),), pilot_items=(2, 3, 4), pilot_positions=(0, 2), cut_score=0.0,
+        se_target=0.3,
+        max_items=30,
+        exposure="randomesque",
+        selection="kl",
+        item_skills=tuple("ab"[i % 2] for i in range(300)),
+        content_targets=(("a", 0.5), ("b", 0.5)),
+        enemies=((0, 1),),
+        pilot_items=(2, 3, 4),
+        pilot_positions=(0, 2),
+        cut_score=0.0,
     )
     r2 = simulate_cat(items, theta, rich, seed=6)
     pil = np.isin(r2.administered, [2, 3, 4]).sum(axis=1)
     assert np.all(pil == 2)
     assert set(np.unique(r2.stop_codes)) <= {1, 3, 4, 5}
-    strat = simulate_cat(items, theta[:50], CATConfig(selection="astrat", max_items=20,
-                                                     se_target=None), seed=1)
+    strat = simulate_cat(
+        items, theta[:50], CATConfig(selection="astrat", max_items=20, se_target=None), seed=1
+    )
     assert np.all(strat.lengths == 20) and np.all(strat.stop_codes == 1)
-    grm = ItemParameters.from_irt("grm", [1.0] * 20, np.tile([[-1.0, 0.0, 1.0]], (20, 1)) +
-                                  np.linspace(-2, 2, 20)[:, None])
+    grm = ItemParameters.from_irt(
+        "grm", [1.0] * 20, np.tile([[-1.0, 0.0, 1.0]], (20, 1)) + np.linspace(-2, 2, 20)[:, None]
+    )
     rg = simulate_cat(grm, theta[:100], CATConfig(max_items=10, se_target=0.4), seed=2)
     assert rg.responses.max() == 3

@@ -42,8 +42,19 @@ def test_calibrate_parquet_table_se_and_missing(tmp_path: Path) -> None:
     path = tmp_path / "lsat7.parquet"
     frame.write_parquet(path)
     res = CliRunner().invoke(
-        irt, ["calibrate", "--model", "3pl", "--input", str(path), "--weight-column", "freq",
-              "--format", "table", "--se"]
+        irt,
+        [
+            "calibrate",
+            "--model",
+            "3pl",
+            "--input",
+            str(path),
+            "--weight-column",
+            "freq",
+            "--format",
+            "table",
+            "--se",
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "Item.3" in res.output and "AIC" in res.output
@@ -70,29 +81,71 @@ def test_calibrate_grm_and_errors(tmp_path: Path) -> None:
     only = tmp_path / "w.csv"
     only.write_text("w\n1\n")
     assert runner.invoke(irt, ["calibrate", "--input", str(only), "--weight-column", "w"]).exit_code
-    pr = runner.invoke(irt, ["calibrate", "--input", str(path), "--model", "grm",
-                             "--slope-prior", "1"])
+    pr = runner.invoke(
+        irt, ["calibrate", "--input", str(path), "--model", "grm", "--slope-prior", "1"]
+    )
     assert pr.exit_code != 0
 
 
 def test_simulate_cat(tmp_path: Path) -> None:
     runner = CliRunner()
-    res = runner.invoke(irt, ["simulate-cat", "--items", "100", "--examinees", "50",
-                              "--format", "json"])
+    res = runner.invoke(
+        irt, ["simulate-cat", "--items", "100", "--examinees", "50", "--format", "json"]
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["mean_length"] > 0 and 0 < out["rmse_theta"] < 1 and len(out["exposure"]["rates"]) == 100
-    table = runner.invoke(irt, ["simulate-cat", "--items", "80", "--examinees", "20",
-                                "--exposure", "sympson-hetter", "--selection", "kl"])
+    assert (
+        out["mean_length"] > 0
+        and 0 < out["rmse_theta"] < 1
+        and len(out["exposure"]["rates"]) == 100
+    )
+    table = runner.invoke(
+        irt,
+        [
+            "simulate-cat",
+            "--items",
+            "80",
+            "--examinees",
+            "20",
+            "--exposure",
+            "sympson-hetter",
+            "--selection",
+            "kl",
+        ],
+    )
     assert table.exit_code == 0 and "RMSE" in table.output
     csv = tmp_path / "lsat7.csv"
     lsat_frame().write_csv(csv)
     cal = runner.invoke(irt, ["calibrate", "--input", str(csv), "--weight-column", "freq"])
     bank = tmp_path / "bank.json"
     bank.write_text(cal.output)
-    res2 = runner.invoke(irt, ["simulate-cat", "--bank", str(bank), "--examinees", "10",
-                               "--max-items", "5", "--min-items", "6"])
+    res2 = runner.invoke(
+        irt,
+        [
+            "simulate-cat",
+            "--bank",
+            str(bank),
+            "--examinees",
+            "10",
+            "--max-items",
+            "5",
+            "--min-items",
+            "6",
+        ],
+    )
     assert res2.exit_code != 0
-    res3 = runner.invoke(irt, ["simulate-cat", "--bank", str(bank), "--examinees", "10",
-                               "--max-items", "5", "--cut-score", "0"])
+    res3 = runner.invoke(
+        irt,
+        [
+            "simulate-cat",
+            "--bank",
+            str(bank),
+            "--examinees",
+            "10",
+            "--max-items",
+            "5",
+            "--cut-score",
+            "0",
+        ],
+    )
     assert res3.exit_code == 0, res3.output

@@ -31,10 +31,20 @@ def test_lsat7_2pl_matches_mirt(lsat7: tuple[np.ndarray, np.ndarray]) -> None:
 # mirt test-01-mirtOne.R: SE.type = 'BL' (Bock-Lieberman, exact observed information)
 # 95 % intervals of modm2 → SE = width / (2·1.96).  (The 'SEM' intervals in the same file
 # differ from BL by up to 0.014 on item 4's d: SEM is a numerical approximation.)
-MIRT_LSAT7_BL_CI_A = [(0.6406, 1.3354), (0.7501, 1.4119), (1.0779, 2.334), (0.5022, 1.028),
-                       (0.4395, 1.032)]
-MIRT_LSAT7_BL_CI_D = [(1.5984, 2.1138), (0.6291, 0.9869), (1.4036, 2.205), (0.3392, 0.6328),
-                       (1.6302, 2.0787)]
+MIRT_LSAT7_BL_CI_A = [
+    (0.6406, 1.3354),
+    (0.7501, 1.4119),
+    (1.0779, 2.334),
+    (0.5022, 1.028),
+    (0.4395, 1.032),
+]
+MIRT_LSAT7_BL_CI_D = [
+    (1.5984, 2.1138),
+    (0.6291, 0.9869),
+    (1.4036, 2.205),
+    (0.3392, 0.6328),
+    (1.6302, 2.0787),
+]
 
 
 def test_lsat7_2pl_standard_errors_match_mirt(lsat7: tuple[np.ndarray, np.ndarray]) -> None:
@@ -88,12 +98,14 @@ def test_lsat7_scores_match_mirt(lsat7: tuple[np.ndarray, np.ndarray]) -> None:
     res = calibrate(x, "2pl", weights=w)
     eap = score(x[:6], res.items, "eap", grid=normal_grid(61, 6.0))
     np.testing.assert_allclose(
-        eap.theta, [-1.8665957, -1.5266920, -1.5134024, -1.1852276, -1.0946830, -0.7666992],
+        eap.theta,
+        [-1.8665957, -1.5266920, -1.5134024, -1.1852276, -1.0946830, -0.7666992],
         atol=0.01,
     )
     mp = score(x[:6], res.items, "map")
     np.testing.assert_allclose(
-        mp.theta, [-1.8165552, -1.4946906, -1.4822982, -1.1789899, -1.0958928, -0.7951026],
+        mp.theta,
+        [-1.8165552, -1.4946906, -1.4822982, -1.1789899, -1.0958928, -0.7951026],
         atol=0.01,
     )
     r1 = calibrate(x, "1pl", weights=w)

@@ -11,6 +11,8 @@ from psychometrics.models import (
     category_derivatives,
     category_probabilities,
     item_information,
+)
+from psychometrics.models import (
     test_information as total_information,
 )
 from psychometrics.quadrature import normal_grid
@@ -41,7 +43,9 @@ def test_information_matches_numerical_derivative() -> None:
     h = 1e-5
     num = (category_probabilities(items, th + h) - category_probabilities(items, th - h)) / (2 * h)
     np.testing.assert_allclose(p1, num, atol=1e-7)
-    num2 = (category_probabilities(items, th + h) - 2 * p + category_probabilities(items, th - h)) / h**2
+    num2 = (
+        category_probabilities(items, th + h) - 2 * p + category_probabilities(items, th - h)
+    ) / h**2
     np.testing.assert_allclose(p2, num2, atol=1e-4)
     info = item_information(items, th)
     np.testing.assert_allclose(total_information(items, th), info.sum(axis=0))

@@ -37,10 +37,12 @@ def bank(model: str, j: int, seed: int) -> ItemParameters:
     return ItemParameters.from_irt(model, a * (1.3 if model == "3pl" else 1.0), b, c)
 
 
-def floor_ratio(res_items: ItemParameters, true: ItemParameters, se: np.ndarray, what: str) -> float:
+def floor_ratio(
+    res_items: ItemParameters, true: ItemParameters, se: np.ndarray, what: str
+) -> float:
     est = getattr(res_items, what)
     tru = getattr(true, what)
-    err = (est - tru)[~np.isnan(tru)] if est.ndim == 1 else (est - tru)[~np.isnan(tru)]
+    err = (est - tru)[~np.isnan(tru)]
     return float(np.sqrt(np.mean(err**2)) / np.sqrt(np.mean(se[~np.isnan(se)] ** 2)))
 
 

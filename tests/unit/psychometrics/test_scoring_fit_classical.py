@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from psychometrics.classical import cronbach_alpha, item_analysis
-from psychometrics.fit import empirical_reliability, lord_wingersky, marginal_reliability, sx2_item_fit
+from psychometrics.fit import (
+    empirical_reliability,
+    lord_wingersky,
+    marginal_reliability,
+    sx2_item_fit,
+)
 from psychometrics.models import ItemParameters, category_probabilities
 from psychometrics.scoring import eap_scores, map_scores, ml_scores, score, wle_scores
 
