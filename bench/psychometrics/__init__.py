@@ -1,0 +1,1 @@
+"""Benchmarks of the psychometrics engine against girth, the Python mirt package and catsim."""
