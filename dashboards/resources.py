@@ -7,7 +7,7 @@ lifespan protocol, e.g. under httpx's ASGITransport) and closed by the app's lif
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from psycopg_pool import AsyncConnectionPool
@@ -52,8 +52,7 @@ class Resources:
         async with pool.connection() as conn:
             await conn.set_read_only(True)
             cursor = await conn.execute(query, params)
-            rows: list[dict[str, Any]] = await cursor.fetchall()
-            return rows
+            return cast(list[dict[str, Any]], await cursor.fetchall())
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -28,6 +28,7 @@ from dashboards.pages.base import (
     PageSpec,
     page_access,
     page_layout,
+    session_access,
 )
 
 NAME = "attempts_per_day"
@@ -237,7 +238,7 @@ def page_ui(request: Request) -> Tag | ui.TagList:
 
 def build(ctx: PageContext) -> App:
     def server(input: Inputs, output: Outputs, session: Session) -> None:
-        access = page_access(session.http_conn.scope)
+        access = session_access(session)
 
         @reactive.calc
         async def view() -> AttemptsView:

@@ -22,20 +22,24 @@ To add a page: write `dashboards/pages/<name>.py` exposing `PAGE = PageSpec(...)
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from htmltools import Tag, TagChild, TagList
 from psycopg import Error as PsycopgError
-from shiny import App, ui
+from psycopg.errors import UndefinedTable
+from redis.exceptions import RedisError
+from shiny import App, Session, ui
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.auth import Claims
+from core.auth import Claims, revocation_key
 from core.settings import Settings
 from dashboards.access import (
     PageAccess,
@@ -55,6 +59,7 @@ PRELOAD_SCOPE_KEY = "dreamseed.page_preload"
 PLOTLY_JS_PATH = "/static/plotly.min.js"
 WS_FORBIDDEN = 4403
 WS_UNAVAILABLE = 4503
+WS_SESSION_ENDED = 4401
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,16 @@ def page_access(scope: Scope) -> PageAccess | None:
     return access if isinstance(access, PageAccess) and access.allowed else None
 
 
+def session_access(session: Session) -> PageAccess | None:
+    """The gate's decision for a Shiny session, read from its WebSocket's ASGI scope.
+
+    `http_conn` exists on the root (app) session only, hence `root_scope()`; anything unexpected
+    yields None, which pages treat as "show nothing".
+    """
+    conn = getattr(session.root_scope(), "http_conn", None)
+    return page_access(conn.scope) if isinstance(conn, HTTPConnection) else None
+
+
 def app_root(scope: Scope) -> str:
     """The URL prefix of the dashboards app itself (not of the mounted page)."""
     return str(scope.get("app_root_path", ""))
@@ -118,6 +133,53 @@ def page_layout(
         ui.h2(title),
         *body,
     )
+
+
+class SessionGuard:
+    """Ends a long-lived Shiny WebSocket once its token expires or is revoked.
+
+    Checked whenever the browser sends a message (input changes): expiry every time, Redis'
+    revocation set at most every `revocation_check_seconds` (and whenever Redis fails, the
+    session ends: fail closed). Ending = closing the socket with code 4401 (the browser shows
+    Shiny's "disconnected" state; reloading leads to /login) and handing Shiny a disconnect.
+    """
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        user: Claims,
+        resources: Resources,
+        *,
+        revocation_check_seconds: float = 30.0,
+    ) -> None:
+        self._receive = receive
+        self._send = send
+        self._user = user
+        self._resources = resources
+        self._interval = revocation_check_seconds
+        self._checked_at = time.monotonic()
+
+    async def _still_valid(self) -> bool:
+        if datetime.now(UTC) >= self._user.expires_at:
+            return False
+        if time.monotonic() - self._checked_at < self._interval:
+            return True
+        try:
+            revoked = await self._resources.redis().exists(revocation_key(self._user.token_id))
+        except (RedisError, OSError):
+            return False
+        self._checked_at = time.monotonic()
+        return not revoked
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "websocket.receive" and not await self._still_valid():
+            await self._send(
+                {"type": "websocket.close", "code": WS_SESSION_ENDED, "reason": "session ended"}
+            )
+            return {"type": "websocket.disconnect", "code": WS_SESSION_ENDED}
+        return message
 
 
 class PageGate:
@@ -156,6 +218,8 @@ class PageGate:
             await self._refuse(scope, receive, send, 403, message, access.reason)
             return
         scope[ACCESS_SCOPE_KEY] = access
+        if scope["type"] == "websocket":
+            receive = SessionGuard(receive, send, user, self.ctx.resources).receive
         if (
             scope["type"] == "http"
             and relative == "/"
@@ -167,6 +231,11 @@ class PageGate:
             except PolicyUnavailable as exc:
                 log.error("row filter unusable on page %s: %s", self.spec.name, exc)
                 await self._refuse(scope, receive, send, 503, "access policy unavailable", None)
+                return
+            except UndefinedTable as exc:
+                log.error("page %s: its dataset is missing: %s", self.spec.name, exc)
+                message = f"{self.spec.title}: the data for this dashboard has not been built yet"
+                await self._refuse(scope, receive, send, 503, message, None)
                 return
             except (PsycopgError, OSError) as exc:
                 log.error("preload of page %s failed: %s", self.spec.name, exc)

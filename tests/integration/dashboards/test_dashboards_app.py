@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
@@ -27,7 +28,7 @@ from governance import PolicyEngine, PolicyUnavailable
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.timeout(120),  # a Shiny WebSocket that never answers must not hang the suite
+    pytest.mark.timeout(60),  # a Shiny WebSocket that never answers must not hang the suite
 ]
 
 with warnings.catch_warnings():  # starlette warns that its TestClient will move to httpx2
@@ -342,3 +343,29 @@ def _receive_values(ws: Any, wanted: set[str], limit: int = 50) -> dict[str, Any
         if wanted <= values.keys():
             return values
     raise AssertionError(f"no values for {wanted - values.keys()} after {limit} messages")
+
+
+def test_shiny_session_ends_when_the_token_expires(
+    client: TestClient, settings: Settings, world: World
+) -> None:
+    token, claims = issue_token(
+        settings.jwt_secret, world.teacher_id, "teacher", "access", timedelta(seconds=2)
+    )
+    with client.websocket_connect(
+        PAGE + "websocket/", headers={"Authorization": f"Bearer {token}"}
+    ) as ws:
+        ws.receive_text()
+        init = {
+            "period": "30",
+            ".clientdata_output_chart_hidden": False,
+            ".clientdata_output_table_hidden": False,
+        }
+        ws.send_text(json.dumps({"method": "init", "data": init}))
+        _receive_values(ws, {"chart", "table"})
+        time.sleep(max(0.0, (claims.expires_at - datetime.now(UTC)).total_seconds()) + 0.2)
+        ws.send_text(json.dumps({"method": "update", "data": {"period": "all"}}))
+        with pytest.raises(WebSocketDisconnect) as ended:
+            for _ in range(20):  # no further renders: the session ends
+                message = json.loads(ws.receive_text())
+                assert world.class_name not in json.dumps(message.get("values") or {})
+        assert ended.value.code == 4401
