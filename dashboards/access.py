@@ -14,8 +14,7 @@ widens what is shown; callers answer 503 for `PolicyUnavailable` and 403 for a d
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,20 +23,27 @@ from psycopg import sql
 from core.auth import Claims
 from core.settings import Settings
 from dashboards.resources import Resources
-from governance import PolicyEngine, PolicyUnavailable, RowFilter, Subject, load_engine
+from governance import (
+    DASHBOARD_ROWS,
+    Decision,
+    PolicyEngine,
+    PolicyUnavailable,
+    RowFilter,
+    Subject,
+    load_engine,
+)
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "PageAccess",
     "PolicyUnavailable",
-    "ThreadLocalEngine",
     "check_page",
+    "check_pages",
     "deny_reason_message",
     "load_subject",
     "open_policy",
     "row_filter_sql",
-    "visible_pages",
 ]
 
 _NO_ROWS = RowFilter("none")
@@ -61,7 +67,7 @@ class PageAccess:
     allowed: bool
     reason: str
     row_filter: RowFilter
-    policy_revision: str
+    decision: Decision  # the page-access decision, for the audit log
 
 
 def deny_reason_message(reason: str) -> str:
@@ -84,16 +90,21 @@ async def load_subject(resources: Resources, claims: Claims) -> Subject:
     )
 
 
-def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:
+async def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:
     """Ask the policy whether `subject` may open `page`, and which rows she may see there.
 
-    Raises PolicyUnavailable when the engine cannot answer (the caller answers 503).
+    Uses the engine's async path (non-blocking for a remote OPA). Raises PolicyUnavailable when
+    the engine cannot answer (the caller answers 503).
     """
     try:
-        decision = engine.dashboard_access(subject, page)
+        decision = await engine.dashboard_access_async(subject, page)
         if not decision.allowed:
-            return PageAccess(page, subject, False, decision.reason, _NO_ROWS, engine.revision)
-        row_filter = engine.dashboard_rows(subject, page)
+            return PageAccess(page, subject, False, decision.reason, _NO_ROWS, decision)
+        # governance offers dashboard_rows() only synchronously; its async equivalent:
+        answer = await engine.query_async(
+            DASHBOARD_ROWS, PolicyEngine.dashboard_input(subject, page)
+        )
+        row_filter = RowFilter.from_policy(answer)
     except PolicyUnavailable:
         raise
     except Exception as exc:  # any other engine failure must deny, never allow
@@ -103,12 +114,14 @@ def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:
         if type(exc).__name__ != "PanicException":
             raise
         raise PolicyUnavailable(f"policy engine panicked: {exc}") from exc
-    return PageAccess(page, subject, True, decision.reason, row_filter, engine.revision)
+    return PageAccess(page, subject, True, decision.reason, row_filter, decision)
 
 
-def visible_pages(engine: PolicyEngine, subject: Subject, pages: Iterable[str]) -> list[str]:
-    """The pages the subject may open, in the given order (PolicyUnavailable propagates)."""
-    return [page for page in pages if check_page(engine, subject, page).allowed]
+async def check_pages(
+    engine: PolicyEngine, subject: Subject, pages: Iterable[str]
+) -> list[PageAccess]:
+    """The policy's answer for each page, in the given order (PolicyUnavailable propagates)."""
+    return [await check_page(engine, subject, page) for page in pages]
 
 
 def row_filter_sql(
@@ -141,41 +154,7 @@ def row_filter_sql(
     return sql.SQL("(") + sql.SQL(" or ").join(parts) + sql.SQL(")"), params
 
 
-class ThreadLocalEngine(PolicyEngine):
-    """One policy engine per thread, built by `factory` on first use in that thread.
-
-    regorus engines are PyO3 `unsendable` objects: using one from a thread other than the one
-    that created it panics. An ASGI server may build the app in one thread and run the event loop
-    in another (Starlette's TestClient does), so the in-process engine is confined per thread.
-    The first engine is built at construction so a broken bundle still fails start-up.
-    """
-
-    def __init__(self, factory: Callable[[], PolicyEngine]) -> None:
-        self._factory = factory
-        self._local = threading.local()
-        self._revision = self._engine().revision
-
-    def _engine(self) -> PolicyEngine:
-        engine: PolicyEngine | None = getattr(self._local, "engine", None)
-        if engine is None:
-            engine = self._factory()
-            self._local.engine = engine
-        return engine
-
-    @property
-    def revision(self) -> str:
-        return self._revision
-
-    def query(self, rule: str, input: Mapping[str, Any]) -> Any:
-        return self._engine().query(rule, input)
-
-    async def query_async(self, rule: str, input: Mapping[str, Any]) -> Any:
-        return await self._engine().query_async(rule, input)
-
-
 def open_policy(settings: Settings) -> PolicyEngine:
     """The dashboards' policy engine: remote OPA when `opa_url` is set, else in-process Rego
-    from `settings.policy_dir`, confined per thread (raises PolicyLoadError on a broken bundle)."""
-    if settings.opa_url:
-        return load_engine(settings.opa_url)
-    return ThreadLocalEngine(lambda: load_engine(None, settings.policy_dir))
+    from `settings.policy_dir` (loaded and self-checked now: PolicyLoadError on a broken bundle)."""
+    return load_engine(settings.opa_url or None, settings.policy_dir)

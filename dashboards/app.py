@@ -45,7 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.auth import decode_token, hash_password, issue_token, revocation_key, verify_password
 from core.errors import Unauthenticated
 from core.settings import Settings
-from dashboards.access import PolicyUnavailable, check_page, load_subject, open_policy
+from dashboards.access import PolicyUnavailable, check_pages, load_subject, open_policy
 from dashboards.auth import (
     COOKIE_NAME,
     AuthMiddleware,
@@ -172,9 +172,11 @@ class _Views:
             return error_response(401, "sign in required")
         try:
             subject = await load_subject(self.ctx.resources, user)
-            allowed = [
-                s for s in self.pages if check_page(self.ctx.policy, subject, s.name).allowed
-            ]
+            answers = await check_pages(self.ctx.policy, subject, [s.name for s in self.pages])
+            for answer in answers:
+                if not await self.ctx.resources.record_decision(answer.decision):
+                    return error_response(503, "decision audit log unavailable")
+            allowed = [s for s, a in zip(self.pages, answers, strict=True) if a.allowed]
         except PolicyUnavailable as exc:
             log.error("policy unavailable for the index: %s", exc)
             return error_response(503, "access policy unavailable")

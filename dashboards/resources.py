@@ -14,6 +14,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.db import create_pool
 from core.settings import Settings
+from governance import Decision
+from governance.decision_log import DecisionLog
 
 
 class Resources:
@@ -24,6 +26,7 @@ class Resources:
         self._pool_max_size = pool_max_size
         self._pool: AsyncConnectionPool | None = None
         self._redis: aioredis.Redis | None = None
+        self._decision_log: DecisionLog | None = None
         self._lock = asyncio.Lock()
 
     async def pool(self) -> AsyncConnectionPool:
@@ -46,6 +49,23 @@ class Resources:
             )
         return self._redis
 
+    async def record_decision(self, decision: Decision) -> bool:
+        """Queue a policy decision for `governance.decisions` (never blocks).
+
+        False when the audit log refused it (buffer full after a long PostgreSQL outage):
+        callers then refuse to serve rather than act un-audited.
+        """
+        if self._decision_log is None:
+            decision_log = DecisionLog(self.settings.database_url)
+            await decision_log.start()
+            self._decision_log = decision_log
+        return self._decision_log.record(decision)
+
+    async def flush_decisions(self) -> None:
+        """Wait until every decision recorded so far is written (tests, shutdown)."""
+        if self._decision_log is not None:
+            await self._decision_log.flush()
+
     async def fetch_all(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
         """Run one read-only query and return its rows as dicts."""
         pool = await self.pool()
@@ -55,6 +75,9 @@ class Resources:
             return cast(list[dict[str, Any]], await cursor.fetchall())
 
     async def close(self) -> None:
+        if self._decision_log is not None:
+            await self._decision_log.stop(drain_seconds=5.0)
+            self._decision_log = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

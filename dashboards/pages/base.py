@@ -6,7 +6,8 @@ coroutine. The app mounts each page at `/pages/<name>/` behind a `PageGate`, whi
 HTTP request and WebSocket of the page:
 
 1. takes the user the auth middleware verified (`dashboards.auth.USER_SCOPE_KEY`),
-2. asks the policy (`dashboards.access.check_page`): denied → 403, engine error → 503,
+2. asks the policy (`dashboards.access.check_page`): denied → 403, engine error → 503, and
+   records the decision in the audit log (`governance.decisions`; a refused record → 503),
 3. puts the `PageAccess` (subject + row filter) into the scope under `ACCESS_SCOPE_KEY`, where
    the Shiny server function reads it via `session.http_conn.scope`,
 4. for the page's initial GET, awaits `preload` and puts its result under `PRELOAD_SCOPE_KEY`,
@@ -204,7 +205,7 @@ class PageGate:
             return
         try:
             subject = await load_subject(self.ctx.resources, user)
-            access = check_page(self.ctx.policy, subject, self.spec.name)
+            access = await check_page(self.ctx.policy, subject, self.spec.name)
         except PolicyUnavailable as exc:
             log.error("policy unavailable for page %s: %s", self.spec.name, exc)
             await self._refuse(scope, receive, send, 503, "access policy unavailable", None)
@@ -212,6 +213,9 @@ class PageGate:
         except (PsycopgError, OSError) as exc:
             log.error("cannot load subject for page %s: %s", self.spec.name, exc)
             await self._refuse(scope, receive, send, 503, "database unavailable", None)
+            return
+        if not await self.ctx.resources.record_decision(access.decision):
+            await self._refuse(scope, receive, send, 503, "decision audit log unavailable", None)
             return
         if not access.allowed:
             message = f"{self.spec.title}: {deny_reason_message(access.reason)}"

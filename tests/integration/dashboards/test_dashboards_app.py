@@ -369,3 +369,26 @@ def test_shiny_session_ends_when_the_token_expires(
                 message = json.loads(ws.receive_text())
                 assert world.class_name not in json.dumps(message.get("values") or {})
         assert ended.value.code == 4401
+
+
+def test_page_decisions_are_audited(client: TestClient, settings: Settings, world: World) -> None:
+    assert (
+        client.get(PAGE, headers=bearer(settings, world.teacher_id, "teacher")).status_code == 200
+    )
+    assert (
+        client.get(PAGE, headers=bearer(settings, world.student_id, "student")).status_code == 403
+    )
+    wanted = {(world.teacher_id, True, "allowed"), (world.student_id, False, "role_not_allowed")}
+    found: set[tuple[str, bool, str]] = set()
+    deadline = time.monotonic() + 10
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline and not wanted <= found:
+            rows = conn.execute(
+                "select subject_id, allowed, reason from governance.decisions"
+                " where decision = 'data.dreamseed.dashboards.access.decision'"
+                " and resource->>'id' = 'attempts_per_day' and subject_id = any(%s)",
+                ([world.teacher_id, world.student_id],),
+            ).fetchall()
+            found = {(str(r[0]), bool(r[1]), str(r[2])) for r in rows}
+            time.sleep(0.1)
+    assert wanted <= found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -13,13 +12,13 @@ from starlette.datastructures import Headers
 
 from core.auth import Claims
 from dashboards.access import (
+    PageAccess,
     PolicyUnavailable,
-    ThreadLocalEngine,
     check_page,
+    check_pages,
     deny_reason_message,
     load_subject,
     row_filter_sql,
-    visible_pages,
 )
 from dashboards.auth import token_from_headers
 from dashboards.resources import Resources
@@ -66,23 +65,27 @@ def bundle() -> LocalEngine:
     return LocalEngine()
 
 
+def decide(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:
+    return asyncio.run(check_page(engine, subject, page))
+
+
 # -- the real policy -------------------------------------------------------------------------
 
 
 def test_policy_lets_teachers_see_only_their_classes(bundle: LocalEngine) -> None:
-    access = check_page(bundle, TEACHER, "attempts_per_day")
+    access = decide(bundle, TEACHER, "attempts_per_day")
     assert access.allowed and access.reason == "allowed"
     assert access.row_filter == RowFilter("any", (RowCondition("class_id", ("c-1", "c-2")),))
 
 
 def test_policy_gives_admins_every_row(bundle: LocalEngine) -> None:
-    access = check_page(bundle, ADMIN, "attempts_per_day")
+    access = decide(bundle, ADMIN, "attempts_per_day")
     assert access.allowed
     assert access.row_filter == RowFilter("all")
 
 
 def test_policy_refuses_students(bundle: LocalEngine) -> None:
-    access = check_page(bundle, STUDENT, "attempts_per_day")
+    access = decide(bundle, STUDENT, "attempts_per_day")
     assert not access.allowed
     assert access.reason == "role_not_allowed"
     assert access.row_filter == RowFilter("none")
@@ -90,23 +93,26 @@ def test_policy_refuses_students(bundle: LocalEngine) -> None:
 
 
 def test_policy_refuses_unknown_pages_and_roles(bundle: LocalEngine) -> None:
-    assert check_page(bundle, ADMIN, "no_such_page").reason == "unknown_page"
+    assert decide(bundle, ADMIN, "no_such_page").reason == "unknown_page"
     intruder = Subject(user_id="x", role="superuser")
-    assert check_page(bundle, intruder, "attempts_per_day").reason == "unknown_role"
+    assert decide(bundle, intruder, "attempts_per_day").reason == "unknown_role"
 
 
 def test_teacher_without_classes_sees_no_rows(bundle: LocalEngine) -> None:
-    access = check_page(bundle, Subject(user_id="t-2", role="teacher"), "attempts_per_day")
+    access = decide(bundle, Subject(user_id="t-2", role="teacher"), "attempts_per_day")
     assert access.allowed
     predicate, params = row_filter_sql(access.row_filter, {"class_id"})
     assert predicate.as_string() == "false" and params == []
 
 
-def test_visible_pages(bundle: LocalEngine) -> None:
-    assert visible_pages(bundle, TEACHER, ["attempts_per_day", "platform_health"]) == [
-        "attempts_per_day"
+def test_check_pages_answers_each_page(bundle: LocalEngine) -> None:
+    pages = ["attempts_per_day", "platform_health"]
+    answers = asyncio.run(check_pages(bundle, TEACHER, pages))
+    assert [(a.page, a.allowed) for a in answers] == [
+        ("attempts_per_day", True),
+        ("platform_health", False),
     ]
-    assert visible_pages(bundle, STUDENT, ["attempts_per_day"]) == []
+    assert all(a.decision.subject_id == "t-1" for a in answers)  # ready for the audit log
 
 
 # -- failure handling ------------------------------------------------------------------------
@@ -114,7 +120,7 @@ def test_visible_pages(bundle: LocalEngine) -> None:
 
 def test_denied_page_does_not_ask_for_rows() -> None:
     engine = FakeEngine({(DASHBOARD_ACCESS, "student"): {"allow": False, "reason": "nope"}})
-    access = check_page(engine, STUDENT, "attempts_per_day")
+    access = decide(engine, STUDENT, "attempts_per_day")
     assert not access.allowed and access.row_filter.mode == "none"
     assert engine.queries == [DASHBOARD_ACCESS]
 
@@ -130,7 +136,7 @@ def test_denied_page_does_not_ask_for_rows() -> None:
 def test_engine_failures_become_policy_unavailable(failure: BaseException) -> None:
     engine = FakeEngine({(DASHBOARD_ACCESS, "teacher"): failure})
     with pytest.raises(PolicyUnavailable):
-        check_page(engine, TEACHER, "attempts_per_day")
+        decide(engine, TEACHER, "attempts_per_day")
 
 
 def test_malformed_answers_fail_closed() -> None:
@@ -140,7 +146,7 @@ def test_malformed_answers_fail_closed() -> None:
         }
     )
     with pytest.raises(PolicyUnavailable):
-        check_page(engine, TEACHER, "attempts_per_day")
+        decide(engine, TEACHER, "attempts_per_day")
     engine = FakeEngine(
         {
             (DASHBOARD_ACCESS, "teacher"): {"allow": True, "reason": "allowed"},
@@ -148,13 +154,13 @@ def test_malformed_answers_fail_closed() -> None:
         }
     )
     with pytest.raises(PolicyUnavailable):
-        check_page(engine, TEACHER, "attempts_per_day")
+        decide(engine, TEACHER, "attempts_per_day")
 
 
 def test_interrupts_are_not_swallowed() -> None:
     engine = FakeEngine({(DASHBOARD_ACCESS, "teacher"): KeyboardInterrupt()})
     with pytest.raises(KeyboardInterrupt):
-        check_page(engine, TEACHER, "attempts_per_day")
+        decide(engine, TEACHER, "attempts_per_day")
 
 
 # -- row filters as SQL ----------------------------------------------------------------------
@@ -208,25 +214,6 @@ def test_load_subject_for_admin_needs_no_query() -> None:
     subject = asyncio.run(load_subject(cast(Resources, fake), _claims("admin")))
     assert subject == Subject(user_id="u-1", role="admin")
     assert fake.queries == []
-
-
-def test_thread_local_engine_builds_one_engine_per_thread() -> None:
-    built: list[int] = []
-
-    def factory() -> PolicyEngine:
-        built.append(threading.get_ident())
-        return LocalEngine()
-
-    engine = ThreadLocalEngine(factory)
-    main = check_page(engine, TEACHER, "attempts_per_day")
-    results: list[bool] = []
-    worker = threading.Thread(
-        target=lambda: results.append(check_page(engine, TEACHER, "attempts_per_day").allowed)
-    )
-    worker.start()
-    worker.join()
-    assert main.allowed and results == [True]
-    assert len(built) == 2 and built[0] != built[1]
 
 
 # -- request helpers and the page's pure parts -----------------------------------------------
