@@ -1,5 +1,9 @@
 """Completed exam attempts per day, from the dbt mart `analytics.agg_attempts_per_day`.
 
+Mart contract (transforms/dbt/models/marts/agg_attempts_per_day.yml): one row per (UTC day,
+class); `class_id` is null for exams not tied to a class (only roles with an unfiltered view see
+those); `mean_score_pct` is a fraction in [0, 1] despite its name, shown here as a percentage.
+
 Rows are limited by the policy's row filter for the page (a teacher: the classes she teaches; an
 admin: all). The first page view is rendered on the server from rows preloaded by the page gate,
 so the HTML already holds the chart and the table; the Shiny session then re-renders both when
@@ -43,6 +47,7 @@ PERIODS: dict[str, str] = {
     "all": "All time",
 }
 DEFAULT_PERIOD = "90"
+NO_CLASS = "(no class)"
 MAX_ROWS = 20_000
 TABLE_ROWS = 200
 
@@ -50,10 +55,10 @@ TABLE_ROWS = 200
 @dataclass(frozen=True, slots=True)
 class DayRow:
     completed_on: date
-    class_id: str
+    class_id: str | None
     class_name: str
     attempt_count: int
-    mean_score_pct: float | None
+    mean_score: float | None  # fraction in [0, 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,7 @@ class AttemptsView:
         return sum(r.attempt_count for r in self.rows)
 
     @property
-    def mean_score_pct(self) -> float | None:
+    def mean_score(self) -> float | None:
         return weighted_mean(self.rows)
 
 
@@ -80,18 +85,22 @@ def since_for(period: str, today: date | None = None) -> date | None:
 
 def weighted_mean(rows: tuple[DayRow, ...] | list[DayRow]) -> float | None:
     """Mean score over attempts (each day/class mean weighted by its attempt count)."""
-    scored = [r for r in rows if r.mean_score_pct is not None and r.attempt_count > 0]
+    scored = [r for r in rows if r.mean_score is not None and r.attempt_count > 0]
     weight = sum(r.attempt_count for r in scored)
     if weight == 0:
         return None
-    return sum(float(r.mean_score_pct or 0) * r.attempt_count for r in scored) / weight
+    return sum(float(r.mean_score or 0) * r.attempt_count for r in scored) / weight
+
+
+def pct(fraction: float | None) -> str:
+    return "–" if fraction is None else f"{100 * fraction:.1f}"
 
 
 def build_query(access: PageAccess, since: date | None) -> tuple[sql.Composable, list[Any]]:
     predicate, params = row_filter_sql(access.row_filter, FILTER_COLUMNS, table_alias="a")
     query = sql.SQL(
         "select a.completed_on, a.class_id::text as class_id,"
-        " coalesce(c.name, a.class_id::text) as class_name,"
+        " coalesce(c.name, a.class_id::text, {no_class}) as class_name,"
         " a.attempt_count, a.mean_score_pct"
         " from {mart} a left join classes.classes c on c.class_id = a.class_id"
         " where {predicate} and ({since}::date is null or a.completed_on >= {since}::date)"
@@ -101,6 +110,7 @@ def build_query(access: PageAccess, since: date | None) -> tuple[sql.Composable,
         predicate=predicate,
         since=sql.Placeholder(),
         limit=sql.Literal(MAX_ROWS),
+        no_class=sql.Literal(NO_CLASS),
     )
     return query, [*params, since, since]
 
@@ -116,10 +126,10 @@ def _day_row(row: dict[str, Any]) -> DayRow:
     mean = row["mean_score_pct"]
     return DayRow(
         completed_on=row["completed_on"],
-        class_id=str(row["class_id"]),
+        class_id=None if row["class_id"] is None else str(row["class_id"]),
         class_name=str(row["class_name"]),
         attempt_count=int(row["attempt_count"] or 0),
-        mean_score_pct=float(mean) if isinstance(mean, Decimal | int | float) else None,
+        mean_score=float(mean) if isinstance(mean, Decimal | int | float) else None,
     )
 
 
@@ -134,7 +144,9 @@ def build_figure(view: AttemptsView) -> go.Figure:
     """Stacked bars of attempts per day (one trace per class) and the day's mean score."""
     fig = go.Figure()
     days = sorted({r.completed_on for r in view.rows})
-    classes = sorted({(r.class_name, r.class_id) for r in view.rows})
+    classes = sorted(
+        {(r.class_name, r.class_id) for r in view.rows}, key=lambda c: (c[0], c[1] or "")
+    )
     by_key = {(r.completed_on, r.class_id): r for r in view.rows}
     for class_name, class_id in classes:
         fig.add_bar(
@@ -143,8 +155,9 @@ def build_figure(view: AttemptsView) -> go.Figure:
             name=class_name,
         )
     means = [weighted_mean([r for r in view.rows if r.completed_on == d]) for d in days]
+    means_pct = [None if m is None else round(100 * m, 2) for m in means]
     fig.add_scatter(
-        x=days, y=means, name="mean score %", mode="lines+markers", yaxis="y2", connectgaps=True
+        x=days, y=means_pct, name="mean score %", mode="lines+markers", yaxis="y2", connectgaps=True
     )
     fig.update_layout(
         barmode="stack",
@@ -180,23 +193,21 @@ def chart_html(view: AttemptsView) -> TagChild:
 def table_tag(view: AttemptsView) -> TagChild:
     if not view.rows:
         return ui.TagList()
-    mean = view.mean_score_pct
+    mean = view.mean_score
     newest = sorted(view.rows, key=lambda r: (r.completed_on, r.class_name), reverse=True)
     body = [
         ui.tags.tr(
             ui.tags.td(r.completed_on.isoformat()),
             ui.tags.td(r.class_name),
             ui.tags.td(str(r.attempt_count), class_="text-end"),
-            ui.tags.td(
-                "–" if r.mean_score_pct is None else f"{r.mean_score_pct:.1f}", class_="text-end"
-            ),
+            ui.tags.td(pct(r.mean_score), class_="text-end"),
         )
         for r in newest[:TABLE_ROWS]
     ]
     return ui.TagList(
         ui.p(
             f"{view.total_attempts} completed attempts"
-            + ("" if mean is None else f", mean score {mean:.1f} %")
+            + ("" if mean is None else f", mean score {pct(mean)} %")
             + (f"; table shows the newest {TABLE_ROWS} rows" if len(newest) > TABLE_ROWS else ""),
             class_="attempts-summary",
         ),

@@ -42,10 +42,9 @@ MART_DDL = """
 create schema if not exists analytics;
 create table if not exists analytics.agg_attempts_per_day (
     completed_on   date not null,
-    class_id       uuid not null,
-    attempt_count  integer not null,
-    mean_score_pct numeric(5, 2),
-    primary key (completed_on, class_id)
+    class_id       uuid,
+    attempt_count  bigint not null,
+    mean_score_pct numeric
 );
 """
 
@@ -96,11 +95,13 @@ def world(settings: Settings) -> World:
             "insert into classes.memberships (class_id, student_id) values (%s, %s)",
             (class_id, ids["student"]),
         )
-        rows: list[tuple[date, str, int, float | None]] = [
-            (today - timedelta(days=1), class_id, 3, 71.5),
-            (today - timedelta(days=2), class_id, 5, 64.0),
-            (today - timedelta(days=1), other_class_id, 7919, 88.0),
+        rows: list[tuple[date, str | None, int, float | None]] = [
+            # mean_score_pct is a fraction in [0, 1] (the dbt mart's contract)
+            (today - timedelta(days=1), class_id, 3, 0.715),
+            (today - timedelta(days=2), class_id, 5, 0.64),
+            (today - timedelta(days=1), other_class_id, 7919, 0.88),
             (today - timedelta(days=400), class_id, 2, None),  # outside the default period
+            (today - timedelta(days=3), None, 4111, 0.5),  # an exam outside any class
         ]
         with conn.cursor() as cur:
             cur.executemany(
@@ -171,6 +172,7 @@ def test_teacher_sees_only_her_classes(
     assert world.class_name in html
     assert world.other_class_name not in html
     assert "7919" not in html  # the other class's count
+    assert "4111" not in html and "(no class)" not in html
     assert "8 completed attempts" in html  # 3 + 5 in the default 90 days, not the 400-day-old 2
     assert "mean score 66.8 %" in html  # (3*71.5 + 5*64) / 8
     assert 'src="/static/plotly.min.js' in html
@@ -189,6 +191,7 @@ def test_admin_sees_all_classes(client: TestClient, settings: Settings, world: W
     assert response.status_code == 200
     assert world.class_name in response.text
     assert world.other_class_name in response.text
+    assert "(no class)" in response.text and "4111" in response.text
     index = client.get(
         "/", headers={**bearer(settings, world.admin_id, "admin"), "Accept": "application/json"}
     )
@@ -392,3 +395,24 @@ def test_page_decisions_are_audited(client: TestClient, settings: Settings, worl
             found = {(str(r[0]), bool(r[1]), str(r[2])) for r in rows}
             time.sleep(0.1)
     assert wanted <= found
+
+
+def test_missing_mart_is_a_clear_503(settings: Settings, world: World) -> None:
+    """A page whose dataset has not been built (dbt not run) answers 503 with a message."""
+    from dashboards.pages import attempts_per_day
+    from dashboards.pages.base import PageSpec
+
+    async def preload_missing(ctx: Any, access: Any, request: Any) -> Any:
+        return await ctx.resources.fetch_all("select * from analytics.not_built_yet")
+
+    spec = PageSpec(
+        name="attempts_per_day",
+        title="Attempts",
+        description="",
+        build=attempts_per_day.build,
+        preload=preload_missing,
+    )
+    with TestClient(create_app(settings, pages=[spec]), follow_redirects=False) as c:
+        response = c.get(PAGE, headers=bearer(settings, world.teacher_id, "teacher"))
+    assert response.status_code == 503
+    assert "has not been built yet" in response.json()["error"]

@@ -239,6 +239,7 @@ def test_attempts_page_helpers() -> None:
         AttemptsView,
         DayRow,
         build_figure,
+        pct,
         since_for,
         weighted_mean,
     )
@@ -248,12 +249,15 @@ def test_attempts_page_helpers() -> None:
     assert since_for("all", today) is None
     assert since_for("bogus", today) == date(2025, 1, 1)  # falls back to 90 days
     rows = (
-        DayRow(date(2025, 3, 30), "c-1", "Algebra", 3, 70.0),
-        DayRow(date(2025, 3, 30), "c-2", "Biology", 1, 90.0),
+        DayRow(date(2025, 3, 30), "c-1", "Algebra", 3, 0.70),
+        DayRow(date(2025, 3, 30), "c-2", "Biology", 1, 0.90),
         DayRow(date(2025, 3, 29), "c-1", "Algebra", 2, None),
+        DayRow(date(2025, 3, 29), None, "(no class)", 1, None),
     )
-    assert weighted_mean(rows) == pytest.approx(75.0)
+    assert weighted_mean(rows) == pytest.approx(0.75)
     assert weighted_mean(rows[2:]) is None
+    assert pct(0.75) == "75.0" and pct(None) == "–"
     figure = build_figure(AttemptsView("90", rows))
     names = [trace.name for trace in figure.data]
-    assert names == ["Algebra", "Biology", "mean score %"]
+    assert names == ["(no class)", "Algebra", "Biology", "mean score %"]
+    assert list(figure.data[-1].y) == [None, 75.0]  # percent on the right axis
