@@ -27,7 +27,7 @@ from apis.classes.controllers import ClassesController
 from apis.content.controllers import ItemsController
 from apis.deps import provide_state
 from apis.errors import EXCEPTION_HANDLERS
-from apis.exams.controllers import AttemptsController, ExamsController
+from apis.exams.controllers import AttemptsController, ExamsController, ResultsController
 from apis.gateway.auth import AuthMiddleware
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate, policy_guard
@@ -46,7 +46,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "users": (AuthController, UsersController),
     "classes": (ClassesController,),
     "content": (ItemsController,),
-    "exams": (ExamsController, AttemptsController),
+    "exams": (ExamsController, AttemptsController, ResultsController),
 }
 SWAGGER_ASSETS = "/schema/assets"
 

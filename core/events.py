@@ -123,6 +123,103 @@ class AttemptCompletedV1(Event, frozen=True, kw_only=True):
         return self.attempt_id
 
 
+class ItemUpdatedV1(Event, frozen=True, kw_only=True):
+    """An item got a new version (edit, status change, retirement)."""
+
+    event_type: ClassVar[str] = "content.item.updated.v1"
+    item_id: str
+    owner_id: str
+    version: int
+    status: str
+    skills: list[str]
+    updated_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.item_id
+
+
+class ItemParametersAddedV1(Event, frozen=True, kw_only=True):
+    """A calibration wrote a new version of an item's IRT parameters."""
+
+    event_type: ClassVar[str] = "content.item_parameters.added.v1"
+    param_id: str
+    item_id: str
+    version: int
+    calibration_id: str
+    model: str
+    a: float
+    b: list[float]
+    c: float
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.item_id
+
+
+class ItemParametersPromotedV1(Event, frozen=True, kw_only=True):
+    """A parameter version became the live one of its item."""
+
+    event_type: ClassVar[str] = "content.item_parameters.promoted.v1"
+    param_id: str
+    item_id: str
+    version: int
+    calibration_id: str
+    previous_param_id: str | None
+    promoted_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.item_id
+
+
+class ItemSelectedV1(Event, frozen=True, kw_only=True):
+    """An adaptive exam chose the next item; enough to audit and replay the choice."""
+
+    event_type: ClassVar[str] = "exams.item.selected.v1"
+    attempt_id: str
+    exam_id: str
+    student_id: str
+    position: int
+    item_id: str
+    pilot: bool
+    rule: str
+    reason: str
+    criterion: float | None
+    candidates: int
+    seed: int
+    theta_before: float
+    se_before: float
+    selected_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.attempt_id
+
+
+class AttemptScoredV1(Event, frozen=True, kw_only=True):
+    """The IRT result of a finished adaptive attempt (beside `exams.attempt.completed.v1`)."""
+
+    event_type: ClassVar[str] = "exams.attempt.scored.v1"
+    attempt_id: str
+    exam_id: str
+    student_id: str
+    class_id: str | None
+    theta: float
+    se: float
+    scale_score: float
+    percentile: float
+    items_administered: int
+    scored_items: int
+    stop_reason: str
+    completed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.attempt_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -134,6 +231,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AttemptStartedV1,
         ResponseRecordedV1,
         AttemptCompletedV1,
+        ItemUpdatedV1,
+        ItemParametersAddedV1,
+        ItemParametersPromotedV1,
+        ItemSelectedV1,
+        AttemptScoredV1,
     )
 }
 

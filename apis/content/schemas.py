@@ -3,20 +3,101 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
 Option = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+Stem = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
+Options = Annotated[list[Option], msgspec.Meta(min_length=2, max_length=10)]
+Skills = Annotated[list[Skill], msgspec.Meta(max_length=20)]
+Status = Literal["pilot", "operational", "retired"]
+Scoring = Literal["key", "graded"]
+Model = Literal["rasch", "1pl", "2pl", "3pl", "grm"]
+Threshold = Annotated[float, msgspec.Meta(ge=-10, le=10)]
+
+
+class MediaRef(msgspec.Struct, forbid_unknown_fields=True):
+    """A reference to a media object (stored elsewhere, e.g. the object store)."""
+
+    uri: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+    kind: Literal["image", "audio", "video", "file"] = "image"
+    alt: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+Media = Annotated[list[MediaRef], msgspec.Meta(max_length=20)]
+
+
+class ParametersIn(msgspec.Struct, forbid_unknown_fields=True):
+    """IRT parameters in the IRT form: slope `a`, threshold(s) `b`, lower asymptote `c`.
+
+    Keyed items take one threshold; graded items (GRM) one per category boundary, increasing.
+    """
+
+    model: Model
+    b: Threshold | Annotated[list[Threshold], msgspec.Meta(min_length=1, max_length=9)]
+    a: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0
+    c: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+    calibration_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "manual"
+    provenance: dict[str, Any] = {}
+    promote: bool = True
 
 
 class CreateItemRequest(msgspec.Struct, forbid_unknown_fields=True):
-    stem: Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
-    options: Annotated[list[Option], msgspec.Meta(min_length=2, max_length=10)]
-    answer_key: Annotated[int, msgspec.Meta(ge=0)]
-    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
+    stem: Stem
+    options: Options
+    answer_key: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    skills: Skills = []
     status: Literal["pilot", "operational"] = "operational"
+    scoring: Scoring = "key"
+    media: Media = []
+    parameters: ParametersIn | None = None
+
+
+class ImportItem(msgspec.Struct, forbid_unknown_fields=True):
+    """One row of a bulk import: a new item, optionally with a given id (moving a bank)."""
+
+    stem: Stem
+    options: Options
+    answer_key: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    skills: Skills = []
+    status: Status = "operational"
+    scoring: Scoring = "key"
+    media: Media = []
+    parameters: ParametersIn | None = None
+    item_id: str | None = None
+
+
+class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):
+    items: Annotated[list[ImportItem], msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class UpdateItemRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Fields to change; each change makes a new item version. `expected_version` guards edits."""
+
+    stem: Stem | None = None
+    options: Options | None = None
+    answer_key: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    skills: Skills | None = None
+    status: Status | None = None
+    media: Media | None = None
+    expected_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class Parameters(msgspec.Struct):
+    param_id: str
+    version: int
+    calibration_id: str
+    model: str
+    a: float
+    b: list[float]
+    c: float
+    d: list[float]
+    provenance: dict[str, Any]
+    is_live: bool
+    created_at: datetime
+    promoted_at: datetime | None
 
 
 class Item(msgspec.Struct):
@@ -24,7 +105,36 @@ class Item(msgspec.Struct):
     owner_id: str
     stem: str
     options: list[str]
-    answer_key: int
+    answer_key: int | None
     skills: list[str]
     status: str
     created_at: datetime
+    version: int = 1
+    scoring: str = "key"
+    media: list[MediaRef] = []
+    updated_at: datetime | None = None
+    parameters: Parameters | None = None  # the live (promoted) calibration
+
+
+class ItemVersion(msgspec.Struct):
+    item_id: str
+    version: int
+    stem: str
+    options: list[str]
+    answer_key: int | None
+    scoring: str
+    skills: list[str]
+    media: list[MediaRef]
+    status: str
+    created_by: str
+    created_at: datetime
+
+
+class ItemPage(msgspec.Struct):
+    items: list[Item]
+    next_after: str | None  # pass as `after` for the next page
+
+
+class ImportResult(msgspec.Struct):
+    created: int
+    item_ids: list[str]

@@ -1,20 +1,31 @@
-"""HTTP routes of the exams service: /api/v1/exams and /api/v1/attempts."""
+"""HTTP routes of the exams service: /api/v1/exams, /api/v1/attempts and /api/v1/results."""
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from apis.deps import provide_principal
-from apis.exams import services
-from apis.exams.schemas import AnswerRequest, Attempt, CreateExamRequest, Exam
-from apis.exams.schemas import Response as AnswerRecord
+from apis.exams import delivery, services
+from apis.exams.schemas import (
+    AnswerReply,
+    AnswerRequest,
+    Attempt,
+    CreateExamRequest,
+    Exam,
+    ItemReport,
+    Replay,
+    Result,
+)
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
 from apis.state import AppState
+from core.errors import InvalidInput
 
 
 def _exam_resource(exam: Exam) -> Resource:
@@ -30,7 +41,13 @@ class ExamsController(Controller):
     async def create(
         self, app_state: AppState, principal: Principal, data: CreateExamRequest
     ) -> Exam:
-        """Create a fixed-form exam from items of the caller's bank, optionally for a class."""
+        """Create a fixed-form exam (items in order) or an adaptive one (`kind: adaptive`: the
+        items are the pool; `adaptive` sets selection, exposure, blueprint, stopping, time limit
+        and pilot share), from items of the caller's bank, optionally for a class."""
+        if data.kind == "adaptive":
+            return await delivery.create_adaptive_exam(app_state, principal.user_id, data)
+        if data.adaptive is not None:
+            raise InvalidInput("adaptive settings need kind 'adaptive'")
         return await services.create_exam(
             app_state,
             principal.user_id,
@@ -44,17 +61,32 @@ class ExamsController(Controller):
         """One exam, for its owner and the students of its class."""
         exam = await services.get_exam(app_state, str(exam_id))
         await app_state.policy.authorize(principal, "exams.exam.read", _exam_resource(exam))
+        if exam.kind == "adaptive" and principal.user_id != exam.owner_id:
+            # Students see the rules, not the pool.
+            exam.item_ids = []
         return exam
 
     @post("/{exam_id:uuid}/attempts", opt={"action": "exams.attempt.start"})
     async def start(
         self, app_state: AppState, principal: Principal, exam_id: UUID
     ) -> Response[Attempt]:
-        """Start an attempt (201), or resume the one in progress (200)."""
+        """Start an attempt (201), or resume the one in progress (200). Adaptive attempts carry
+        the first (or current) item in `next_item`."""
         exam = await services.get_exam(app_state, str(exam_id))
         await app_state.policy.authorize(principal, "exams.attempt.start", _exam_resource(exam))
-        attempt, created = await services.start_attempt(app_state, exam, principal.user_id)
+        if exam.kind == "adaptive":
+            attempt, created = await delivery.start_attempt(app_state, exam, principal.user_id)
+        else:
+            attempt, created = await services.start_attempt(app_state, exam, principal.user_id)
         return Response(attempt, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @get("/{exam_id:uuid}/item-report", opt={"action": "exams.result.read"})
+    async def item_report(
+        self, app_state: AppState, principal: Principal, exam_id: UUID
+    ) -> ItemReport:
+        """Per item: exposure (selections, rate), responses, proportion correct, mean θ of
+        takers and live parameters; for the exam's teacher."""
+        return await delivery.item_report(app_state, principal, str(exam_id))
 
 
 class AttemptsController(Controller):
@@ -62,37 +94,69 @@ class AttemptsController(Controller):
     tags = ["exams"]
     dependencies = {"principal": Provide(provide_principal, sync_to_thread=False)}
 
-    async def _authorize(
-        self, app_state: AppState, principal: Principal, attempt_id: UUID, action: str
-    ) -> None:
-        row, exam = await services.attempt_owner(app_state, str(attempt_id))
-        await app_state.policy.authorize(
-            principal,
-            action,
-            Resource("attempt", row["attempt_id"], row["student_id"], exam.class_id),
-        )
-
     @get("/{attempt_id:uuid}", opt={"action": "exams.attempt.read"})
     async def read(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Attempt:
-        """An attempt with its items and answers (correctness once completed)."""
-        await self._authorize(app_state, principal, attempt_id, "exams.attempt.read")
-        return await services.get_attempt(app_state, str(attempt_id))
+        """An attempt with its items and answers (correctness once completed); adaptive attempts
+        also carry the item to answer now (`next_item`) or the result."""
+        view = await delivery.get_attempt(app_state, principal, str(attempt_id))
+        return view or await services.get_attempt(app_state, str(attempt_id))
 
     @post("/{attempt_id:uuid}/responses", opt={"action": "exams.attempt.answer"})
     async def answer(
         self, app_state: AppState, principal: Principal, attempt_id: UUID, data: AnswerRequest
-    ) -> Response[AnswerRecord]:
-        """Answer one item: 201 when recorded, 200 when the same answer was already recorded."""
-        await self._authorize(app_state, principal, attempt_id, "exams.attempt.answer")
-        record, created = await services.answer(
-            app_state, str(attempt_id), str(data.item_id), data.choice
-        )
-        return Response(record, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+    ) -> Response[AnswerReply]:
+        """Answer one item: 201 when recorded (adaptive: with the next item, or the result when
+        the stopping rule fired), 200 when the same answer / idempotency key was already
+        recorded."""
+        done = await delivery.answer(app_state, principal, str(attempt_id), data)
+        if done is not None:
+            reply, created = done
+        else:
+            record, created = await services.answer(
+                app_state, str(attempt_id), str(data.item_id), data.choice
+            )
+            reply = AnswerReply(record.item_id, record.choice, record.answered_at)
+        return Response(reply, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @post(
         "/{attempt_id:uuid}/finish", status_code=HTTP_200_OK, opt={"action": "exams.attempt.answer"}
     )
     async def finish(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Attempt:
-        """Finish and score the attempt."""
-        await self._authorize(app_state, principal, attempt_id, "exams.attempt.answer")
-        return await services.finish(app_state, str(attempt_id))
+        """Finish and score the attempt (adaptive: on the answers given so far)."""
+        view = await delivery.finish(app_state, principal, str(attempt_id))
+        return view or await services.finish(app_state, str(attempt_id))
+
+    @get("/{attempt_id:uuid}/result", opt={"action": "exams.result.read"})
+    async def result(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Result:
+        """θ, SE, scale score, percentile and per-skill profile of a finished attempt."""
+        return await delivery.get_result(app_state, principal, str(attempt_id))
+
+    @get("/{attempt_id:uuid}/replay", opt={"action": "exams.attempt.replay"})
+    async def replay(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Replay:
+        """Recompute the adaptive attempt from its seed, rules, parameters and responses, and say
+        whether every selection reproduces (teachers of the class, admins)."""
+        return await delivery.replay(app_state, principal, str(attempt_id))
+
+
+class ResultsController(Controller):
+    path = "/api/v1/results"
+    tags = ["exams"]
+    dependencies = {"principal": Provide(provide_principal, sync_to_thread=False)}
+
+    @get("/", opt={"action": "exams.result.read"})
+    async def list_results(
+        self,
+        app_state: AppState,
+        principal: Principal,
+        exam_id: UUID | None = None,
+        class_id: UUID | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+    ) -> list[Result]:
+        """Finished attempts: a student's own; a teacher's classes' and exams'; admins all."""
+        return await delivery.list_results(
+            app_state,
+            principal,
+            str(exam_id) if exam_id else None,
+            str(class_id) if class_id else None,
+            limit,
+        )

@@ -3,21 +3,72 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 
+Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
+
+
+class ExposureConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Exposure control: `randomesque` draws among the k best; `sympson-hetter` keeps every
+    item's exposure rate under `max_rate` (its K_i are fitted by simulation at creation)."""
+
+    method: Literal["none", "randomesque", "sympson-hetter"] = "randomesque"
+    randomesque_k: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+    max_rate: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.25
+
+
+class StoppingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Stop at max_items, or (after min_items) when SE < se_target or θ is classified."""
+
+    min_items: Annotated[int, msgspec.Meta(ge=0, le=200)] = 5
+    max_items: Annotated[int, msgspec.Meta(ge=1, le=200)] = 20
+    se_target: Annotated[float, msgspec.Meta(gt=0, le=5)] | None = 0.3
+    cut_score: Annotated[float, msgspec.Meta(ge=-6, le=6)] | None = None
+    classification_z: Annotated[float, msgspec.Meta(gt=0, le=5)] = 1.96
+
+
+class ScaleConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Reported scale score = mean + sd · θ."""
+
+    mean: Annotated[float, msgspec.Meta(ge=-10000, le=10000)] = 500.0
+    sd: Annotated[float, msgspec.Meta(gt=0, le=10000)] = 100.0
+
+
+class AdaptiveConfig(msgspec.Struct, forbid_unknown_fields=True):
+    selection: Literal["mfi", "kl", "astrat", "random"] = "mfi"
+    exposure: ExposureConfig = msgspec.field(default_factory=ExposureConfig)
+    # Content blueprint: target share of scored items per skill (normalised).
+    blueprint: dict[Skill, Annotated[float, msgspec.Meta(gt=0, le=1)]] = {}
+    stopping: StoppingConfig = msgspec.field(default_factory=StoppingConfig)
+    time_limit_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] | None = None
+    # Share of administered items that are unscored pilot items (pilot-status pool items).
+    pilot_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.0
+    prior_mean: Annotated[float, msgspec.Meta(ge=-3, le=3)] = 0.0
+    prior_sd: Annotated[float, msgspec.Meta(gt=0.1, le=3)] = 1.0
+    n_strata: Annotated[int, msgspec.Meta(ge=1, le=10)] = 4
+    scale: ScaleConfig = msgspec.field(default_factory=ScaleConfig)
+
 
 class CreateExamRequest(msgspec.Struct, forbid_unknown_fields=True):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    item_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=500)]
+    # Fixed form: the items in order. Adaptive: the pool the CAT draws from.
+    item_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=5000)]
     class_id: UUID | None = None
+    kind: Literal["fixed", "adaptive"] = "fixed"
+    adaptive: AdaptiveConfig | None = None
+
+
+IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
 class AnswerRequest(msgspec.Struct, forbid_unknown_fields=True):
     item_id: UUID
     choice: Annotated[int, msgspec.Meta(ge=0, le=100)]
+    # Re-sending the same key returns the stored outcome instead of recording twice.
+    idempotency_key: IdempotencyKey | None = None
 
 
 class ExamItem(msgspec.Struct):
@@ -26,6 +77,8 @@ class ExamItem(msgspec.Struct):
     item_id: str
     stem: str
     options: list[str]
+    position: int | None = None
+    media: list[dict[str, Any]] = []
 
 
 class Exam(msgspec.Struct):
@@ -36,6 +89,7 @@ class Exam(msgspec.Struct):
     kind: str
     item_ids: list[str]
     created_at: datetime
+    config: dict[str, Any] | None = None  # adaptive settings (and the derived CAT config)
 
 
 class Response(msgspec.Struct):
@@ -43,6 +97,33 @@ class Response(msgspec.Struct):
     choice: int
     answered_at: datetime
     is_correct: bool | None = None  # revealed once the attempt is completed
+
+
+class SkillScore(msgspec.Struct):
+    skill: str
+    items: int
+    correct: int
+    theta: float
+    se: float
+
+
+class Result(msgspec.Struct):
+    attempt_id: str
+    exam_id: str
+    student_id: str
+    status: str
+    kind: str
+    raw_score: int | None
+    max_score: int | None
+    theta: float | None
+    se: float | None
+    scale_score: float | None
+    percentile: float | None
+    items_administered: int
+    stop_reason: str | None
+    skills: list[SkillScore]
+    started_at: datetime
+    completed_at: datetime | None
 
 
 class Attempt(msgspec.Struct):
@@ -54,5 +135,72 @@ class Attempt(msgspec.Struct):
     completed_at: datetime | None
     raw_score: int | None
     max_score: int | None
-    items: list[ExamItem]
+    items: list[ExamItem]  # adaptive: the items administered so far, in order
     responses: list[Response]
+    kind: str = "fixed"
+    deadline: datetime | None = None
+    next_item: ExamItem | None = None  # adaptive: the item to answer now
+    result: Result | None = None
+
+
+class AnswerReply(msgspec.Struct):
+    item_id: str
+    choice: int
+    answered_at: datetime
+    is_correct: bool | None = None
+    status: str = "in_progress"  # the attempt's status after this answer
+    answered: int | None = None  # items answered so far (adaptive)
+    next_item: ExamItem | None = None  # adaptive: the next item, null once finished
+    result: Result | None = None  # adaptive: the result, once finished
+    replayed: bool = False  # true when this repeats an already recorded answer
+
+
+class Selection(msgspec.Struct):
+    position: int
+    item_id: str
+    pilot: bool
+    rule: str
+    reason: str
+    criterion: float | None
+    candidates: int
+    theta_before: float
+    se_before: float
+    selected_at: datetime
+    choice: int | None
+    score: int | None
+
+
+class Replay(msgspec.Struct):
+    attempt_id: str
+    matches: bool
+    positions_checked: int
+    first_mismatch: int | None
+    detail: str
+    seed: int
+    rng: str
+    replayed_item_ids: list[str]
+    stored_item_ids: list[str]
+    stop_reason: str | None
+    theta: float
+    se: float
+    selections: list[Selection]
+
+
+class ItemReportRow(msgspec.Struct):
+    item_id: str
+    status: str
+    skills: list[str]
+    selections: int
+    exposure_rate: float | None  # selections / attempts started
+    responses: int
+    proportion_correct: float | None
+    mean_theta_of_takers: float | None
+    a: float | None
+    b: list[float] | None
+
+
+class ItemReport(msgspec.Struct):
+    exam_id: str
+    attempts: int
+    completed: int
+    items: list[ItemReportRow]

@@ -55,20 +55,21 @@ async def create_exam(
             if owner["teacher_id"] != owner_id:
                 raise InvalidInput(f"class {class_id} is not one of your classes")
         cur = await conn.execute(
-            "select item_id::text from content.items where item_id = any(%s::uuid[])"
+            "select item_id::text, version from content.items where item_id = any(%s::uuid[])"
             " and owner_id = %s and status <> 'retired'",
             (item_ids, owner_id),
         )
-        usable = {r["item_id"] for r in await cur.fetchall()}
+        versions = {r["item_id"]: r["version"] for r in await cur.fetchall()}
+        usable = set(versions)
         missing = [i for i in item_ids if i not in usable]
         if missing:
             raise InvalidInput(
                 "these items do not exist in your bank or are retired: " + ", ".join(missing)
             )
         cur = await conn.execute(
-            "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids)"
-            f" values (%s, %s, %s, %s, %s::uuid[]) returning {_EXAM_COLUMNS}",
-            (exam_id, owner_id, class_id, title, item_ids),
+            "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids, item_versions)"
+            f" values (%s, %s, %s, %s, %s::uuid[], %s) returning {_EXAM_COLUMNS}",
+            (exam_id, owner_id, class_id, title, item_ids, [versions[i] for i in item_ids]),
         )
         row = await cur.fetchone()
         assert row is not None
@@ -231,7 +232,9 @@ async def answer(
                     f"item {item_id} was already answered with choice {previous['choice']}"
                 )
             return Response(item_id, choice, previous["answered_at"]), False
-        is_correct = choice == item["answer_key"]
+        # Keyed items: the key; graded items: full credit (the top category) counts as correct.
+        key = item["answer_key"] if item["answer_key"] is not None else len(item["options"]) - 1
+        is_correct = choice == key
         cur = await conn.execute(
             "insert into exams.responses (attempt_id, item_id, choice, is_correct)"
             " values (%s, %s, %s, %s) returning answered_at",

@@ -1,0 +1,1114 @@
+"""Adaptive delivery: start → next item → answer → … → finish → result, stateless across replicas.
+
+PostgreSQL is the truth: the attempt row (locked while it changes) holds the position and the item
+being asked; `exams.responses` and `exams.selections` hold every answer and every selection with
+its seed, rule and reason. Each answer, the next selection and their outbox events commit in one
+transaction before the next item is returned. Redis holds only a cache of the CAT state (keyed by
+attempt id and validated against the attempt's position); when it is missing, stale or Redis is
+unreachable the state is rebuilt from PostgreSQL. Immutable things (exam + pinned item versions,
+CAT banks per parameter set) are cached in process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+from psycopg import AsyncConnection
+
+from apis.exams import adaptive
+from apis.exams.schemas import (
+    AnswerReply,
+    AnswerRequest,
+    Attempt,
+    CreateExamRequest,
+    Exam,
+    ExamItem,
+    ItemReport,
+    ItemReportRow,
+    Replay,
+    Response,
+    Result,
+    Selection,
+    SkillScore,
+)
+from apis.gateway.policy import Resource
+from apis.gateway.principal import Principal
+from apis.state import AppState
+from core import outbox
+from core.errors import Conflict, InvalidInput, NotFound
+from core.events import (
+    AttemptCompletedV1,
+    AttemptScoredV1,
+    AttemptStartedV1,
+    ExamCreatedV1,
+    ItemSelectedV1,
+    ResponseRecordedV1,
+)
+from core.ids import new_id
+from psychometrics import CATBank, CATConfig, CATState, ItemChoice, record_response, start
+
+_log = logging.getLogger("dreamseed.exams")
+
+CACHE_PREFIX = "exams:cat:"
+CACHE_TTL_SECONDS = 6 * 3600
+CACHE_TIMEOUT_SECONDS = 0.25
+# Answers arriving this long after the deadline still count (network and client latency).
+GRACE = timedelta(seconds=2)
+TIME_LIMIT_REASON = "time limit reached"
+STUDENT_FINISH_REASON = "finished by the student"
+
+_ATTEMPT_COLUMNS = (
+    "attempt_id::text, exam_id::text, student_id::text, status, started_at, completed_at,"
+    " raw_score, max_score, seed, bank_key, deadline, position, current_item::text, n_scored,"
+    " n_correct, theta, se, scale_score, percentile, skill_profile, stop_reason"
+)
+
+
+# ------------------------------------------------------------------------------ in-process caches
+@dataclass(frozen=True)
+class PoolEntry:
+    """One pool item at its pinned version."""
+
+    item_id: str
+    version: int
+    stem: str
+    options: tuple[str, ...]
+    answer_key: int | None
+    scoring: str
+    skills: tuple[str, ...]
+    media: tuple[dict[str, Any], ...]
+    status: str
+
+    def shown(self, position: int | None = None) -> ExamItem:
+        return ExamItem(self.item_id, self.stem, list(self.options), position, list(self.media))
+
+    def score_of(self, choice: int) -> tuple[int, bool]:
+        """IRT category score and correctness (graded: full credit counts as correct)."""
+        if self.scoring == "graded":
+            return choice, choice == len(self.options) - 1
+        return int(choice == self.answer_key), choice == self.answer_key
+
+
+@dataclass(frozen=True)
+class ExamInfo:
+    exam: Exam
+    cat: CATConfig | None
+    scale: dict[str, float]
+    time_limit: int | None
+    pool: tuple[PoolEntry, ...]
+    index_of: dict[str, int]
+
+
+class _Lru(OrderedDict[str, Any]):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get_fresh(self, key: str) -> Any:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+_EXAMS = _Lru(256)
+_BANKS = _Lru(64)
+
+
+def _exam(row: dict[str, Any]) -> Exam:
+    return Exam(
+        row["exam_id"],
+        row["owner_id"],
+        row["class_id"],
+        row["title"],
+        row["kind"],
+        list(row["item_ids"]),
+        row["created_at"],
+        row["config"],
+    )
+
+
+async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
+    """The exam and its pool at the pinned item versions (immutable, so cached in process)."""
+    cached: ExamInfo | None = _EXAMS.get_fresh(exam_id)
+    if cached is not None:
+        return cached
+    cur = await conn.execute(
+        "select exam_id::text, owner_id::text, class_id::text, title, kind, item_ids::text[],"
+        " created_at, config, item_versions from exams.exams where exam_id = %s",
+        (exam_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"exam {exam_id} not found")
+    exam = _exam(row)
+    versions = row["item_versions"]
+    if versions is None:  # fixed-form exams made before versions were pinned: the current ones
+        cur = await conn.execute(
+            "select item_id::text, version from content.items where item_id = any(%s::uuid[])",
+            (exam.item_ids,),
+        )
+        current = {r["item_id"]: r["version"] for r in await cur.fetchall()}
+        versions = [current.get(i, 1) for i in exam.item_ids]
+    cur = await conn.execute(
+        "select v.item_id::text, v.version, v.stem, v.options, v.answer_key, v.scoring, v.skills,"
+        " v.media, v.status from unnest(%s::uuid[], %s::int[]) as u(item_id, version)"
+        " join content.item_versions v using (item_id, version)",
+        (exam.item_ids, list(versions)),
+    )
+    by_id = {
+        r["item_id"]: PoolEntry(
+            r["item_id"],
+            r["version"],
+            r["stem"],
+            tuple(r["options"]),
+            r["answer_key"],
+            r["scoring"],
+            tuple(r["skills"]),
+            tuple(r["media"]),
+            r["status"],
+        )
+        for r in await cur.fetchall()
+    }
+    pool = tuple(by_id[i] for i in exam.item_ids if i in by_id)
+    config = exam.config or {}
+    info = ExamInfo(
+        exam,
+        CATConfig.from_dict(config["cat"]) if "cat" in config else None,
+        dict(config.get("scale", {"mean": 500.0, "sd": 100.0})),
+        config.get("time_limit_seconds"),
+        pool,
+        {p.item_id: n for n, p in enumerate(pool)},
+    )
+    _EXAMS.put(exam_id, info)
+    return info
+
+
+async def _bank(
+    conn: AsyncConnection[Any], info: ExamInfo, key: str, param_ids: Sequence[str | None] | str
+) -> CATBank:
+    """The CAT bank of a parameter set (cached in process by `key`); `param_ids` is the set, or
+    the id of an attempt whose pinned set to load on a cache miss."""
+    bank: CATBank | None = _BANKS.get_fresh(key)
+    if bank is not None:
+        return bank
+    assert info.cat is not None
+    if isinstance(param_ids, str):  # an attempt id: its pinned parameter set
+        cur = await conn.execute(
+            "select param_ids::text[] from exams.attempts where attempt_id = %s", (param_ids,)
+        )
+        found = await cur.fetchone()
+        if found is None or found["param_ids"] is None:
+            raise NotFound(f"attempt {param_ids} has no pinned parameters")
+        param_ids = list(found["param_ids"])
+    cur = await conn.execute(
+        "select u.n, p.param_id::text, p.model, p.a, p.d, p.c from unnest(%s::uuid[])"
+        " with ordinality as u(param_id, n)"
+        " left join content.item_parameters p on p.param_id = u.param_id order by u.n",
+        (list(param_ids),),
+    )
+    rows = [
+        adaptive.ParamRow(r["param_id"], r["model"], r["a"], tuple(r["d"]), r["c"])
+        if r["param_id"]
+        else None
+        for r in await cur.fetchall()
+    ]
+    items = adaptive.item_parameters(rows, [len(p.options) for p in info.pool])
+    bank = CATBank.build(items, info.cat)
+    _BANKS.put(key, bank)
+    return bank
+
+
+# ------------------------------------------------------------------------------ Redis cache
+def _cache_key(attempt_id: str) -> str:
+    return CACHE_PREFIX + attempt_id
+
+
+async def _cache_get(state: AppState, attempt_id: str) -> dict[str, Any] | None:
+    try:
+        raw = await asyncio.wait_for(state.redis.get(_cache_key(attempt_id)), CACHE_TIMEOUT_SECONDS)
+        return json.loads(raw) if raw else None
+    except Exception as exc:  # Redis down, slow or the value is garbage: rebuild instead
+        _log.warning(
+            "CAT cache read failed for %s (%s); rebuilding from PostgreSQL", attempt_id, exc
+        )
+        return None
+
+
+async def _cache_put(
+    state: AppState, attempt_id: str, position: int, cat: CATState, pending: ItemChoice | None
+) -> None:
+    try:
+        if pending is None:
+            await asyncio.wait_for(
+                state.redis.delete(_cache_key(attempt_id)), CACHE_TIMEOUT_SECONDS
+            )
+            return
+        value = json.dumps(
+            {
+                "position": position,
+                "state": cat.to_dict(),
+                "pending": [pending.item, pending.pilot, pending.reason, pending.value],
+            }
+        )
+        await asyncio.wait_for(
+            state.redis.set(_cache_key(attempt_id), value, ex=CACHE_TTL_SECONDS),
+            CACHE_TIMEOUT_SECONDS,
+        )
+    except Exception as exc:  # the cache is optional: PostgreSQL already has everything
+        _log.warning("CAT cache write failed for %s (%s)", attempt_id, exc)
+
+
+async def _stored_steps(conn: AsyncConnection[Any], attempt_id: str) -> list[adaptive.StoredStep]:
+    cur = await conn.execute(
+        "select s.position, s.bank_index, s.pilot, s.reason, s.criterion, r.score"
+        " from exams.selections s left join exams.responses r"
+        " on r.attempt_id = s.attempt_id and r.item_id = s.item_id"
+        " where s.attempt_id = %s order by s.position",
+        (attempt_id,),
+    )
+    return [
+        adaptive.StoredStep(
+            r["position"], r["bank_index"], r["pilot"], r["reason"], r["criterion"], r["score"]
+        )
+        for r in await cur.fetchall()
+    ]
+
+
+async def _cat_state(
+    conn: AsyncConnection[Any],
+    row: dict[str, Any],
+    info: ExamInfo,
+    bank: CATBank,
+    cached: dict[str, Any] | None,
+) -> tuple[CATState, ItemChoice | None, bool]:
+    """(state after the answered items, the pending selection, whether the cache served it)."""
+    assert info.cat is not None
+    current = row["current_item"]
+    if cached is not None:
+        try:
+            cat = CATState.from_dict(cached["state"])
+            item, pilot, reason, value = cached["pending"]
+            pending = ItemChoice(int(item), bool(pilot), str(reason), value)
+            if (
+                cached["position"] == row["position"] == len(cat.items)
+                and cat.seed == row["seed"]
+                and (current is None or info.index_of.get(current) == pending.item)
+            ):
+                return cat, pending, True
+        except (KeyError, TypeError, ValueError):
+            pass
+    steps = await _stored_steps(conn, row["attempt_id"])
+    cat = adaptive.rebuild_state(row["seed"], info.cat, bank, steps)
+    pending_step = next((s for s in steps if s.score is None), None)
+    return cat, adaptive.choice_of(pending_step) if pending_step else None, False
+
+
+# ------------------------------------------------------------------------------ exams
+async def _pool(
+    conn: AsyncConnection[Any], owner_id: str, item_ids: list[str]
+) -> list[dict[str, Any]]:
+    cur = await conn.execute(
+        "select i.item_id::text, i.version, i.status, i.skills, i.scoring,"
+        " jsonb_array_length(i.options) as n_options, p.param_id is not null as has_params,"
+        " p.model, p.a, p.d, p.c from unnest(%s::uuid[]) with ordinality as u(item_id, n)"
+        " join content.items i using (item_id)"
+        " left join content.item_parameters p on p.item_id = i.item_id and p.is_live"
+        " where i.owner_id = %s order by u.n",
+        (item_ids, owner_id),
+    )
+    return [dict(r) for r in await cur.fetchall()]
+
+
+async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamRequest) -> Exam:
+    item_ids = [str(i) for i in data.item_ids]
+    if len(set(item_ids)) != len(item_ids):
+        raise InvalidInput("item_ids contains the same item twice")
+    settings = msgspec.to_builtins(data.adaptive) if data.adaptive else None
+    if settings is None:
+        from apis.exams.schemas import AdaptiveConfig
+
+        settings = msgspec.to_builtins(AdaptiveConfig())
+    class_id = str(data.class_id) if data.class_id else None
+    async with state.pool.connection() as conn:
+        if class_id is not None:
+            cur = await conn.execute(
+                "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+            )
+            owner = await cur.fetchone()
+            if owner is None:
+                raise InvalidInput(f"class {class_id} does not exist")
+            if owner["teacher_id"] != owner_id:
+                raise InvalidInput(f"class {class_id} is not one of your classes")
+        rows = await _pool(conn, owner_id, item_ids)
+        found = {r["item_id"] for r in rows}
+        missing = [i for i in item_ids if i not in found]
+        if missing:
+            raise InvalidInput("these items do not exist in your bank: " + ", ".join(missing))
+        pool = [
+            adaptive.PoolItem(
+                r["item_id"], r["status"], tuple(r["skills"]), r["n_options"], r["scoring"],
+                r["has_params"],
+            )
+            for r in rows
+        ]  # fmt: skip
+        cat = adaptive.build_cat_config(settings, pool)
+        if settings["exposure"]["method"] == "sympson-hetter":
+            params = [
+                adaptive.ParamRow(None, r["model"], r["a"], tuple(r["d"]), r["c"])
+                if r["has_params"]
+                else None
+                for r in rows
+            ]
+            items = adaptive.item_parameters(params, [r["n_options"] for r in rows])
+            sh = await asyncio.to_thread(
+                adaptive.sympson_hetter_parameters, items, cat, settings["exposure"]["max_rate"]
+            )
+            cat = CATConfig.from_dict({**cat.to_dict(), "sh_parameters": list(sh)})
+        config = {**settings, "cat": cat.to_dict()}
+        async with conn.transaction():
+            cur = await conn.execute(
+                "insert into exams.exams (exam_id, owner_id, class_id, title, kind, item_ids,"
+                " item_versions, config) values (%s, %s, %s, %s, 'adaptive', %s::uuid[], %s, %s)"
+                " returning exam_id::text, owner_id::text, class_id::text, title, kind,"
+                " item_ids::text[], created_at, config",
+                (
+                    new_id(),
+                    owner_id,
+                    class_id,
+                    data.title,
+                    item_ids,
+                    [r["version"] for r in rows],
+                    json.dumps(config),
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            await outbox.append(
+                conn,
+                ExamCreatedV1(
+                    exam_id=row["exam_id"],
+                    owner_id=owner_id,
+                    class_id=class_id,
+                    item_count=len(item_ids),
+                    created_at=row["created_at"],
+                ),
+            )
+    return _exam(row)
+
+
+# ------------------------------------------------------------------------------ attempts
+async def _lock_attempt(conn: AsyncConnection[Any], attempt_id: str) -> dict[str, Any]:
+    cur = await conn.execute(
+        f"select {_ATTEMPT_COLUMNS} from exams.attempts where attempt_id = %s for update",
+        (attempt_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"attempt {attempt_id} not found")
+    return dict(row)
+
+
+async def authorize_attempt(
+    state: AppState, principal: Principal, row: dict[str, Any], exam: Exam, action: str
+) -> None:
+    """The student acts on her own attempt ("own" scope: no class lookup needed); anyone else
+    (her teacher, an admin) through the exam's class."""
+    class_id = None if principal.user_id == row["student_id"] else exam.class_id
+    await state.policy.authorize(
+        principal, action, Resource("attempt", row["attempt_id"], row["student_id"], class_id)
+    )
+
+
+def _expired(row: dict[str, Any], now: datetime) -> bool:
+    return (
+        row["status"] == "in_progress"
+        and row["deadline"] is not None
+        and now > row["deadline"] + GRACE
+    )
+
+
+async def _insert_selection(
+    conn: AsyncConnection[Any],
+    row: dict[str, Any],
+    info: ExamInfo,
+    position: int,
+    cat: CATState,
+    step: adaptive.Step,
+) -> ItemChoice:
+    assert step.choice is not None and info.cat is not None
+    choice = step.choice
+    item_id = info.pool[choice.item].item_id
+    rule = f"{info.cat.selection}/{info.cat.exposure}"
+    cur = await conn.execute(
+        "insert into exams.selections (attempt_id, position, exam_id, item_id, bank_index, pilot,"
+        " rule, reason, criterion, candidates, seed, rng, theta_before, se_before)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning selected_at",
+        (
+            row["attempt_id"],
+            position,
+            info.exam.exam_id,
+            item_id,
+            choice.item,
+            choice.pilot,
+            rule,
+            choice.reason,
+            choice.value,
+            step.candidates,
+            row["seed"],
+            adaptive.RNG_DESCRIPTION,
+            cat.theta,
+            cat.se,
+        ),
+    )
+    sel = await cur.fetchone()
+    assert sel is not None
+    await outbox.append(
+        conn,
+        ItemSelectedV1(
+            attempt_id=row["attempt_id"],
+            exam_id=info.exam.exam_id,
+            student_id=row["student_id"],
+            position=position,
+            item_id=item_id,
+            pilot=choice.pilot,
+            rule=rule,
+            reason=choice.reason,
+            criterion=choice.value,
+            candidates=step.candidates,
+            seed=row["seed"],
+            theta_before=cat.theta,
+            se_before=cat.se,
+            selected_at=sel["selected_at"],
+        ),
+        occurred_at=sel["selected_at"],
+    )
+    return choice
+
+
+async def _finalize(
+    conn: AsyncConnection[Any],
+    row: dict[str, Any],
+    info: ExamInfo,
+    bank: CATBank,
+    cat: CATState,
+    reason: str,
+    completed_at: datetime | None = None,
+) -> dict[str, Any]:
+    assert info.cat is not None
+    n_cat = bank.items.n_categories
+    correct = [int(r) == int(n_cat[i]) - 1 for i, r in zip(cat.items, cat.responses, strict=True)]
+    sc = adaptive.score(cat, bank, info.cat, info.scale, [p.skills for p in info.pool], correct)
+    scored = [c for c, p in zip(correct, cat.pilot, strict=True) if not p]
+    cur = await conn.execute(
+        "update exams.attempts set status = 'completed', completed_at = coalesce(%s, now()),"
+        " raw_score = %s, max_score = %s, n_scored = %s, n_correct = %s, theta = %s, se = %s,"
+        " scale_score = %s, percentile = %s, skill_profile = %s::jsonb, stop_reason = %s,"
+        f" current_item = null, position = %s where attempt_id = %s returning {_ATTEMPT_COLUMNS}",
+        (
+            completed_at,
+            sum(scored),
+            len(scored),
+            len(scored),
+            sum(scored),
+            sc.theta,
+            sc.se,
+            sc.scale_score,
+            sc.percentile,
+            json.dumps(sc.skills),
+            reason,
+            len(cat.items),
+            row["attempt_id"],
+        ),
+    )
+    done = await cur.fetchone()
+    assert done is not None
+    await outbox.append(
+        conn,
+        AttemptCompletedV1(
+            attempt_id=done["attempt_id"],
+            exam_id=info.exam.exam_id,
+            student_id=done["student_id"],
+            class_id=info.exam.class_id,
+            raw_score=done["raw_score"],
+            max_score=done["max_score"],
+            started_at=done["started_at"],
+            completed_at=done["completed_at"],
+        ),
+        occurred_at=done["completed_at"],
+    )
+    await outbox.append(
+        conn,
+        AttemptScoredV1(
+            attempt_id=done["attempt_id"],
+            exam_id=info.exam.exam_id,
+            student_id=done["student_id"],
+            class_id=info.exam.class_id,
+            theta=sc.theta,
+            se=sc.se,
+            scale_score=sc.scale_score,
+            percentile=sc.percentile,
+            items_administered=len(cat.items),
+            scored_items=len(scored),
+            stop_reason=reason,
+            completed_at=done["completed_at"],
+        ),
+        occurred_at=done["completed_at"],
+    )
+    return dict(done)
+
+
+async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[Attempt, bool]:
+    """Start an adaptive attempt (first item selected and stored), or resume the one running."""
+    cache_write: tuple[str, CATState, ItemChoice] | None = None
+    async with state.pool.connection() as conn:
+        info = await exam_info(conn, exam.exam_id)
+        assert info.cat is not None
+        async with conn.transaction():
+            await conn.execute(
+                "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"{exam.exam_id}:{student_id}",),
+            )
+            cur = await conn.execute(
+                "select attempt_id::text from exams.attempts where exam_id = %s and"
+                " student_id = %s and status = 'in_progress'",
+                (exam.exam_id, student_id),
+            )
+            existing = await cur.fetchone()
+            if existing is not None:
+                row = await _lock_attempt(conn, existing["attempt_id"])
+                now = datetime.now(UTC)
+                if not _expired(row, now):
+                    return await _attempt_view(conn, row, info), False
+                bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
+                cat, _, _ = await _cat_state(conn, row, info, bank, None)
+                await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
+            cur = await conn.execute(
+                "select p.param_id::text from unnest(%s::uuid[]) with ordinality as u(item_id, n)"
+                " left join content.item_parameters p on p.item_id = u.item_id and p.is_live"
+                " order by u.n",
+                (exam.item_ids,),
+            )
+            param_ids = [r["param_id"] for r in await cur.fetchall()]
+            key = adaptive.bank_key(exam.exam_id, param_ids)
+            bank = await _bank(conn, info, key, param_ids)
+            seed = secrets.randbits(63)
+            cat = start(seed, info.cat)
+            step = adaptive.advance(cat, bank, info.cat)
+            if step.choice is None:
+                raise Conflict(f"this exam cannot start: {step.stop_reason}")
+            first = info.pool[step.choice.item].item_id
+            cur = await conn.execute(
+                "insert into exams.attempts (attempt_id, exam_id, student_id, seed, param_ids,"
+                " bank_key, deadline, position, current_item) values (%s, %s, %s, %s, %s::uuid[],"
+                " %s, now() + %s * interval '1 second', 0, %s)"
+                f" returning {_ATTEMPT_COLUMNS}",
+                (
+                    new_id(),
+                    exam.exam_id,
+                    student_id,
+                    seed,
+                    param_ids,
+                    key,
+                    info.time_limit,
+                    first,
+                ),
+            )
+            row = dict(await cur.fetchone() or {})
+            await outbox.append(
+                conn,
+                AttemptStartedV1(
+                    attempt_id=row["attempt_id"],
+                    exam_id=exam.exam_id,
+                    student_id=student_id,
+                    started_at=row["started_at"],
+                ),
+            )
+            choice = await _insert_selection(conn, row, info, 0, cat, step)
+            cache_write = (row["attempt_id"], cat, choice)
+            view = await _attempt_view(conn, row, info)
+    if cache_write is not None:
+        await _cache_put(state, cache_write[0], 0, cache_write[1], cache_write[2])
+    return view, True
+
+
+async def _previous_answer(
+    conn: AsyncConnection[Any], attempt_id: str, item_id: str, key: str | None
+) -> dict[str, Any] | None:
+    cur = await conn.execute(
+        "select item_id::text, choice, answered_at, idempotency_key from exams.responses"
+        " where attempt_id = %s and (item_id = %s or idempotency_key = %s)"
+        " order by (idempotency_key = %s) desc nulls last limit 1",
+        (attempt_id, item_id, key, key),
+    )
+    found = await cur.fetchone()
+    return dict(found) if found else None
+
+
+async def answer(
+    state: AppState, principal: Principal, attempt_id: str, data: AnswerRequest
+) -> tuple[AnswerReply, bool] | None:
+    """Record one answer and serve the next item (or the result). None for fixed-form attempts.
+
+    Idempotent: the same idempotency key (or the same item and choice) again returns the stored
+    outcome (200) and records nothing; a key or item reused with a different answer is a 409.
+    """
+    item_id = str(data.item_id)
+    cache_task = asyncio.ensure_future(_cache_get(state, attempt_id))
+    expired_at: datetime | None = None
+    cache_write: tuple[int, CATState, ItemChoice | None] | None = None
+    try:
+        async with state.pool.connection() as conn, conn.transaction():
+            row = await _lock_attempt(conn, attempt_id)
+            info = await exam_info(conn, row["exam_id"])
+            await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
+            if info.exam.kind != "adaptive":
+                return None
+            assert info.cat is not None
+            # Not the item being asked: a retry of an earlier answer, or a mistake. (A reused
+            # idempotency key on the current item is caught by the insert's conflict.)
+            if item_id != row["current_item"]:
+                previous = await _previous_answer(conn, attempt_id, item_id, data.idempotency_key)
+                if previous is not None:
+                    return await _repeat(conn, row, info, previous, data), False
+            if row["status"] != "in_progress":
+                raise Conflict(
+                    f"this attempt is already completed ({row['stop_reason']}); "
+                    "no more answers are accepted"
+                )
+            entry_index = info.index_of.get(item_id)
+            if entry_index is None:
+                raise InvalidInput(f"item {item_id} is not part of this exam")
+            now = datetime.now(UTC)
+            bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
+            if _expired(row, now):
+                cat, _, _ = await _cat_state(conn, row, info, bank, await cache_task)
+                await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
+                expired_at = row["deadline"]
+                cache_write = (row["position"], cat, None)
+            else:
+                if item_id != row["current_item"]:
+                    raise Conflict(
+                        f"item {item_id} is not the item being asked; answer the current "
+                        f"item {row['current_item']} (GET the attempt to see it)"
+                    )
+                entry = info.pool[entry_index]
+                if data.choice >= len(entry.options):
+                    raise InvalidInput(
+                        f"choice {data.choice} is out of range: this item has options 0 to "
+                        f"{len(entry.options) - 1}"
+                    )
+                reply, cache_write = await _record(
+                    conn, row, info, bank, entry, data, await cache_task
+                )
+        if expired_at is not None:
+            raise Conflict(
+                f"the time limit expired at {expired_at.isoformat()}; the attempt was finished "
+                "and this answer was not recorded"
+            )
+        return reply, True
+    finally:
+        if not cache_task.done():
+            cache_task.cancel()
+        if cache_write is not None:
+            await _cache_put(state, attempt_id, *cache_write)
+
+
+async def _record(
+    conn: AsyncConnection[Any],
+    row: dict[str, Any],
+    info: ExamInfo,
+    bank: CATBank,
+    entry: PoolEntry,
+    data: AnswerRequest,
+    cached: dict[str, Any] | None,
+) -> tuple[AnswerReply, tuple[int, CATState, ItemChoice | None]]:
+    assert info.cat is not None
+    cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
+    if pending is None or info.pool[pending.item].item_id != entry.item_id:
+        raise Conflict("the attempt's selection log is inconsistent; contact support")
+    score, correct = entry.score_of(data.choice)
+    position = row["position"]
+    cur = await conn.execute(
+        "insert into exams.responses (attempt_id, item_id, choice, is_correct, position, score,"
+        " pilot, item_version, idempotency_key) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " on conflict do nothing returning answered_at",
+        (
+            row["attempt_id"],
+            entry.item_id,
+            data.choice,
+            correct,
+            position,
+            score,
+            pending.pilot,
+            entry.version,
+            data.idempotency_key,
+        ),
+    )
+    stored = await cur.fetchone()
+    if stored is None:  # only a reused idempotency key can collide here (the row is locked)
+        raise Conflict(
+            f"idempotency key {data.idempotency_key!r} was already used for another answer"
+        )
+    await outbox.append(
+        conn,
+        ResponseRecordedV1(
+            attempt_id=row["attempt_id"],
+            exam_id=info.exam.exam_id,
+            student_id=row["student_id"],
+            item_id=entry.item_id,
+            choice=data.choice,
+            is_correct=correct,
+            answered_at=stored["answered_at"],
+        ),
+        occurred_at=stored["answered_at"],
+    )
+    cat = record_response(cat, pending, score, bank)
+    step = adaptive.advance(cat, bank, info.cat)
+    reply = AnswerReply(entry.item_id, data.choice, stored["answered_at"], answered=position + 1)
+    if step.choice is None:
+        done = await _finalize(conn, row, info, bank, cat, step.stop_reason or "stopped")
+        reply.status = "completed"
+        reply.result = _result(done, info)
+        return reply, (position + 1, cat, None)
+    choice = await _insert_selection(conn, row, info, position + 1, cat, step)
+    next_id = info.pool[choice.item].item_id
+    scored = 0 if pending.pilot else 1
+    await conn.execute(
+        "update exams.attempts set position = %s, current_item = %s, n_scored = n_scored + %s,"
+        " n_correct = n_correct + %s, theta = %s, se = %s where attempt_id = %s",
+        (
+            position + 1,
+            next_id,
+            scored,
+            int(correct and scored == 1),
+            cat.theta,
+            cat.se,
+            row["attempt_id"],
+        ),
+    )
+    reply.next_item = info.pool[choice.item].shown(position + 1)
+    return reply, (position + 1, cat, choice)
+
+
+async def _repeat(
+    conn: AsyncConnection[Any],
+    row: dict[str, Any],
+    info: ExamInfo,
+    previous: dict[str, Any],
+    data: AnswerRequest,
+) -> AnswerReply:
+    item_id = str(data.item_id)
+    if data.idempotency_key is not None and previous["idempotency_key"] == data.idempotency_key:
+        if (previous["item_id"], previous["choice"]) != (item_id, data.choice):
+            raise Conflict(
+                f"idempotency key {data.idempotency_key!r} was already used for item "
+                f"{previous['item_id']} with choice {previous['choice']}"
+            )
+    elif previous["choice"] != data.choice:
+        raise Conflict(f"item {item_id} was already answered with choice {previous['choice']}")
+    reply = AnswerReply(
+        previous["item_id"], previous["choice"], previous["answered_at"], status=row["status"],
+        answered=row["position"], replayed=True,
+    )  # fmt: skip
+    if row["status"] == "in_progress" and row["current_item"]:
+        n = info.index_of[row["current_item"]]
+        reply.next_item = info.pool[n].shown(row["position"])
+    elif row["status"] == "completed":
+        reply.result = _result(row, info)
+    return reply
+
+
+async def finish(state: AppState, principal: Principal, attempt_id: str) -> Attempt | None:
+    """The student ends her adaptive attempt early: scored on what she answered."""
+    cache_write = False
+    async with state.pool.connection() as conn, conn.transaction():
+        row = await _lock_attempt(conn, attempt_id)
+        info = await exam_info(conn, row["exam_id"])
+        await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
+        if info.exam.kind != "adaptive":
+            return None
+        if row["status"] != "in_progress":
+            raise Conflict(f"this attempt is already completed ({row['stop_reason']})")
+        bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
+        cat, _, _ = await _cat_state(conn, row, info, bank, None)
+        now = datetime.now(UTC)
+        if _expired(row, now):
+            done = await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
+        else:
+            done = await _finalize(conn, row, info, bank, cat, STUDENT_FINISH_REASON)
+        cache_write = True
+        view = await _attempt_view(conn, done, info)
+    if cache_write:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                state.redis.delete(_cache_key(attempt_id)), CACHE_TIMEOUT_SECONDS
+            )
+    return view
+
+
+# ------------------------------------------------------------------------------ reads
+def _result(row: dict[str, Any], info: ExamInfo) -> Result:
+    skills = [msgspec.convert(s, SkillScore) for s in (row.get("skill_profile") or [])]
+    return Result(
+        row["attempt_id"],
+        row["exam_id"],
+        row["student_id"],
+        row["status"],
+        info.exam.kind,
+        row["raw_score"],
+        row["max_score"],
+        row.get("theta"),
+        row.get("se"),
+        row.get("scale_score"),
+        row.get("percentile"),
+        (row.get("position") or 0) if info.exam.kind == "adaptive" else (row["max_score"] or 0),
+        row.get("stop_reason"),
+        skills,
+        row["started_at"],
+        row["completed_at"],
+    )
+
+
+async def _attempt_view(conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo) -> Attempt:
+    completed = row["status"] == "completed"
+    cur = await conn.execute(
+        "select s.position, s.item_id::text, r.choice, r.answered_at, r.is_correct"
+        " from exams.selections s left join exams.responses r"
+        " on r.attempt_id = s.attempt_id and r.item_id = s.item_id"
+        " where s.attempt_id = %s order by s.position",
+        (row["attempt_id"],),
+    )
+    rows = await cur.fetchall()
+    items = [
+        info.pool[info.index_of[r["item_id"]]].shown(r["position"])
+        for r in rows
+        if r["choice"] is not None
+    ]
+    responses = [
+        Response(
+            r["item_id"], r["choice"], r["answered_at"], r["is_correct"] if completed else None
+        )
+        for r in rows
+        if r["choice"] is not None
+    ]
+    next_item = None
+    if row["status"] == "in_progress" and row["current_item"]:
+        next_item = info.pool[info.index_of[row["current_item"]]].shown(row["position"])
+    return Attempt(
+        row["attempt_id"],
+        row["exam_id"],
+        row["student_id"],
+        row["status"],
+        row["started_at"],
+        row["completed_at"],
+        row["raw_score"],
+        row["max_score"],
+        items,
+        responses,
+        "adaptive",
+        row["deadline"],
+        next_item,
+        _result(row, info) if completed else None,
+    )
+
+
+async def _read_attempt(
+    state: AppState, principal: Principal, attempt_id: str, action: str
+) -> tuple[dict[str, Any], ExamInfo, Attempt | None]:
+    """Load and authorize; an in-progress attempt past its deadline is finished (lazily) first."""
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"select {_ATTEMPT_COLUMNS} from exams.attempts where attempt_id = %s", (attempt_id,)
+        )
+        found = await cur.fetchone()
+        if found is None:
+            raise NotFound(f"attempt {attempt_id} not found")
+        row = dict(found)
+        info = await exam_info(conn, row["exam_id"])
+        await authorize_attempt(state, principal, row, info.exam, action)
+        if info.exam.kind != "adaptive":
+            return row, info, None
+        if _expired(row, datetime.now(UTC)):
+            async with conn.transaction():
+                row = await _lock_attempt(conn, attempt_id)
+                if _expired(row, datetime.now(UTC)):
+                    bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
+                    cat, _, _ = await _cat_state(conn, row, info, bank, None)
+                    row = await _finalize(
+                        conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"]
+                    )
+        return row, info, await _attempt_view(conn, row, info)
+
+
+async def get_attempt(state: AppState, principal: Principal, attempt_id: str) -> Attempt | None:
+    """The adaptive attempt view (None for fixed-form attempts)."""
+    return (await _read_attempt(state, principal, attempt_id, "exams.attempt.read"))[2]
+
+
+async def get_result(state: AppState, principal: Principal, attempt_id: str) -> Result:
+    row, info, _ = await _read_attempt(state, principal, attempt_id, "exams.result.read")
+    if row["status"] != "completed":
+        raise Conflict("this attempt is still in progress; its result exists once it is finished")
+    return _result(row, info)
+
+
+async def list_results(
+    state: AppState,
+    principal: Principal,
+    exam_id: str | None,
+    class_id: str | None,
+    limit: int,
+) -> list[Result]:
+    """Completed attempts the caller may read: a student her own; a teacher those of the classes
+    she teaches and of the exams she owns; an admin or service all."""
+    if principal.role == "student":
+        scope, args = "a.student_id = %s", [principal.user_id]
+    elif principal.role == "teacher":
+        scope = (
+            "(e.owner_id = %s or e.class_id in"
+            " (select class_id from classes.classes where teacher_id = %s))"
+        )
+        args = [principal.user_id, principal.user_id]
+    else:
+        scope, args = "true", []
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"select {', '.join('a.' + c.strip() for c in _ATTEMPT_COLUMNS.split(','))}"
+            " from exams.attempts a join exams.exams e using (exam_id)"
+            f" where a.status = 'completed' and {scope}"
+            " and (%s::uuid is null or a.exam_id = %s::uuid)"
+            " and (%s::uuid is null or e.class_id = %s::uuid)"
+            " order by a.completed_at desc limit %s",
+            (*args, exam_id, exam_id, class_id, class_id, limit),
+        )
+        rows = [dict(r) for r in await cur.fetchall()]
+        out = []
+        for r in rows:
+            out.append(_result(r, await exam_info(conn, r["exam_id"])))
+    return out
+
+
+async def item_report(state: AppState, principal: Principal, exam_id: str) -> ItemReport:
+    """Per-item exposure, responses and proportion correct of an exam, for its teacher."""
+    async with state.pool.connection() as conn:
+        info = await exam_info(conn, exam_id)
+        await state.policy.authorize(
+            principal,
+            "exams.result.read",
+            Resource("item_report", exam_id, info.exam.owner_id, info.exam.class_id),
+        )
+        cur = await conn.execute(
+            "select count(*) as attempts, count(*) filter (where status = 'completed')"
+            " as completed from exams.attempts where exam_id = %s",
+            (exam_id,),
+        )
+        totals = await cur.fetchone()
+        assert totals is not None
+        if info.exam.kind == "adaptive":
+            cur = await conn.execute(
+                "select x.item_id::text, x.selections, x.responses, x.correct,"
+                " (select avg(a.theta) from exams.selections s join exams.attempts a"
+                "   using (attempt_id) where s.exam_id = x.exam_id and s.item_id = x.item_id"
+                "   and a.status = 'completed') as mean_theta"
+                " from exams.item_exposure x where x.exam_id = %s",
+                (exam_id,),
+            )
+        else:
+            cur = await conn.execute(
+                "select r.item_id::text, count(distinct a.attempt_id) as selections,"
+                " count(*) as responses, count(*) filter (where r.is_correct) as correct,"
+                " null::float8 as mean_theta from exams.responses r join exams.attempts a"
+                " using (attempt_id) where a.exam_id = %s group by r.item_id",
+                (exam_id,),
+            )
+        stats = {r["item_id"]: r for r in await cur.fetchall()}
+        cur = await conn.execute(
+            "select item_id::text, a, b from content.item_parameters"
+            " where item_id = any(%s::uuid[]) and is_live",
+            (info.exam.item_ids,),
+        )
+        live = {r["item_id"]: r for r in await cur.fetchall()}
+    attempts = int(totals["attempts"])
+    rows = []
+    for p in info.pool:
+        s = stats.get(p.item_id)
+        sel = int(s["selections"]) if s else 0
+        resp = int(s["responses"]) if s else 0
+        lp = live.get(p.item_id)
+        rows.append(
+            ItemReportRow(
+                p.item_id, p.status, list(p.skills), sel,
+                round(sel / attempts, 4) if attempts else None,
+                resp,
+                round(int(s["correct"]) / resp, 4) if s and resp else None,
+                round(float(s["mean_theta"]), 4) if s and s["mean_theta"] is not None else None,
+                lp["a"] if lp else None,
+                list(lp["b"]) if lp else None,
+            )
+        )  # fmt: skip
+    rows.sort(key=lambda r: -r.selections)
+    return ItemReport(exam_id, attempts, int(totals["completed"]), rows)
+
+
+async def replay(state: AppState, principal: Principal, attempt_id: str) -> Replay:
+    """Recompute an attempt from its stored seed, configuration, parameters and responses."""
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"select {_ATTEMPT_COLUMNS} from exams.attempts where attempt_id = %s", (attempt_id,)
+        )
+        found = await cur.fetchone()
+        if found is None:
+            raise NotFound(f"attempt {attempt_id} not found")
+        row = dict(found)
+        info = await exam_info(conn, row["exam_id"])
+        await authorize_attempt(state, principal, row, info.exam, "exams.attempt.replay")
+        if info.exam.kind != "adaptive" or info.cat is None:
+            raise InvalidInput(
+                "only adaptive attempts can be replayed; fixed forms have no selection"
+            )
+        bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
+        steps = await _stored_steps(conn, attempt_id)
+        cur = await conn.execute(
+            "select s.position, s.item_id::text, s.pilot, s.rule, s.reason, s.criterion,"
+            " s.candidates, s.theta_before, s.se_before, s.selected_at, r.choice, r.score"
+            " from exams.selections s left join exams.responses r"
+            " on r.attempt_id = s.attempt_id and r.item_id = s.item_id"
+            " where s.attempt_id = %s order by s.position",
+            (attempt_id,),
+        )
+        selections = [msgspec.convert(dict(r), Selection) for r in await cur.fetchall()]
+    stop = row["stop_reason"] if row["status"] == "completed" else None
+    report = adaptive.replay(row["seed"], info.cat, bank, steps, stop)
+    ids = [p.item_id for p in info.pool]
+    return Replay(
+        attempt_id,
+        report.matches,
+        report.positions_checked,
+        report.first_mismatch,
+        report.detail,
+        row["seed"],
+        adaptive.RNG_DESCRIPTION,
+        [ids[i] for i in report.replayed_items],
+        [ids[i] for i in report.stored_items],
+        report.stop_reason,
+        report.theta,
+        report.se,
+        selections,
+    )
