@@ -149,8 +149,11 @@ def test_the_slice_end_to_end(settings: Settings, api_url: str) -> None:
     job = defs.get_implicit_global_asset_job_def()
     first = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
     assert first.success
-    checks = [e for e in first.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-    assert checks and all(e.event_specific_data.evaluation.passed for e in checks)
+    checks = {ev.check_name: ev.passed for ev in first.get_asset_check_evaluations()}
+    assert (
+        checks["outbox_events_have_unique_event_ids"] and checks["outbox_events_match_outbox_count"]
+    )
+    assert all(checks.values()), {name: ok for name, ok in checks.items() if not ok}
     # A second run finds nothing new and must not duplicate the event.
     assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
     assert _lake_count(settings, facts["attempt_id"]) == 1
