@@ -203,7 +203,8 @@ def test_login_sets_an_httponly_strict_cookie(client: TestClient, world: World) 
     assert wrong.status_code == 401
     assert "wrong email or password" in wrong.text
     assert "ds_session" not in wrong.headers.get("set-cookie", "")
-    unknown = client.post("/login", json={"email": "nobody@school.example", "password": "x"})
+    nobody = f"nobody.{secrets.token_hex(3)}@school.example"  # failures are counted per e-mail
+    unknown = client.post("/login", json={"email": nobody, "password": "x"})
     assert unknown.status_code == 401
     assert unknown.json()["error"] == "wrong email or password"
     missing = client.post("/login", json={"email": world.teacher_email})
@@ -416,3 +417,16 @@ def test_missing_mart_is_a_clear_503(settings: Settings, world: World) -> None:
         response = c.get(PAGE, headers=bearer(settings, world.teacher_id, "teacher"))
     assert response.status_code == 503
     assert "has not been built yet" in response.json()["error"]
+
+
+def test_repeated_failed_sign_ins_are_throttled(client: TestClient, settings: Settings) -> None:
+    email = f"ghost.{secrets.token_hex(3)}@school.example"
+    try:
+        for _ in range(10):
+            response = client.post("/login", json={"email": email, "password": "guess"})
+            assert response.status_code == 401
+        throttled = client.post("/login", json={"email": email, "password": "guess"})
+        assert throttled.status_code == 429
+        assert "too many failed sign-ins" in throttled.json()["error"]
+    finally:
+        redis.Redis.from_url(settings.redis_url).delete(f"dashboards:login_failures:{email}")
