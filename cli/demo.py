@@ -180,6 +180,16 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _run_logged(args: list[str], log: Path) -> None:
+    """Run a step to completion with its output in `log`; on failure show the log's tail."""
+    with log.open("ab") as out:
+        done = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if done.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-30:]
+        raise click.ClickException(f"{' '.join(args[2:])} failed (log {log}):\n" + "\n".join(tail))
+    console.print(f"  done (log {log})")
+
+
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
     for child in children:
         if child.poll() is None:
@@ -209,11 +219,11 @@ def demo(serve: bool) -> None:
         _wait_http(f"{api_url}/health")
         logins = seed_school(settings, api_url, state)
         console.print("materializing the pipeline (outbox → Iceberg → dbt marts)…")
-        subprocess.run(_dreamseed("pipeline", "run"), check=True)
+        _run_logged(_dreamseed("pipeline", "run"), logs / "pipeline.log")
         if not serve:
             _print_summary(settings, logins, serving=False)
             return
-        children.append(_start(_dreamseed("dashboards"), logs / "dashboards.log"))
+        children.append(_start(_dreamseed("dashboards", "serve"), logs / "dashboards.log"))
         children.append(_start(_dreamseed("pipeline", "ui"), logs / "dagster.log"))
         _wait_http(f"http://{settings.api_host}:{settings.dashboard_port}/health")
         _print_summary(settings, logins, serving=True)
