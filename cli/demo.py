@@ -174,9 +174,15 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
     return logins
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        args,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -214,7 +220,9 @@ def demo(serve: bool) -> None:
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
-    children = [_start(_dreamseed("serve"), logs / "api.log")]
+    # The whole demo school is seeded from one loopback address: lift the per-IP limit for it.
+    demo_api_env = {"DREAMSEED_RATE_LIMIT_PER_IP": "100000"}
+    children = [_start(_dreamseed("serve"), logs / "api.log", demo_api_env)]
     try:
         _wait_http(f"{api_url}/health")
         logins = seed_school(settings, api_url, state)
