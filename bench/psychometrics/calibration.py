@@ -16,7 +16,9 @@ import numpy as np
 from psychometrics import calibrate
 
 
-def simulate(n: int, j: int, observed: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulate(
+    n: int, j: int, observed: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     a = rng.lognormal(0.0, 0.25, j)
     d = -a * rng.normal(0.0, 1.0, j)
@@ -68,18 +70,17 @@ def main() -> None:
 
         ym = y.astype(np.int64)
         t = time.perf_counter()
-        fit = mirt.fit_mirt(
-            ym, "2PL", n_quadpts=args.mirt_quadpts, compute_standard_errors=False
-        )
+        fit = mirt.fit_mirt(ym, "2PL", n_quadpts=args.mirt_quadpts, compute_standard_errors=False)
         el = time.perf_counter() - t
         ma = np.asarray(fit.model.discrimination).ravel()
         mb = np.asarray(fit.model.difficulty).ravel()
         rows.append((f"mirt ({args.mirt_quadpts} GH nodes)", el, rmse(ma, a), rmse(-ma * mb, d)))
+        print(f"  mirt done in {el:.1f} s", flush=True)
     if not args.skip_girth and args.observed >= 1.0:
         import girth
 
         t = time.perf_counter()
-        g = girth.twopl_mml(y.T.astype(bool))
+        g = girth.twopl_mml(y.T.astype(np.int64))
         el = time.perf_counter() - t
         ga = np.asarray(g["Discrimination"])
         gb = np.asarray(g["Difficulty"])

@@ -389,7 +389,7 @@ def calibrate(
         n_categories: categories per item (inferred otherwise).
         item_names: ``J`` names.
         grid: quadrature grid; default equally spaced ``n_nodes`` on [-6, 6].
-        n_nodes: nodes of the default grid (61 as in mirt; 41 when N·J > 2·10⁶).
+        n_nodes: nodes of the default grid (61 as in mirt; 41 when N·J > 10⁶).
         max_iter: maximum number of EM map evaluations (E-steps).
         tol: convergence when no free parameter changes by more than ``tol``.
         accelerate: use SQUAREM (Varadhan & Roland 2008).
@@ -430,7 +430,7 @@ def calibrate(
         dtype = np.float32 if n_rows * data.col_item.size > 200_000 else np.float64
     if grid is None:
         if n_nodes is None:
-            n_nodes = 61 if n_rows * J <= 2_000_000 else 41
+            n_nodes = 61 if n_rows * J <= 1_000_000 else 41
         grid = normal_grid(n_nodes, 6.0)
     free = np.ones(J, dtype=bool)
     kmax = int(kcat.max())
