@@ -234,6 +234,7 @@ def demo(serve: bool) -> None:
         children.append(_start(_dreamseed("dashboards", "serve"), logs / "dashboards.log"))
         children.append(_start(_dreamseed("pipeline", "ui"), logs / "dagster.log"))
         _wait_http(f"http://{settings.api_host}:{settings.dashboard_port}/health")
+        _wait_http(f"http://{settings.api_host}:{settings.dagster_port}/", timeout=180)
         _print_summary(settings, logins, serving=True)
         console.print(f"logs in {logs}; press Ctrl-C to stop")
         while all(child.poll() is None for child in children):
