@@ -33,19 +33,17 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.io import FileIO
-from pyiceberg.io.pyarrow import write_file
 from pyiceberg.manifest import DataFile
-from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
-from pyiceberg.table import Table, WriteTask
+from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 
 from core.settings import Settings
 from lake.catalog import load_catalog
 from lake.tables import OUTBOX_EVENTS_DEF, ensure_outbox_events, identifier
+from lake.writer import write_day_partitions
 
 HORIZON_PROPERTY = "dreamseed.outbox.xmin_horizon"
 PREVIOUS_HORIZON_PROPERTY = "dreamseed.outbox.previous_horizon"
@@ -88,26 +86,36 @@ class IngestResult:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def _snapshot_horizon(snapshot: Snapshot) -> int | None:
+def snapshot_int_property(snapshot: Snapshot, name: str) -> int | None:
+    """An integer stored in a snapshot's summary, or None."""
     summary = snapshot.summary
     if summary is None:
         return None
-    value = summary.additional_properties.get(HORIZON_PROPERTY)
+    value = summary.additional_properties.get(name)
     return int(value) if value is not None else None
 
 
-def read_horizon(table: Table) -> int:
-    """The horizon stored by the last ingest: walk back from the current snapshot to the first
-    one carrying it (maintenance snapshots, e.g. compaction, do not). 0 when none has."""
+def _snapshot_horizon(snapshot: Snapshot) -> int | None:
+    return snapshot_int_property(snapshot, HORIZON_PROPERTY)
+
+
+def read_watermark(table: Table, name: str) -> int:
+    """Walk back from the current snapshot to the first one whose summary carries `name`
+    (maintenance snapshots, e.g. compaction, do not); 0 when none has."""
     snapshot = table.current_snapshot()
     while snapshot is not None:
-        horizon = _snapshot_horizon(snapshot)
-        if horizon is not None:
-            return horizon
+        value = snapshot_int_property(snapshot, name)
+        if value is not None:
+            return value
         if snapshot.parent_snapshot_id is None:
             break
         snapshot = table.metadata.snapshot_by_id(snapshot.parent_snapshot_id)
     return 0
+
+
+def read_horizon(table: Table) -> int:
+    """The horizon stored by the last ingest (0 before the first one)."""
+    return read_watermark(table, HORIZON_PROPERTY)
 
 
 def _lock_key(settings: Settings) -> str:
@@ -147,34 +155,8 @@ def _write_day_partitions(
     write_uuid: uuid.UUID,
     counter: itertools.count[int],
 ) -> Iterator[DataFile]:
-    """Write one Parquet file per day of `occurred_at` in `chunk` (the table's partition spec).
-
-    pyiceberg's own partitioned writer computes day() through the optional `pyiceberg-core`
-    package; the day of a UTC timestamp is one Arrow cast, so we split here and hand pyiceberg
-    ready partition keys.
-    """
-    spec = metadata.spec()
-    schema = metadata.schema()
-    (day_field,) = spec.fields
-    days = pc.cast(pc.cast(chunk.column("occurred_at"), pa.date32()), pa.int32())
-    tasks = []
-    for day in pc.unique(days).to_pylist():
-        part = chunk.filter(pc.equal(days, day))
-        key = PartitionKey(
-            field_values=[PartitionFieldValue(field=day_field, value=day)],
-            partition_spec=spec,
-            schema=schema,
-        )
-        tasks.append(
-            WriteTask(
-                write_uuid=write_uuid,
-                task_id=next(counter),
-                schema=schema,
-                record_batches=part.combine_chunks().to_batches(),
-                partition_key=key,
-            )
-        )
-    yield from write_file(io=io, table_metadata=metadata, tasks=iter(tasks))
+    """One Parquet file per day of `occurred_at` in `chunk` (see `lake.writer`)."""
+    yield from write_day_partitions(metadata, io, chunk, write_uuid, counter)
 
 
 def ingest_outbox(
