@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -70,19 +71,25 @@ def identifier(settings: Settings, table: str) -> str:
 def ensure_table(catalog: Catalog, settings: Settings, definition: TableDef) -> Table:
     """Create the table if it is missing; return it (existing tables are left as they are,
     apart from the commit-retry property, which correctness depends on)."""
-    table = catalog.create_table_if_not_exists(
-        identifier(settings, definition.name),
-        schema=definition.schema,
-        location=table_location(settings, definition.name),
-        partition_spec=definition.partition_spec,
-        sort_order=definition.sort_order,
-        properties=definition.properties,
-    )
+    name = identifier(settings, definition.name)
+    try:
+        # Load first: pyiceberg's create_table_if_not_exists writes a metadata file before it
+        # learns that the table exists, leaving an orphan file on every call.
+        table = catalog.load_table(name)
+    except NoSuchTableError:
+        table = catalog.create_table_if_not_exists(
+            name,
+            schema=definition.schema,
+            location=table_location(settings, definition.name),
+            partition_spec=definition.partition_spec,
+            sort_order=definition.sort_order,
+            properties=definition.properties,
+        )
     missing = {k: v for k, v in NO_COMMIT_RETRIES.items() if table.properties.get(k) != v}
     if missing:
         with table.transaction() as tx:
             tx.set_properties(missing)
-        table = catalog.load_table(identifier(settings, definition.name))
+        table = catalog.load_table(name)
     return table
 
 
