@@ -129,6 +129,8 @@ class _Lru(OrderedDict[str, Any]):
 
 _EXAMS = _Lru(256)
 _BANKS = _Lru(64)
+# How this process got the CAT state of the answers it served (observability and tests).
+CACHE_STATS = {"hits": 0, "rebuilds": 0}
 
 
 def _exam(row: dict[str, Any]) -> Exam:
@@ -311,9 +313,11 @@ async def _cat_state(
                 and cat.seed == row["seed"]
                 and (current is None or info.index_of.get(current) == pending.item)
             ):
+                CACHE_STATS["hits"] += 1
                 return cat, pending, True
         except (KeyError, TypeError, ValueError):
             pass
+    CACHE_STATS["rebuilds"] += 1
     steps = await _stored_steps(conn, row["attempt_id"])
     cat = adaptive.rebuild_state(row["seed"], info.cat, bank, steps)
     pending_step = next((s for s in steps if s.score is None), None)
@@ -452,14 +456,16 @@ async def _insert_selection(
     cat: CATState,
     step: adaptive.Step,
 ) -> ItemChoice:
+    """Store the selection and its event (no RETURNING, so it can run inside a pipeline)."""
     assert step.choice is not None and info.cat is not None
+    selected_at = datetime.now(UTC)
     choice = step.choice
     item_id = info.pool[choice.item].item_id
     rule = f"{info.cat.selection}/{info.cat.exposure}"
-    cur = await conn.execute(
+    await conn.execute(
         "insert into exams.selections (attempt_id, position, exam_id, item_id, bank_index, pilot,"
-        " rule, reason, criterion, candidates, seed, rng, theta_before, se_before)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning selected_at",
+        " rule, reason, criterion, candidates, seed, rng, theta_before, se_before, selected_at)"
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             row["attempt_id"],
             position,
@@ -475,10 +481,9 @@ async def _insert_selection(
             adaptive.RNG_DESCRIPTION,
             cat.theta,
             cat.se,
+            selected_at,
         ),
     )
-    sel = await cur.fetchone()
-    assert sel is not None
     await outbox.append(
         conn,
         ItemSelectedV1(
@@ -495,9 +500,9 @@ async def _insert_selection(
             seed=row["seed"],
             theta_before=cat.theta,
             se_before=cat.se,
-            selected_at=sel["selected_at"],
+            selected_at=selected_at,
         ),
-        occurred_at=sel["selected_at"],
+        occurred_at=selected_at,
     )
     return choice
 
@@ -739,72 +744,79 @@ async def _record(
     data: AnswerRequest,
     cached: dict[str, Any] | None,
 ) -> tuple[AnswerReply, tuple[int, CATState, ItemChoice | None]]:
+    """Score the answer, move the CAT on, then write response + selection + attempt + events in
+    one pipelined round trip (same transaction; the caller commits before replying)."""
     assert info.cat is not None
     cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
     if pending is None or info.pool[pending.item].item_id != entry.item_id:
         raise Conflict("the attempt's selection log is inconsistent; contact support")
     score, correct = entry.score_of(data.choice)
     position = row["position"]
-    cur = await conn.execute(
-        "insert into exams.responses (attempt_id, item_id, choice, is_correct, position, score,"
-        " pilot, item_version, idempotency_key) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " on conflict do nothing returning answered_at",
-        (
-            row["attempt_id"],
-            entry.item_id,
-            data.choice,
-            correct,
-            position,
-            score,
-            pending.pilot,
-            entry.version,
-            data.idempotency_key,
-        ),
-    )
-    stored = await cur.fetchone()
-    if stored is None:  # only a reused idempotency key can collide here (the row is locked)
+    after = record_response(cat, pending, score, bank)
+    step = adaptive.advance(after, bank, info.cat)
+    answered_at = datetime.now(UTC)
+    reply = AnswerReply(entry.item_id, data.choice, answered_at, answered=position + 1)
+    async with conn.pipeline():
+        cur = await conn.execute(
+            "insert into exams.responses (attempt_id, item_id, choice, is_correct, position,"
+            " score, pilot, item_version, idempotency_key, answered_at)"
+            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict do nothing"
+            " returning answered_at",
+            (
+                row["attempt_id"],
+                entry.item_id,
+                data.choice,
+                correct,
+                position,
+                score,
+                pending.pilot,
+                entry.version,
+                data.idempotency_key,
+                answered_at,
+            ),
+        )
+        await outbox.append(
+            conn,
+            ResponseRecordedV1(
+                attempt_id=row["attempt_id"],
+                exam_id=info.exam.exam_id,
+                student_id=row["student_id"],
+                item_id=entry.item_id,
+                choice=data.choice,
+                is_correct=correct,
+                answered_at=answered_at,
+            ),
+            occurred_at=answered_at,
+        )
+        choice = None
+        if step.choice is not None:
+            choice = await _insert_selection(conn, row, info, position + 1, after, step)
+            scored = 0 if pending.pilot else 1
+            await conn.execute(
+                "update exams.attempts set position = %s, current_item = %s,"
+                " n_scored = n_scored + %s, n_correct = n_correct + %s, theta = %s, se = %s"
+                " where attempt_id = %s",
+                (
+                    position + 1,
+                    info.pool[choice.item].item_id,
+                    scored,
+                    int(correct and scored == 1),
+                    after.theta,
+                    after.se,
+                    row["attempt_id"],
+                ),
+            )
+    if await cur.fetchone() is None:  # only a reused idempotency key can collide (row locked)
         raise Conflict(
             f"idempotency key {data.idempotency_key!r} was already used for another answer"
         )
-    await outbox.append(
-        conn,
-        ResponseRecordedV1(
-            attempt_id=row["attempt_id"],
-            exam_id=info.exam.exam_id,
-            student_id=row["student_id"],
-            item_id=entry.item_id,
-            choice=data.choice,
-            is_correct=correct,
-            answered_at=stored["answered_at"],
-        ),
-        occurred_at=stored["answered_at"],
-    )
-    cat = record_response(cat, pending, score, bank)
-    step = adaptive.advance(cat, bank, info.cat)
-    reply = AnswerReply(entry.item_id, data.choice, stored["answered_at"], answered=position + 1)
-    if step.choice is None:
-        done = await _finalize(conn, row, info, bank, cat, step.stop_reason or "stopped")
+    if choice is None:
+        done = await _finalize(conn, row, info, bank, after, step.stop_reason or "stopped")
         reply.status = "completed"
         reply.result = _result(done, info)
-        return reply, (position + 1, cat, None)
-    choice = await _insert_selection(conn, row, info, position + 1, cat, step)
-    next_id = info.pool[choice.item].item_id
-    scored = 0 if pending.pilot else 1
-    await conn.execute(
-        "update exams.attempts set position = %s, current_item = %s, n_scored = n_scored + %s,"
-        " n_correct = n_correct + %s, theta = %s, se = %s where attempt_id = %s",
-        (
-            position + 1,
-            next_id,
-            scored,
-            int(correct and scored == 1),
-            cat.theta,
-            cat.se,
-            row["attempt_id"],
-        ),
-    )
+        return reply, (position + 1, after, None)
     reply.next_item = info.pool[choice.item].shown(position + 1)
-    return reply, (position + 1, cat, choice)
+    return reply, (position + 1, after, choice)
 
 
 async def _repeat(

@@ -1,0 +1,376 @@
+"""Answer → next-item latency of adaptive exams under ≥ 300 concurrent simulated examinees.
+
+    uv run python bench/exams/answer_latency.py [--examinees 300] [--items 300] [--think 4 12]
+
+Starts the API (uvicorn, 1 worker, free loopback port, a subprocess) on a scratch database,
+seeds a teacher, a class, N students and a calibrated 300-item bank, then every examinee takes an
+adaptive exam concurrently (httpx.AsyncClient, think time between answers, bounded time). Reports
+p50/p90/p99/max of POST /attempts/{id}/responses (its reply carries the next item), errors, and the
+persisted response count against the acknowledged count. Baseline in the same run, same examinees
+and think time: the fixed-form answer path (no CAT, no next item). No timing asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import psycopg
+
+from core.auth import hash_password, issue_token
+from core.ids import new_id
+from core.migrate import migrate
+from core.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SKILLS = ("algebra", "geometry", "numbers")
+
+
+@dataclass
+class Stats:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    acknowledged: int = 0
+    submitted: int = 0
+    attempts: list[str] = field(default_factory=list)
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _scratch_db(settings: Settings) -> tuple[str, str]:
+    name = f"dreamseed_bench_{secrets.token_hex(4)}"
+    admin = urlparse(settings.database_url)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    url = urlparse(settings.database_url)._replace(path=f"/{name}").geturl()
+    migrate(url)
+    return admin, url
+
+
+def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DREAMSEED_DATABASE_URL": url,
+        "DREAMSEED_RATE_LIMIT_PER_USER": "1000000",
+        "DREAMSEED_RATE_LIMIT_PER_IP": "100000000",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "apis.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--log-level", "warning", "--no-access-log",
+        ],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _seed_students(settings: Settings, url: str, class_id: str, n: int) -> list[dict[str, str]]:
+    """Students straight into PostgreSQL (password hashing per account would dominate the
+    seeding time); tokens minted with the API's own secret, exactly as login does."""
+    pw = hash_password("bench-password")
+    headers = []
+    with psycopg.connect(url) as conn:
+        for k in range(n):
+            uid = str(new_id())
+            conn.execute(
+                "insert into users.accounts (user_id, email, display_name, role, password_hash)"
+                " values (%s, %s, %s, 'student', %s)",
+                (uid, f"s{k}-{uid[-6:]}@bench.test", f"Student {k}", pw),
+            )
+            conn.execute(
+                "insert into classes.memberships (class_id, student_id) values (%s, %s)",
+                (class_id, uid),
+            )
+            token, _ = issue_token(
+                settings.jwt_secret, uid, "student", "access", timedelta(hours=2)
+            )
+            headers.append({"Authorization": f"Bearer {token}"})
+    return headers
+
+
+async def _setup(api: httpx.AsyncClient, n_items: int, max_items: int) -> dict[str, Any]:
+    email, password = f"t-{secrets.token_hex(4)}@bench.test", "bench-" + secrets.token_hex(6)
+    reply = await api.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "display_name": "T", "role": "teacher"},
+    )
+    reply.raise_for_status()
+    token = (
+        await api.post("/api/v1/auth/login", json={"email": email, "password": password})
+    ).json()["access_token"]
+    teacher = {"Authorization": f"Bearer {token}"}
+    klass = (await api.post("/api/v1/classes/", json={"name": "Bench"}, headers=teacher)).json()
+    rng = random.Random(11)
+    rows = []
+    for j in range(n_items):
+        rows.append(
+            {
+                "stem": f"Item {j}",
+                "options": ["a", "b", "c", "d"],
+                "answer_key": j % 4,
+                "skills": [SKILLS[j % 3]],
+                "parameters": {
+                    "model": "2pl",
+                    "a": round(rng.uniform(0.7, 2.2), 3),
+                    "b": round(rng.gauss(0, 1.1), 3),
+                    "calibration_id": "bench",
+                },
+            }
+        )
+    imported = await api.post("/api/v1/items/import", json={"items": rows}, headers=teacher)
+    imported.raise_for_status()
+    ids = imported.json()["item_ids"]
+    bank = {
+        i: (r["parameters"]["a"], r["parameters"]["b"], r["answer_key"])
+        for i, r in zip(ids, rows, strict=True)
+    }
+    adaptive = await api.post(
+        "/api/v1/exams/",
+        json={
+            "title": "Bench CAT",
+            "kind": "adaptive",
+            "item_ids": ids,
+            "class_id": klass["class_id"],
+            "adaptive": {
+                "selection": "mfi",
+                "exposure": {"method": "randomesque", "randomesque_k": 5},
+                "blueprint": {s: 1 for s in SKILLS},
+                "stopping": {"min_items": 10, "max_items": max_items, "se_target": 0.3},
+                "time_limit_seconds": 3600,
+            },
+        },
+        headers=teacher,
+    )
+    adaptive.raise_for_status()
+    fixed = await api.post(
+        "/api/v1/exams/",
+        json={"title": "Bench fixed", "item_ids": ids[:max_items], "class_id": klass["class_id"]},
+        headers=teacher,
+    )
+    fixed.raise_for_status()
+    return {
+        "class_id": klass["class_id"],
+        "bank": bank,
+        "adaptive": adaptive.json()["exam_id"],
+        "fixed": fixed.json()["exam_id"],
+        "fixed_items": ids[:max_items],
+    }
+
+
+def _answer(bank: dict[str, Any], item_id: str, theta: float, rng: random.Random) -> int:
+    a, b, key = bank[item_id]
+    if rng.random() < 1 / (1 + math.exp(-a * (theta - b))):
+        return int(key)
+    return (key + 1 + rng.randrange(3)) % 4
+
+
+async def _examinee(
+    api: httpx.AsyncClient, headers: dict[str, str], world: dict[str, Any], kind: str,
+    stats: Stats, seed: int, think: tuple[float, float], deadline: float,
+) -> None:  # fmt: skip
+    rng = random.Random(seed)
+    theta = rng.gauss(0, 1)
+    await asyncio.sleep(rng.uniform(0, think[1]))  # staggered arrival
+    try:
+        started = await api.post(f"/api/v1/exams/{world[kind]}/attempts", headers=headers)
+    except httpx.HTTPError as exc:
+        stats.error(type(exc).__name__)
+        return
+    if started.status_code != 201:
+        stats.error(f"start {started.status_code}")
+        return
+    attempt = started.json()
+    stats.attempts.append(attempt["attempt_id"])
+    queue = list(world["fixed_items"]) if kind == "fixed" else []
+    item = attempt["next_item"]["item_id"] if kind == "adaptive" else queue.pop(0)
+    while item is not None and time.monotonic() < deadline:
+        await asyncio.sleep(rng.uniform(*think))
+        body = {
+            "item_id": item,
+            "choice": _answer(world["bank"], item, theta, rng),
+            "idempotency_key": secrets.token_hex(8),
+        }
+        stats.submitted += 1
+        t0 = time.perf_counter()
+        try:
+            reply = await api.post(
+                f"/api/v1/attempts/{attempt['attempt_id']}/responses", json=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            stats.error(type(exc).__name__)
+            return
+        stats.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        if reply.status_code not in (200, 201):
+            stats.error(f"answer {reply.status_code}")
+            return
+        stats.acknowledged += 1
+        if kind == "adaptive":
+            nxt = reply.json()["next_item"]
+            item = nxt["item_id"] if nxt else None
+        else:
+            item = queue.pop(0) if queue else None
+
+
+async def _phase(
+    base: str, students: list[dict[str, str]], world: dict[str, Any], kind: str,
+    think: tuple[float, float], budget: float,
+) -> tuple[Stats, float]:  # fmt: skip
+    stats = Stats()
+    limits = httpx.Limits(max_connections=len(students), max_keepalive_connections=len(students))
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as api:
+        t0 = time.monotonic()
+        deadline = t0 + budget
+        await asyncio.gather(
+            *(
+                _examinee(api, h, world, kind, stats, n, think, deadline)
+                for n, h in enumerate(students)
+            )
+        )
+        return stats, time.monotonic() - t0
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the API process (Linux /proc), to separate service time from
+    queueing on a machine shared with other work."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _persisted(url: str, attempts: list[str]) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "select count(*) from exams.responses where attempt_id = any(%s::uuid[])", (attempts,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _report(name: str, stats: Stats, seconds: float, persisted: int, cpu: float) -> dict[str, Any]:
+    lat = stats.latencies_ms
+    out = {
+        "path": name,
+        "answers": len(lat),
+        "throughput_per_s": round(len(lat) / seconds, 1),
+        "p50_ms": round(_pct(lat, 0.50), 2),
+        "p90_ms": round(_pct(lat, 0.90), 2),
+        "p99_ms": round(_pct(lat, 0.99), 2),
+        "max_ms": round(max(lat), 2) if lat else float("nan"),
+        "mean_ms": round(statistics.fmean(lat), 2) if lat else float("nan"),
+        "errors": sum(stats.errors.values()),
+        "error_kinds": stats.errors,
+        "submitted": stats.submitted,
+        "acknowledged": stats.acknowledged,
+        "persisted": persisted,
+        "attempts": len(stats.attempts),
+        "server_cpu_ms_per_request": round(1000 * cpu / max(1, len(lat) + len(stats.attempts)), 2),
+    }
+    print(
+        f"{name:>28}: n={out['answers']:5d}  {out['throughput_per_s']:6.1f}/s  "
+        f"p50 {out['p50_ms']:6.2f} ms  p90 {out['p90_ms']:6.2f}  p99 {out['p99_ms']:6.2f}  "
+        f"max {out['max_ms']:7.2f}  errors {out['errors']}  "
+        f"submitted {out['submitted']} acknowledged {out['acknowledged']} persisted {persisted}  "
+        f"server CPU {out['server_cpu_ms_per_request']} ms/request"
+    )
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    settings = Settings.load()
+    admin, url = _scratch_db(settings)
+    port = _free_port()
+    server = _serve(url, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as api:
+            for _ in range(300):
+                try:
+                    if (await api.get("/health")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit("the API did not start")
+            world = await _setup(api, args.items, args.max_items)
+        students = _seed_students(settings, url, world["class_id"], args.examinees)
+        think = (args.think[0], args.think[1])
+        print(
+            f"load average before: {os.getloadavg()[0]:.2f}; "
+            f"{args.examinees} concurrent examinees, {args.items}-item bank, up to "
+            f"{args.max_items} items each, think time U({think[0]}, {think[1]}) s, "
+            f"API: uvicorn 1 worker on {base}, {os.cpu_count()} cores shared with PostgreSQL, "
+            "Redis and this client"
+        )
+        results = []
+        for kind, name in (
+            ("adaptive", "adaptive answer->next item"),
+            ("fixed", "baseline: fixed-form answer"),
+        ):
+            cpu0 = _cpu_seconds(server.pid)
+            stats, seconds = await _phase(base, students, world, kind, think, args.budget)
+            cpu = _cpu_seconds(server.pid) - cpu0
+            results.append(_report(name, stats, seconds, _persisted(url, stats.attempts), cpu))
+        a, f = results
+        if a["p99_ms"] and f["p99_ms"]:
+            print(
+                f"ratio adaptive/fixed: p50 {a['p50_ms'] / f['p50_ms']:.2f}x, "
+                f"p99 {a['p99_ms'] / f['p99_ms']:.2f}x"
+            )
+        print(
+            "persisted == acknowledged:",
+            all(r["persisted"] == r["acknowledged"] for r in results),
+            "| goal p99 <= 15 ms:",
+            a["p99_ms"] <= 15.0,
+        )
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if not args.keep_db:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{urlparse(url).path[1:]}" with (force)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--examinees", type=int, default=300)
+    parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--max-items", type=int, default=20)
+    parser.add_argument("--think", type=float, nargs=2, default=(4.0, 12.0), metavar=("MIN", "MAX"))
+    parser.add_argument("--budget", type=float, default=240.0, help="seconds per phase, at most")
+    parser.add_argument("--keep-db", action="store_true")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
