@@ -33,6 +33,7 @@ from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate, policy_guard
 from apis.gateway.rate_limit import RateLimitMiddleware
 from apis.gateway.request_context import RequestContextMiddleware
+from apis.governance.controllers import GovernanceController
 from apis.state import AppState
 from apis.system.controllers import SystemController
 from apis.users.controllers import AuthController, UsersController
@@ -47,6 +48,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "classes": (ClassesController,),
     "content": (ItemsController,),
     "exams": (ExamsController, AttemptsController, ResultsController),
+    "governance": (GovernanceController,),
 }
 SWAGGER_ASSETS = "/schema/assets"
 
@@ -98,7 +100,7 @@ def create_app(
     if unknown:
         raise ValueError(f"unknown services {unknown}; choose from {sorted(SERVICES)}")
     # Load the policy bundle now: a broken policy fails start-up with its file and line.
-    engine = load_engine(settings.opa_url or None)
+    engine = load_engine(settings.opa_url or None, settings.policy_dir)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

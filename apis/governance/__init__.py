@@ -1,0 +1,1 @@
+"""The governance service: the policy decision log, readable by administrators."""
