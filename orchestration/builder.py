@@ -7,6 +7,10 @@ import dagster as dg
 from core.settings import Settings
 from orchestration.analytics.assets import analytics_daily, build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from orchestration.calibration.assets import item_parameters, live_item_parameters
+from orchestration.calibration.checks import calibration_checks
+from orchestration.calibration.resources import CalibrationResource
+from orchestration.calibration.schedules import calibration_nightly
 from orchestration.lake.assets import outbox_events
 from orchestration.lake.checks import lake_checks
 from orchestration.lake.resources import LakeResource
@@ -17,12 +21,13 @@ from orchestration.lake.sensors import outbox_events_sensor
 def build_definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project()
     return dg.Definitions(
-        assets=[outbox_events, build_dbt_assets(project)],
-        asset_checks=lake_checks,
+        assets=[outbox_events, build_dbt_assets(project), item_parameters, live_item_parameters],
+        asset_checks=[*lake_checks, *calibration_checks],
         sensors=[outbox_events_sensor],
-        schedules=[outbox_events_hourly, analytics_daily],
+        schedules=[outbox_events_hourly, analytics_daily, calibration_nightly],
         resources={
             "lake": LakeResource(settings),
             "dbt": build_dbt_resource(settings, project),
+            "calibration": CalibrationResource(settings),
         },
     )

@@ -1,0 +1,522 @@
+"""The calibration plan, pure (numpy/scipy + psychometrics): responses in, candidate rows out.
+
+Design (see orchestration/calibration/__init__.py for the whole loop):
+
+* Persons are attempts (each attempt is one draw of ability; a student's repeated attempts are
+  treated as independent), items are the bank's dichotomous (`scoring = 'key'`) items that are not
+  retired. Responses to unknown, graded or retired items are left out.
+* Operational items with at least `min_item_responses` responses are calibrated concurrently
+  (marginal ML, EM) per *calibration group*: a connected component of the attempt-item graph.
+  Items in different groups share no examinees and so no scale; each group's scale is fixed by
+  its examinees' ability distribution, N(0, 1).
+* Pilot items with at least `min_item_responses` responses get fixed-anchor calibration: the
+  operational items of their group that have live parameters are held at those values and the
+  latent mean and SD are estimated, so the pilots land on the live scale. A pilot is promotable
+  once it has `pilot_promote_responses` responses; before that its candidate is only recorded.
+* Fit: Orlando-Thissen S-X2 on the group's attempts that answered every item of the group
+  (skipped when fewer than `fit_min_persons` did, e.g. adaptive exams).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from psychometrics import (
+    CalibrationResult,
+    ItemParameters,
+    calibrate,
+    category_probabilities,
+    normal_grid,
+    responses_from_triples,
+    sx2_item_fit,
+)
+
+ANCHOR_MODELS = ("rasch", "1pl", "2pl")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Thresholds of the calibration loop (the `calibration` resource carries one)."""
+
+    model: str = "2pl"
+    #: Fewer responses than this and an item is not calibrated at all.
+    min_item_responses: int = 200
+    #: A pilot item's calibrated parameters are promoted once it has this many responses.
+    pilot_promote_responses: int = 500
+    #: Checks: parameters outside these bounds block promotion.
+    a_min: float = 0.2
+    a_max: float = 4.0
+    b_min: float = -4.0
+    b_max: float = 4.0
+    c_max: float = 0.5
+    #: Drift: root mean squared difference between the candidate's and the live item
+    #: characteristic curve over theta ~ N(0, 1); larger blocks promotion.
+    max_icc_rmsd: float = 0.05
+    #: S-X2 needs complete response rows; fewer than this and fit is not computed.
+    fit_min_persons: int = 200
+    standard_errors: bool = True
+    tol: float = 1e-4
+    max_iter: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BankItem:
+    """An item of the bank as the calibration needs it, with its live parameters if any."""
+
+    item_id: str
+    status: str  # pilot | operational | retired
+    scoring: str  # key | graded
+    live_param_id: str | None = None
+    live_model: str | None = None
+    live_a: float | None = None
+    live_d: tuple[float, ...] = ()
+    live_c: float = 0.0
+
+    @property
+    def has_live(self) -> bool:
+        return self.live_param_id is not None and self.live_a is not None and bool(self.live_d)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One item's calibrated parameters and their provenance."""
+
+    item_id: str
+    role: str  # operational | pilot
+    model: str
+    a: float
+    d: tuple[float, ...]
+    c: float
+    se_a: float | None
+    se_b: float | None
+    n_responses: int
+    group_id: int
+    n_persons: int
+    log_likelihood: float
+    converged: bool
+    iterations: int
+    max_change: float
+    latent_mean: float
+    latent_sd: float
+    anchors: int
+    is_promotable: bool
+    sx2: float | None = None
+    sx2_df: int | None = None
+    sx2_p: float | None = None
+
+    @property
+    def b(self) -> tuple[float, ...]:
+        return tuple(-x / self.a for x in self.d)
+
+
+@dataclass(frozen=True)
+class Skipped:
+    item_id: str
+    reason: str
+    n_responses: int
+
+
+@dataclass
+class Plan:
+    candidates: list[Candidate] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    n_responses_used: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        reasons: dict[str, int] = {}
+        for s in self.skipped:
+            reasons[s.reason] = reasons.get(s.reason, 0) + 1
+        return {
+            "candidates": len(self.candidates),
+            "operational": sum(c.role == "operational" for c in self.candidates),
+            "pilot": sum(c.role == "pilot" for c in self.candidates),
+            "promotable": sum(c.is_promotable for c in self.candidates),
+            "skipped": reasons,
+            "groups": self.groups,
+            "n_responses_used": self.n_responses_used,
+        }
+
+
+@dataclass(frozen=True)
+class Coded:
+    """Responses as integer codes: person (attempt) and item indices, 0/1 answers."""
+
+    person: np.ndarray
+    item: np.ndarray
+    correct: np.ndarray
+    item_ids: tuple[str, ...]
+    n_persons: int
+
+
+def code_responses(responses: pa.Table) -> Coded:
+    """Dictionary-encode attempt and item ids of an Arrow table with attempt_id, item_id,
+    is_correct."""
+    if responses.num_rows == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Coded(empty, empty, empty, (), 0)
+    attempts = pc.dictionary_encode(responses.column("attempt_id")).combine_chunks()
+    items = pc.dictionary_encode(responses.column("item_id")).combine_chunks()
+    correct = pc.cast(responses.column("is_correct"), pa.int8()).to_numpy(zero_copy_only=False)
+    return Coded(
+        person=attempts.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        item=items.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        correct=np.asarray(correct, dtype=np.int64),
+        item_ids=tuple(str(x) for x in items.dictionary.to_pylist()),
+        n_persons=len(attempts.dictionary),
+    )
+
+
+def _groups(person: np.ndarray, item: np.ndarray, n_persons: int, n_items: int) -> np.ndarray:
+    """Connected component of each item in the bipartite attempt-item graph."""
+    graph = sp.coo_matrix(
+        (np.ones(person.size), (person, n_persons + item)),
+        shape=(n_persons + n_items, n_persons + n_items),
+    )
+    _, labels = connected_components(graph, directed=False)
+    return np.asarray(labels[n_persons:])
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _fit(
+    person: np.ndarray,
+    item: np.ndarray,
+    correct: np.ndarray,
+    items: ItemParameters,
+    cfg: CalibrationConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """S-X2 on the persons who answered every item (dense complete block)."""
+    n_items = items.n_items
+    counts = np.bincount(person, minlength=int(person.max()) + 1 if person.size else 0)
+    complete = np.flatnonzero(counts == n_items)
+    if complete.size < cfg.fit_min_persons or n_items < 3:
+        return None
+    keep = np.isin(person, complete)
+    rows = np.searchsorted(complete, person[keep])
+    y = np.full((complete.size, n_items), np.nan)
+    y[rows, item[keep]] = correct[keep]
+    fit = sx2_item_fit(y, items)
+    return fit.sx2, fit.df, fit.p_value
+
+
+def _run(
+    person: np.ndarray,
+    item: np.ndarray,
+    correct: np.ndarray,
+    n_items: int,
+    cfg: CalibrationConfig,
+    anchors: Sequence[int] = (),
+    anchor_parameters: ItemParameters | None = None,
+) -> tuple[CalibrationResult, int, tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+    """Calibrate the responses of one group (persons renumbered densely)."""
+    uniq, dense = np.unique(person, return_inverse=True)
+    data = responses_from_triples(dense, item, correct, int(uniq.size), n_items)
+    result = calibrate(
+        data,
+        cfg.model,
+        anchors=list(anchors) if anchors else None,
+        anchor_parameters=anchor_parameters if anchors else None,
+        standard_errors=cfg.standard_errors,
+        tol=cfg.tol,
+        max_iter=cfg.max_iter,
+    )
+    fit = _fit(dense, item, correct, result.items, cfg)
+    return result, int(uniq.size), fit
+
+
+def _candidates(
+    result: CalibrationResult,
+    n_persons: int,
+    fit: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+    local_ids: Sequence[str],
+    free: Sequence[int],
+    counts: np.ndarray,
+    role: str,
+    group_id: int,
+    anchors: int,
+    cfg: CalibrationConfig,
+) -> list[Candidate]:
+    out = []
+    se = result.standard_errors
+    for j in free:
+        n = int(counts[j])
+        out.append(
+            Candidate(
+                item_id=local_ids[j],
+                role=role,
+                model=result.items.model,
+                a=float(result.items.a[j]),
+                d=tuple(float(x) for x in result.items.d[j] if not np.isnan(x)),
+                c=float(result.items.c[j]),
+                se_a=_finite(float(se.a[j])) if se is not None else None,
+                se_b=_finite(float(se.b[j, 0])) if se is not None else None,
+                n_responses=n,
+                group_id=group_id,
+                n_persons=n_persons,
+                log_likelihood=float(result.log_likelihood),
+                converged=bool(result.converged),
+                iterations=int(result.iterations),
+                max_change=float(result.convergence.max_change),
+                latent_mean=float(result.latent_mean),
+                latent_sd=float(result.latent_sd),
+                anchors=anchors,
+                is_promotable=role == "operational" or n >= cfg.pilot_promote_responses,
+                sx2=_finite(float(fit[0][j])) if fit is not None else None,
+                sx2_df=int(fit[1][j]) if fit is not None else None,
+                sx2_p=_finite(float(fit[2][j])) if fit is not None else None,
+            )
+        )
+    return out
+
+
+def plan_calibration(coded: Coded, bank: Mapping[str, BankItem], cfg: CalibrationConfig) -> Plan:
+    """Calibrate operational items per group, then pilots anchored on live operational items."""
+    plan = Plan()
+    if cfg.model not in ("rasch", "1pl", "2pl", "3pl"):
+        raise ValueError(f"the calibration loop handles dichotomous models, not {cfg.model!r}")
+    n_items = len(coded.item_ids)
+    counts = np.bincount(coded.item, minlength=n_items) if n_items else np.zeros(0, np.int64)
+    role = np.full(n_items, "", dtype=object)
+    for j, item_id in enumerate(coded.item_ids):
+        entry = bank.get(item_id)
+        n = int(counts[j])
+        if entry is None:
+            plan.skipped.append(Skipped(item_id, "not_in_bank", n))
+        elif entry.status == "retired":
+            plan.skipped.append(Skipped(item_id, "retired", n))
+        elif entry.scoring != "key":
+            plan.skipped.append(Skipped(item_id, "not_dichotomous", n))
+        elif n < cfg.min_item_responses:
+            plan.skipped.append(Skipped(item_id, "too_few_responses", n))
+        else:
+            role[j] = "pilot" if entry.status == "pilot" else "operational"
+
+    # ---- operational items, free calibration per group
+    op = np.flatnonzero(role == "operational")
+    keep = np.isin(coded.item, op)
+    person, item, correct = coded.person[keep], coded.item[keep], coded.correct[keep]
+    plan.n_responses_used += int(keep.sum())
+    local = np.full(n_items, -1, dtype=np.int64)
+    local[op] = np.arange(op.size)
+    if op.size:
+        labels = _groups(person, local[item], coded.n_persons, op.size)
+        for g in np.unique(labels):
+            members = op[labels == g]
+            if members.size < 2:
+                for j in members:
+                    plan.skipped.append(
+                        Skipped(coded.item_ids[j], "group_too_small", int(counts[j]))
+                    )
+                continue
+            sel = np.isin(item, members)
+            idx = np.full(n_items, -1, dtype=np.int64)
+            idx[members] = np.arange(members.size)
+            result, n_persons, fit = _run(
+                person[sel], idx[item[sel]], correct[sel], members.size, cfg
+            )
+            ids = [coded.item_ids[j] for j in members]
+            group_id = len(plan.groups)
+            plan.groups.append(_group_summary(group_id, "operational", result, n_persons, ids, 0))
+            plan.candidates += _candidates(
+                result, n_persons, fit, ids, range(members.size), counts[members],
+                "operational", group_id, 0, cfg,
+            )  # fmt: skip
+
+    # ---- pilot items, fixed-anchor calibration on live operational items
+    pilots = np.flatnonzero(role == "pilot")
+    if pilots.size:
+        anchor_ok = np.array(
+            [
+                (e := bank.get(i)) is not None
+                and e.status == "operational"
+                and e.scoring == "key"
+                and e.has_live
+                and e.live_model in ANCHOR_MODELS
+                for i in coded.item_ids
+            ],
+            dtype=bool,
+        )
+        pilot_persons = np.unique(coded.person[np.isin(coded.item, pilots)])
+        sel = np.isin(coded.person, pilot_persons) & (
+            np.isin(coded.item, pilots) | anchor_ok[coded.item]
+        )
+        person, item, correct = coded.person[sel], coded.item[sel], coded.correct[sel]
+        used = np.unique(item)
+        local = np.full(n_items, -1, dtype=np.int64)
+        local[used] = np.arange(used.size)
+        labels = _groups(person, local[item], coded.n_persons, used.size)
+        for g in np.unique(labels):
+            members = used[labels == g]
+            p_members = members[role[members] == "pilot"]
+            a_members = members[anchor_ok[members]]
+            if p_members.size == 0:
+                continue
+            if a_members.size < 2:
+                for j in p_members:
+                    plan.skipped.append(
+                        Skipped(coded.item_ids[j], "no_live_anchors", int(counts[j]))
+                    )
+                continue
+            order = np.concatenate([a_members, p_members])
+            idx = np.full(n_items, -1, dtype=np.int64)
+            idx[order] = np.arange(order.size)
+            gsel = np.isin(item, order)
+            anchors = [bank[coded.item_ids[j]] for j in a_members]
+            anchor_parameters = ItemParameters(
+                cfg.model,
+                np.array([float(e.live_a or 0.0) for e in anchors]),
+                np.array([[e.live_d[0]] for e in anchors]),
+                np.array([float(e.live_c) for e in anchors]),
+            )
+            result, n_persons, fit = _run(
+                person[gsel], idx[item[gsel]], correct[gsel], order.size, cfg,
+                anchors=range(a_members.size), anchor_parameters=anchor_parameters,
+            )  # fmt: skip
+            ids = [coded.item_ids[j] for j in order]
+            group_id = len(plan.groups)
+            plan.groups.append(
+                _group_summary(group_id, "pilot", result, n_persons, ids, int(a_members.size))
+            )
+            plan.n_responses_used += int(np.isin(item[gsel], p_members).sum())
+            plan.candidates += _candidates(
+                result, n_persons, fit, ids, range(a_members.size, order.size),
+                counts[order], "pilot", group_id, int(a_members.size), cfg,
+            )  # fmt: skip
+    return plan
+
+
+def _group_summary(
+    group_id: int,
+    kind: str,
+    result: CalibrationResult,
+    n_persons: int,
+    ids: list[str],
+    anchors: int,
+) -> dict[str, Any]:
+    return {
+        "group_id": group_id,
+        "kind": kind,
+        "items": len(ids),
+        "anchors": anchors,
+        "persons": n_persons,
+        "log_likelihood": round(float(result.log_likelihood), 3),
+        "aic": round(float(result.aic), 3),
+        "bic": round(float(result.bic), 3),
+        "converged": bool(result.converged),
+        "iterations": int(result.iterations),
+        "max_change": float(result.convergence.max_change),
+        "latent_mean": round(float(result.latent_mean), 4),
+        "latent_sd": round(float(result.latent_sd), 4),
+        "seconds": round(float(result.convergence.seconds), 3),
+    }
+
+
+# ------------------------------------------------------------------ check predicates
+@dataclass(frozen=True)
+class ParamRow:
+    """Parameters of one item as stored (slope-intercept plus IRT thresholds)."""
+
+    item_id: str
+    model: str
+    a: float
+    d: tuple[float, ...]
+    b: tuple[float, ...]
+    c: float
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    passed: bool
+    failures: dict[str, str]
+    metadata: dict[str, Any]
+
+
+def check_finite(rows: Sequence[ParamRow]) -> CheckOutcome:
+    bad = {
+        r.item_id: "non-finite parameter"
+        for r in rows
+        if not all(math.isfinite(x) for x in (r.a, r.c, *r.b, *r.d)) or not r.b or not r.d
+    }
+    return CheckOutcome(not bad, bad, {"items": len(rows), "non_finite": len(bad)})
+
+
+def check_bounds(rows: Sequence[ParamRow], cfg: CalibrationConfig) -> CheckOutcome:
+    bad: dict[str, str] = {}
+    for r in rows:
+        problems = []
+        if not cfg.a_min <= r.a <= cfg.a_max:
+            problems.append(f"a={r.a:.3f} outside [{cfg.a_min}, {cfg.a_max}]")
+        if any(not cfg.b_min <= b <= cfg.b_max for b in r.b):
+            problems.append(f"b={list(r.b)} outside [{cfg.b_min}, {cfg.b_max}]")
+        if not 0.0 <= r.c < cfg.c_max:
+            problems.append(f"c={r.c:.3f} outside [0, {cfg.c_max})")
+        if problems:
+            bad[r.item_id] = "; ".join(problems)
+    return CheckOutcome(not bad, bad, {"items": len(rows), "out_of_bounds": len(bad)})
+
+
+def icc_rmsd(new: ParamRow, old: ParamRow, n_nodes: int = 61) -> float:
+    """Root mean squared difference of the expected-score curves (the ICC of a dichotomous
+    item) over theta ~ N(0, 1): sqrt(E[(E_new[X|theta] - E_old[X|theta])^2])."""
+    grid = normal_grid(n_nodes, 6.0)
+    p_new = category_probabilities(_items(new), grid.nodes)[0]  # (K, Q)
+    p_old = category_probabilities(_items(old), grid.nodes)[0]
+    if p_new.shape != p_old.shape:
+        return math.inf
+    k = np.arange(p_new.shape[0])[:, None]
+    diff = (k * p_new).sum(axis=0) - (k * p_old).sum(axis=0)  # expected-score curves
+    return float(np.sqrt((diff**2) @ grid.weights))
+
+
+def _items(row: ParamRow) -> ItemParameters:
+    return ItemParameters(row.model, np.array([row.a]), np.array([list(row.d)]), np.array([row.c]))
+
+
+def check_drift(
+    rows: Sequence[ParamRow], live: Mapping[str, ParamRow], cfg: CalibrationConfig
+) -> CheckOutcome:
+    """Items whose live version's curve differs by more than cfg.max_icc_rmsd are flagged."""
+    bad: dict[str, str] = {}
+    worst = 0.0
+    compared = 0
+    for r in rows:
+        old = live.get(r.item_id)
+        if old is None:
+            continue
+        compared += 1
+        try:
+            rmsd = icc_rmsd(r, old)
+        except ValueError:
+            rmsd = math.inf
+        worst = max(worst, rmsd)
+        if not rmsd <= cfg.max_icc_rmsd:
+            bad[r.item_id] = (
+                f"ICC RMSD {rmsd:.4f} > {cfg.max_icc_rmsd} (a {old.a:.3f} -> {r.a:.3f}, "
+                f"b {old.b[0]:.3f} -> {r.b[0]:.3f})"
+            )
+    return CheckOutcome(
+        not bad,
+        bad,
+        {
+            "items": len(rows),
+            "compared_with_live": compared,
+            "drifted": len(bad),
+            "max_icc_rmsd": round(worst, 5) if math.isfinite(worst) else "inf",
+            "threshold": cfg.max_icc_rmsd,
+        },
+    )
