@@ -96,3 +96,19 @@ def test_silver_row_never_keeps_the_clear_student_id() -> None:
     assert row["student_key"] == pseudonymize("k", "s-1")
     assert "s-1" not in row.values() and "student_id" not in row
     assert row["event_id"] == "x" and row["answered_at"] == at
+
+
+def test_decisions_and_dimensions_are_classified_for_governance() -> None:
+    from lake.decisions import POLICY_DECISIONS_SCHEMA
+    from lake.dims import DIMENSIONS
+
+    tables = json.loads(TABLES_JSON.read_text())
+    schemas = {"policy_decisions": POLICY_DECISIONS_SCHEMA}
+    schemas.update({d.name: d.table_def().schema for d in DIMENSIONS})
+    for name, schema in schemas.items():
+        entry = tables[f"lake.{name}"]["columns"]
+        assert set(entry) == set(schema.column_names), name
+        assert not set(PERSON_FIELDS) & set(schema.column_names), name
+        for column in schema.column_names:
+            if column.endswith("_key"):
+                assert entry[column] == "identifier", (name, column)
