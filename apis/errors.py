@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from redis.exceptions import RedisError
 
 from core.errors import DomainError
 
@@ -43,6 +44,15 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 
+def redis_error_handler(
+    request: Request[Any, Any, Any], exc: RedisError
+) -> Response[dict[str, Any]]:
+    _log.warning("Redis unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503, "a backing service (Redis) is unavailable; retry shortly", {"Retry-After": "1"}
+    )
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
@@ -54,5 +64,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
+    RedisError: redis_error_handler,
     Exception: internal_error_handler,
 }

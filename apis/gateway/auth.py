@@ -8,10 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from litestar.middleware import ASGIMiddleware
+from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY, Principal
 from core.auth import decode_token, revocation_key
-from core.errors import Unauthenticated
+from core.errors import ServiceUnavailable, Unauthenticated
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
@@ -35,7 +36,15 @@ class AuthMiddleware(ASGIMiddleware):
         state = scope["app"].state.dreamseed
         try:
             claims = decode_token(state.settings.jwt_secret, bearer_token(scope), "access")
-            if await state.redis.exists(revocation_key(claims.token_id)):
+            try:
+                revoked = await state.redis.exists(revocation_key(claims.token_id))
+            except RedisError as exc:
+                # Fail closed: without the revocation list a logged-out token could pass.
+                raise ServiceUnavailable(
+                    "cannot check token revocation (Redis unavailable); retry shortly",
+                    {"Retry-After": "1"},
+                ) from exc
+            if revoked:
                 raise Unauthenticated("token has been revoked (logged out)")
         except Unauthenticated as exc:
             exc.headers["WWW-Authenticate"] = "Bearer"

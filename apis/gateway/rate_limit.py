@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from litestar.middleware import ASGIMiddleware
+from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY
 from core.errors import TooManyRequests
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
 WINDOW_SECONDS = 60
+_log = logging.getLogger("dreamseed.rate_limit")
 
 
 class RateLimitMiddleware(ASGIMiddleware):
@@ -40,7 +43,14 @@ class RateLimitMiddleware(ASGIMiddleware):
         for _, key, _limit in limits:
             pipe.incr(key)
             pipe.expire(key, WINDOW_SECONDS * 2)
-        counts = (await pipe.execute())[::2]
+        try:
+            counts = (await pipe.execute())[::2]
+        except RedisError:
+            # Fail open: a Redis outage must not stop exams; the limiter resumes with Redis.
+            state.metrics.rate_limited.labels("skipped_redis_down").inc()
+            _log.warning("rate limiter skipped: Redis unavailable")
+            await next_app(scope, receive, send)
+            return
         for (name, _, limit), count in zip(limits, counts, strict=True):
             if count > limit:
                 state.metrics.rate_limited.labels(name).inc()

@@ -148,3 +148,26 @@ async def test_operational_routes(client: AsyncTestClient) -> None:
     rid = secrets.token_hex(4)
     echoed = await client.get("/health", headers={"X-Request-ID": rid})
     assert echoed.headers["x-request-id"] == rid
+
+
+async def test_redis_outage_answers_503_not_500(settings: Settings) -> None:
+    """Tokens cannot be checked against the revocation list: fail closed with 503."""
+    async with AsyncTestClient(create_app(settings)) as healthy:
+        account = await make_account(healthy, "student")
+    # Nothing listens on port 1: a real connection failure, not a mock.
+    down = replace(settings, redis_url="redis://127.0.0.1:1/0")
+    async with AsyncTestClient(create_app(down, relay=False)) as client:
+        me = await client.get("/api/v1/users/me", headers=account.headers)
+        assert me.status_code == 503 and me.headers["retry-after"] == "1"
+        assert "Redis" in me.json()["error"]["message"]
+        assert (await client.get("/health")).status_code == 200
+        ready = await client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("failed")
+        login = await client.post(
+            "/api/v1/auth/login", json={"email": account.email, "password": account.password}
+        )
+        assert login.status_code == 200  # login needs only PostgreSQL
+        refreshed = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
+        )
+        assert refreshed.status_code == 503
