@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,7 +67,9 @@ class CalibrationResource:
     """Passed to the calibration assets and checks as the `calibration` resource."""
 
     settings: Settings
-    config: CalibrationConfig = field(default_factory=CalibrationConfig)
+    config: CalibrationConfig = field(
+        default_factory=lambda: CalibrationConfig.from_mapping(os.environ)
+    )
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.settings.database_url)
