@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +17,6 @@ import dagster as dg
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
@@ -30,29 +26,14 @@ from core.settings import Settings
 from dashboards.app import create_app as create_dashboards
 from lake.ingest import ingest_outbox
 from orchestration.builder import build_definitions
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.servers import serve_in_thread
 
 
 @pytest.fixture
 def api_url(settings: Settings) -> Iterator[str]:
     """The API served by uvicorn on a real socket, in a background thread."""
-    port = _free_port()
-    config = uvicorn.Config(create_api(settings), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serve_in_thread(create_api(settings)) as url:
+        yield url
 
 
 def _account(api: httpx.Client, role: str) -> tuple[str, dict[str, str], str, str]:

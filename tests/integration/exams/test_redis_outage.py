@@ -16,7 +16,6 @@ import random
 import shutil
 import socket
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,6 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import uvicorn
 from redis.asyncio import Redis
 
 from apis.app import create_app
@@ -40,14 +38,9 @@ from core.db import create_pool
 from core.settings import Settings
 from tests.integration.exams.school import School, adaptive_exam, choose, school
 from tests.integration.exams.test_adaptive import independent_eap
+from tests.support.servers import free_port, serve_in_thread
 
 N_STUDENTS = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _redis_binary() -> str:
@@ -63,7 +56,7 @@ class RedisServer:
     """A throwaway redis-server (no persistence) that can be killed and restarted on its port."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -116,19 +109,8 @@ def api_url(settings: Settings, redis_server: RedisServer) -> Iterator[str]:
         rate_limit_per_user=1_000_000,
         rate_limit_per_ip=1_000_000,
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serve_in_thread(create_app(app_settings)) as url:
+        yield url
 
 
 @dataclass
