@@ -8,8 +8,11 @@ every quadrature node is one matrix product ``M @ W`` plus the constant
 ``Σ_{complete j} log P_j0`` (Bock & Aitkin 1981 E-step as a GEMM).  The same
 design gives the expected counts as ``Mᵀ @ posterior``.
 
-Dense designs use float32 BLAS; designs with few observed responses are kept
-as CSR so that the cost is proportional to the observed responses.
+Dense designs use float32 BLAS.  Designs of data with many missing responses
+are kept as CSR in a second layout, *one column per (item, category)* including
+category 0 (``full_categories``): every observed response is then exactly one
+non-zero, ``W`` holds ``log P_jk`` itself and there is no constant, so both
+products cost ``O(observed responses × Q)``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from psychometrics._types import AnyArray, FloatArray, IntArray
 
 __all__ = ["ResponseData", "prepare_responses", "responses_from_triples"]
 
-SPARSE_DENSITY = 0.05
-"""Designs with a smaller share of non-zero cells are stored as CSR."""
+SPARSE_OBSERVED = 0.5
+"""Data with a smaller share of observed cells get a CSR design (by default)."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class ResponseData:
 
     Attributes:
         design: dense ``(N, C)`` float array or CSR matrix of 0/1 indicators.
-        design_t: the transpose as CSR when ``design`` is sparse, else ``None``.
+        design_t: the transpose (a CSC view) when ``design`` is sparse, else ``None``.
         weights: person (pattern) weights, shape ``(N,)``.
         col_item: item of each design column, shape ``(C,)``.
         col_cat: category of each column (``-1`` = "observed" column), shape ``(C,)``.
@@ -43,6 +46,9 @@ class ResponseData:
         n_categories: categories per item, shape ``(J,)``.
         codes: the integer responses (``-1`` missing) as dense ``(N, J)`` int8/int16
             array, or ``None`` for sparse inputs.
+        full_categories: the design has one column per (item, category) including
+            category 0 (CSR layout; ``col_cat`` is then never ``-1``).
+        mean_observed: weighted mean number of observed responses per person.
     """
 
     design: Any
@@ -53,6 +59,8 @@ class ResponseData:
     complete: Any
     n_categories: IntArray
     codes: AnyArray | None
+    full_categories: bool = False
+    mean_observed: float | None = None
 
     @property
     def n_persons(self) -> int:
@@ -84,13 +92,15 @@ class ResponseData:
         design = self.design[rows]
         return ResponseData(
             design=design,
-            design_t=design.T.tocsr() if sp.issparse(design) else None,
+            design_t=_transpose(design) if sp.issparse(design) else None,
             weights=self.weights[rows],
             col_item=self.col_item,
             col_cat=self.col_cat,
             complete=self.complete,
             n_categories=self.n_categories,
             codes=None if self.codes is None else self.codes[rows],
+            full_categories=self.full_categories,
+            mean_observed=self.mean_observed,
         )
 
     def astype(self, dtype: Any) -> ResponseData:
@@ -100,14 +110,55 @@ class ResponseData:
         design = self.design.astype(dtype)
         return ResponseData(
             design,
-            None if self.design_t is None else self.design_t.astype(dtype),
+            None if self.design_t is None else _transpose(design),
             self.weights,
             self.col_item,
             self.col_cat,
             self.complete,
             self.n_categories,
             self.codes,
+            self.full_categories,
+            self.mean_observed,
         )
+
+
+def _transpose(design: Any) -> Any:
+    """The transpose of a CSR matrix as a CSC view (no copy).
+
+    ``CSC @ dense`` streams through the dense rows in order and scatters into the
+    small ``(C, Q)`` result, which is faster than a CSR transpose that gathers rows.
+    """
+    return design.T
+
+
+def _full_layout(kcat: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Column offsets, items and categories of the one-column-per-category layout."""
+    offset = np.zeros(kcat.shape[0], dtype=np.int64)
+    np.cumsum(kcat[:-1], out=offset[1:])
+    col_item = np.repeat(np.arange(kcat.shape[0], dtype=np.int64), kcat)
+    col_cat = np.arange(int(kcat.sum()), dtype=np.int64) - np.repeat(offset, kcat)
+    return offset, col_item, col_cat
+
+
+def _csr_design(
+    codes: AnyArray, observed: Any, kcat: IntArray, dtype: Any
+) -> tuple[Any, IntArray, IntArray, FloatArray]:
+    """CSR design with one column per (item, category), built in one pass over the codes.
+
+    Returns the design, ``col_item``, ``col_cat`` and the observed count per row.
+    """
+    n, j = codes.shape
+    offset, col_item, col_cat = _full_layout(kcat)
+    flat = np.flatnonzero(observed)  # row-major: sorted by person, then item
+    idx_type = np.int16 if col_item.size < 2**15 else np.int32
+    colmat: AnyArray = np.add(codes, offset[None, :], dtype=idx_type, casting="unsafe")
+    cols = colmat.reshape(-1)[flat]
+    indptr = np.searchsorted(flat, np.arange(0, n * j + 1, j, dtype=np.int64))
+    design = sp.csr_matrix(
+        (np.ones(flat.size, dtype=dtype), cols.astype(np.int32), indptr.astype(np.int32)),
+        shape=(n, int(kcat.sum())),
+    )
+    return design, col_item, col_cat, np.diff(indptr).astype(np.float64)
 
 
 def _codes_from(responses: Any) -> tuple[AnyArray, Any]:
@@ -123,8 +174,8 @@ def _codes_from(responses: Any) -> tuple[AnyArray, Any]:
             raise ValueError("responses must be integer category codes")
     else:
         codes = y.astype(np.int16)
+        np.maximum(codes, -1, out=codes)
         missing = codes < 0
-        codes[missing] = -1
     return codes, missing
 
 
@@ -152,7 +203,8 @@ def prepare_responses(
         weights: optional frequency / survey weights, shape ``(N,)``.
         n_categories: categories per item; inferred as ``max + 1`` (at least 2).
         collapse: merge identical patterns (default: when ``J ≤ 20``).
-        sparse: force CSR (``True``) or dense (``False``); default by density.
+        sparse: force CSR (``True``) or dense (``False``); default: CSR when fewer
+            than ``SPARSE_OBSERVED`` of the cells are observed.
         dtype: floating type of the design (float32 for BLAS speed).
 
     Returns:
@@ -180,7 +232,42 @@ def prepare_responses(
         missing = codes < 0
         n = codes.shape[0]
     complete = ~missing.any(axis=0)
+    n_obs = int(missing.size - np.count_nonzero(missing))
+    share = n_obs / max(1, missing.size)
+    use_sparse = bool(share < SPARSE_OBSERVED) if sparse is None else sparse
+    wsum = float(w.sum())
+    if use_sparse:
+        design, col_item, col_cat, per_row = _csr_design(codes, ~missing, kcat, dtype)
+        mean_obs = float(per_row @ w) / wsum if wsum > 0 else 0.0
+        return ResponseData(
+            design,
+            _transpose(design),
+            w,
+            col_item,
+            col_cat,
+            np.zeros(j, dtype=bool),
+            kcat,
+            codes,
+            full_categories=True,
+            mean_observed=mean_obs,
+        )
+    mean_obs = float(j)
+    if n_obs != missing.size and wsum > 0:
+        mean_obs = float((j - np.count_nonzero(missing, axis=1)) @ w) / wsum
     kmax = int(kcat.max()) if j else 2
+    if kmax == 2 and bool(complete.all()):
+        # fast path: complete dichotomous data is its own design
+        return ResponseData(
+            codes.astype(dtype),
+            None,
+            w,
+            np.arange(j, dtype=np.int64),
+            np.ones(j, dtype=np.int64),
+            complete,
+            kcat,
+            codes,
+            mean_observed=mean_obs,
+        )
     col_item_parts: list[IntArray] = []
     col_cat_parts: list[IntArray] = []
     blocks: list[AnyArray] = []
@@ -195,25 +282,14 @@ def prepare_responses(
     blocks.append(~missing[:, obs_items])
     col_item = np.concatenate(col_item_parts).astype(np.int64)
     col_cat = np.concatenate(col_cat_parts).astype(np.int64)
-    n_obs = int((~missing).sum())
-    nnz_est = n_obs * (1 + (~complete).any())
-    density = nnz_est / max(1, n * col_item.size)
-    use_sparse = bool(density < SPARSE_DENSITY) if sparse is None else sparse
-    if not use_sparse and kmax == 2 and bool(complete.all()):
-        # fast path: complete dichotomous data is its own design
-        return ResponseData(codes.astype(dtype), None, w, col_item, col_cat, complete, kcat, codes)
-    if use_sparse:
-        design: Any = sp.csr_matrix(sp.hstack([sp.csr_matrix(b) for b in blocks], format="csr"))
-        design = design.astype(dtype)
-        design_t: Any = design.T.tocsr()
-    else:
-        design = np.empty((n, col_item.size), dtype=dtype)
-        start = 0
-        for b in blocks:
-            design[:, start : start + b.shape[1]] = b
-            start += b.shape[1]
-        design_t = None
-    return ResponseData(design, design_t, w, col_item, col_cat, complete, kcat, codes)
+    dense = np.empty((n, col_item.size), dtype=dtype)
+    start = 0
+    for b in blocks:
+        dense[:, start : start + b.shape[1]] = b
+        start += b.shape[1]
+    return ResponseData(
+        dense, None, w, col_item, col_cat, complete, kcat, codes, mean_observed=mean_obs
+    )
 
 
 def responses_from_triples(
@@ -229,7 +305,7 @@ def responses_from_triples(
     """Build a sparse (CSR) design from long-format ``(person, item, response)`` triples.
 
     The cost is proportional to the number of observed responses, which suits
-    adaptive-test data.  Every item is treated as having missing data.
+    adaptive-test data.  The design has one column per (item, category).
 
     Args:
         person: person index of each response, shape ``(R,)``.
@@ -251,38 +327,24 @@ def responses_from_triples(
         np.maximum.at(kcat, it, r + 1)
     else:
         kcat = np.asarray(n_categories, dtype=np.int64)
-    kmax = int(kcat.max())
-    # column layout: categories 1..K-1 per item (block per k), then one observed column per item
-    offsets = np.zeros(kmax, dtype=np.int64)
-    col_item_parts: list[IntArray] = []
-    col_cat_parts: list[IntArray] = []
-    col_of = np.full((n_items, kmax), -1, dtype=np.int64)
-    start = 0
-    for k in range(1, kmax):
-        items_k = np.flatnonzero(kcat > k)
-        col_of[items_k, k] = start + np.arange(items_k.size)
-        col_item_parts.append(items_k)
-        col_cat_parts.append(np.full(items_k.size, k, dtype=np.int64))
-        offsets[k] = start
-        start += items_k.size
-    obs_col = start + np.arange(n_items)
-    col_item_parts.append(np.arange(n_items, dtype=np.int64))
-    col_cat_parts.append(np.full(n_items, -1, dtype=np.int64))
-    n_cols = start + n_items
-    pos = r > 0
-    rows = np.concatenate([p[pos], p])
-    cols = np.concatenate([col_of[it[pos], r[pos]], obs_col[it]])
-    data = np.ones(rows.size, dtype=dtype)
-    design = sp.csr_matrix((data, (rows, cols)), shape=(n_persons, n_cols))
+    offset, col_item, col_cat = _full_layout(kcat)
+    design = sp.csr_matrix(
+        (np.ones(p.size, dtype=dtype), (p, offset[it] + r)),
+        shape=(n_persons, int(kcat.sum())),
+    )
     design.sum_duplicates()
     w = np.ones(n_persons) if weights is None else np.asarray(weights, dtype=np.float64)
+    per_row = np.bincount(p, minlength=n_persons).astype(np.float64)
+    wsum = float(w.sum())
     return ResponseData(
         design,
-        design.T.tocsr(),
+        _transpose(design),
         w,
-        np.concatenate(col_item_parts),
-        np.concatenate(col_cat_parts),
+        col_item,
+        col_cat,
         np.zeros(n_items, dtype=bool),
         kcat,
         None,
+        full_categories=True,
+        mean_observed=float(per_row @ w) / wsum if wsum > 0 else 0.0,
     )

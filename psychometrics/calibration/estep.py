@@ -18,9 +18,10 @@ import numpy as np
 from psychometrics._types import FloatArray
 from psychometrics.data import ResponseData
 
-__all__ = ["EStepResult", "design_weights", "estep", "expected_counts"]
+__all__ = ["EStepResult", "design_weights", "estep", "expected_counts", "log_likelihood"]
 
-_LOG_EPS = float(np.log(1e-12))
+_LOG_FLOOR = -80.0
+"""Relative posterior weights are floored at ``exp(-80)`` (a normal float32)."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ def design_weights(log_p: FloatArray, data: ResponseData) -> tuple[FloatArray, F
         ``W`` of shape ``(C, Q)`` and ``const`` of shape ``(Q,)``.
     """
     ci, cc = data.col_item, data.col_cat
+    if data.full_categories:
+        # one column per (item, category): W is log P itself, no constant
+        return log_p[ci, cc], np.zeros(log_p.shape[2])
     cat = cc >= 0
     w = np.empty((ci.shape[0], log_p.shape[2]))
     w[cat] = log_p[ci[cat], cc[cat]] - log_p[ci[cat], 0]
@@ -82,18 +86,36 @@ def estep(
     Returns:
         Expected counts and the marginal log-likelihood.
     """
+    post, ll = _posterior(data, log_p, log_prior, dtype)
+    r = data.rmatmul(post).astype(np.float64)
+    # column sums as a BLAS matrix-vector product (much faster than a strided reduction)
+    nq = (np.ones(post.shape[0], dtype=post.dtype) @ post).astype(np.float64)
+    return EStepResult(r, nq, ll)
+
+
+def _posterior(
+    data: ResponseData, log_p: FloatArray, log_prior: FloatArray, dtype: Any, scale: bool = True
+) -> tuple[Any, float]:
+    """Weighted posterior over the nodes (``(N, Q)`` in ``dtype``) and the log-likelihood."""
     w, const = design_weights(log_p, data)
     post = log_posterior_unnormalised(data, w, const, log_prior, dtype)
-    m = post.max(axis=1, keepdims=True)
-    post -= m
+    m = post.max(axis=1)
+    post -= m[:, None]
+    # exp(-80) ≈ 2e-35 is still a normal float32: no denormal (slow) arithmetic later
+    np.maximum(post, _LOG_FLOOR, out=post)
     np.exp(post, out=post)
-    s = post.sum(axis=1, dtype=np.float64)
-    ll = float(np.dot(data.weights, m[:, 0].astype(np.float64) + np.log(s)))
-    scale = (data.weights / s).astype(dtype)
-    post *= scale[:, None]
-    r = data.rmatmul(post).astype(np.float64)
-    nq = post.sum(axis=0, dtype=np.float64)
-    return EStepResult(r, nq, ll)
+    s = post @ np.ones(post.shape[1], dtype=post.dtype)
+    ll = float(np.dot(data.weights, m.astype(np.float64) + np.log(s.astype(np.float64))))
+    if scale:
+        post *= (data.weights / s).astype(dtype)[:, None]
+    return post, ll
+
+
+def log_likelihood(
+    data: ResponseData, log_p: FloatArray, log_prior: FloatArray, dtype: Any = np.float32
+) -> float:
+    """The marginal log-likelihood alone (the forward product of an E-step)."""
+    return _posterior(data, log_p, log_prior, dtype, scale=False)[1]
 
 
 def expected_counts(res: EStepResult, data: ResponseData, n_cat_max: int) -> FloatArray:
@@ -101,8 +123,11 @@ def expected_counts(res: EStepResult, data: ResponseData, n_cat_max: int) -> Flo
     J = data.n_items
     Q = res.nq.shape[0]
     counts = np.zeros((J, n_cat_max, Q))
-    n = np.tile(res.nq, (J, 1))
     ci, cc = data.col_item, data.col_cat
+    if data.full_categories:
+        counts[ci, cc] = res.r
+        return counts
+    n = np.tile(res.nq, (J, 1))
     obs = cc < 0
     n[ci[obs]] = res.r[obs]
     counts[ci[~obs], cc[~obs]] = res.r[~obs]

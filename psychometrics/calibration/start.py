@@ -32,26 +32,30 @@ def classical_start(
         ``a`` of shape ``(J,)`` and ``d`` of shape ``(J, K-1)`` (NaN padded).
     """
     if codes.shape[0] > max_rows:
-        rows = np.random.default_rng(0).choice(codes.shape[0], max_rows, replace=False)
+        rows = np.sort(np.random.default_rng(0).choice(codes.shape[0], max_rows, replace=False))
         codes = codes[rows]
         weights = weights[rows]
     obs = codes >= 0
-    y = np.where(obs, codes, 0).astype(np.float64)
-    wobs = obs * weights[:, None]
-    tot_w = np.maximum(wobs.sum(axis=0), 1e-12)
+    y = np.maximum(codes, 0).astype(np.float64)
+    w = np.asarray(weights, dtype=np.float64)
     kmax = int(n_categories.max())
-    # person score = mean of (response / (K-1)) over observed items; item-rest correlation
-    scaled = y / (n_categories - 1)[None, :]
-    n_obs = obs.sum(axis=1)[:, None]
-    total = (scaled * obs).sum(axis=1)[:, None]
-    rest = (total - scaled) / np.maximum(n_obs - 1, 1)
-    mx = (scaled * wobs).sum(axis=0) / tot_w
-    mr = (rest * wobs).sum(axis=0) / tot_w
-    dx = (scaled - mx) * obs
-    dr = (rest - mr) * obs
-    cov = (dx * dr * weights[:, None]).sum(axis=0)
-    vx = (dx * dx * weights[:, None]).sum(axis=0)
-    vr = (dr * dr * weights[:, None]).sum(axis=0)
+    # person score = mean of (response / (K-1)) over observed items; item-rest correlation.
+    # Weighted moments over the observed cells as matrix-vector products (x = 0 when missing).
+    scaled = y * (1.0 / (n_categories - 1))[None, :]
+    n_obs = np.count_nonzero(obs, axis=1)
+    total = scaled.sum(axis=1)
+    rest = (total[:, None] - scaled) * (1.0 / np.maximum(n_obs - 1, 1))[:, None]
+    rest *= obs
+    tot_w = np.maximum(w @ obs, 1e-12)
+    sx = w @ scaled
+    sr = w @ rest
+    sxx = w @ (scaled * scaled)
+    srr = w @ (rest * rest)
+    sxr = w @ (scaled * rest)
+    mx = sx / tot_w
+    cov = sxr - sx * sr / tot_w
+    vx = sxx - sx * mx
+    vr = srr - sr * sr / tot_w
     r = cov / np.sqrt(np.maximum(vx * vr, 1e-24))
     p = np.clip(mx, 1e-3, 1 - 1e-3)
     dich = n_categories == 2
@@ -63,7 +67,7 @@ def classical_start(
     scale = np.sqrt(1.0 + (a / 1.702) ** 2)
     for k in range(1, kmax):
         has = n_categories > k
-        pk = ((y >= k) * wobs).sum(axis=0) / tot_w
+        pk = sx / tot_w if kmax == 2 else (w @ (y >= k)) / tot_w
         pk = np.clip(pk, 0.005, 0.995)
         d[has, k - 1] = logit(pk[has]) * scale[has]
     # keep GRM intercepts strictly decreasing

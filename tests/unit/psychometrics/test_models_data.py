@@ -96,24 +96,35 @@ def test_prepare_dense_sparse_and_triples_agree() -> None:
     dense = prepare_responses(y, collapse=False, sparse=False)
     sparse = prepare_responses(y, collapse=False, sparse=True)
     assert sparse.is_sparse and not dense.is_sparse
-    w = rng.random((dense.design.shape[1], 5)).astype(np.float32)
-    np.testing.assert_allclose(dense.matmul(w), sparse.matmul(w), rtol=1e-5)
-    post = rng.random((40, 5)).astype(np.float32)
-    np.testing.assert_allclose(dense.rmatmul(post), sparse.rmatmul(post), rtol=1e-5)
+    # CSR designs have one column per (item, category), so one non-zero per response
+    assert sparse.full_categories and sparse.design.nnz == int((~np.isnan(y)).sum())
+    assert sparse.mean_observed == pytest.approx((~np.isnan(y)).sum() / 40)
     rows, cols = np.nonzero(~np.isnan(y))
     trip = responses_from_triples(rows, cols, y[rows, cols].astype(int), 40, 6)
     assert trip.n_persons == 40 and trip.n_items == 6
-    # log-likelihood tables give the same per-person totals
-    from psychometrics.calibration.estep import design_weights
+    assert (trip.design != sparse.design).nnz == 0
+    # log-likelihood tables give the same per-person totals in both layouts
+    from psychometrics.calibration.estep import EStepResult, design_weights, expected_counts
 
     logp = np.log(rng.dirichlet(np.ones(3), (6, 5)).transpose(0, 2, 1))
-    for data in (dense, trip):
+    for data in (dense, sparse, trip):
         wt, const = design_weights(logp, data)
         tot = data.matmul(wt) + const
         expect = np.zeros((40, 5))
         for i, j in zip(rows, cols, strict=True):
             expect[i] += logp[j, int(y[i, j])]
         np.testing.assert_allclose(tot, expect, rtol=1e-5, atol=1e-5)
+    # and the backward product gives the same expected category counts
+    post = rng.random((40, 5))
+    counts = [
+        expected_counts(EStepResult(d.rmatmul(post), post.sum(axis=0), 0.0), d, 3)
+        for d in (dense, sparse, trip)
+    ]
+    expect_counts = np.zeros((6, 3, 5))
+    for i, j in zip(rows, cols, strict=True):
+        expect_counts[j, int(y[i, j])] += post[i]
+    for c in counts:
+        np.testing.assert_allclose(c, expect_counts, rtol=1e-5, atol=1e-6)
     sub = sparse.take_rows(np.arange(5))
     assert sub.n_persons == 5 and sub.design_t is not None
     assert dense.astype(np.float64).design.dtype == np.float64
