@@ -11,20 +11,21 @@ from orchestration.calibration.assets import item_parameters, live_item_paramete
 from orchestration.calibration.checks import calibration_checks
 from orchestration.calibration.resources import CalibrationResource
 from orchestration.calibration.schedules import calibration_nightly
-from orchestration.lake.assets import outbox_events
+from orchestration.lake.assets import lake_assets, lake_jobs
 from orchestration.lake.checks import lake_checks
 from orchestration.lake.resources import LakeResource
-from orchestration.lake.schedules import outbox_events_hourly
-from orchestration.lake.sensors import outbox_events_sensor
+from orchestration.lake.schedules import lake_schedules
+from orchestration.lake.sensors import lake_sensors
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project()
     return dg.Definitions(
-        assets=[outbox_events, build_dbt_assets(project), item_parameters, live_item_parameters],
+        assets=[*lake_assets, build_dbt_assets(project), item_parameters, live_item_parameters],
+        jobs=lake_jobs,
         asset_checks=[*lake_checks, *calibration_checks],
-        sensors=[outbox_events_sensor],
-        schedules=[outbox_events_hourly, analytics_daily, calibration_nightly],
+        sensors=lake_sensors,
+        schedules=[*lake_schedules, analytics_daily, calibration_nightly],
         resources={
             "lake": LakeResource(settings),
             "dbt": build_dbt_resource(settings, project),

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import psycopg
 
 from core.settings import Settings
-from lake.audit import OutboxAudit, audit_outbox_events
+from lake.audit import OutboxAudit, SilverAudit, audit_outbox_events, audit_silver
+from lake.decisions import ShipResult, pending_decisions, ship_decisions
+from lake.dims import DimResult, snapshot_dimensions
 from lake.ingest import IngestResult, current_horizon, ingest_outbox, pending_events
+from lake.quality import QualityResult, validate_table
+from lake.silver import SilverResult, derive_silver, pending_silver, rebuild_silver
+
+OLDEST_PENDING_SQL = """
+select extract(epoch from now() - min(occurred_at))
+  from events.outbox
+ where txid >= %(previous)s::xid8 and txid < pg_snapshot_xmin(pg_current_snapshot())
+"""
 
 
 @dataclass(frozen=True)
@@ -26,3 +39,36 @@ class LakeResource:
 
     def audit(self) -> OutboxAudit:
         return audit_outbox_events(self.settings)
+
+    def derive_silver(self) -> SilverResult:
+        return derive_silver(self.settings)
+
+    def rebuild_silver(self, tables: list[str]) -> SilverResult:
+        return rebuild_silver(self.settings, tables)
+
+    def pending_silver(self) -> int:
+        return pending_silver(self.settings)
+
+    def audit_silver(self) -> SilverAudit:
+        return audit_silver(self.settings)
+
+    def ship_decisions(self) -> ShipResult:
+        return ship_decisions(self.settings)
+
+    def pending_decisions(self) -> int:
+        return pending_decisions(self.settings)
+
+    def snapshot_dimensions(self, day: date | None = None) -> DimResult:
+        return snapshot_dimensions(self.settings, day)
+
+    def quality(self, table: str) -> QualityResult:
+        return validate_table(self.settings, table)
+
+    def oldest_pending_seconds(self) -> float:
+        """Age of the oldest final outbox row not yet in the lake (0 when none is waiting)."""
+        with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
+            row = conn.execute(OLDEST_PENDING_SQL, {"previous": str(self.horizon())}).fetchone()
+        return float(row[0]) if row and row[0] is not None else 0.0
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
