@@ -1,0 +1,372 @@
+"""The authorization matrix over the real app: every route × every role × owner / non-owner /
+other class, against the scratch database (real PostgreSQL, Redis and the Rego policy).
+
+The route list comes from the app's route table: a route without a matrix entry (or a public route
+not on the public list) fails `test_every_route_has_a_matrix_entry`. Expectations are written out
+per route, not derived from the policy, so a policy change that opens a route shows up here.
+
+Outcomes: `A` allowed (never 401/403, never 5xx), `D` denied by policy (exactly 403), anonymous
+callers always get 401. Beyond status codes, no response to a student who is not the owner may
+contain the owning student's id, e-mail or attempt ids: a student reaches no other student's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+
+from apis.app import create_app
+from core.settings import Settings
+from tests.integration.apis.conftest import Account
+from tests.integration.governance_matrix.accounts import login, make_role
+
+pytestmark = pytest.mark.integration
+
+# Callers: the owning student (S1, class A), a classmate (S2, class A), a student of another class
+# (S3, class B), the class's teacher who owns the item bank and exams (TA), another teacher (TB).
+SUBJECTS = ("s_owner", "s_peer", "s_other", "t_owner", "t_other", "analyst", "admin")
+A, D = True, False
+
+
+def row(*outcomes: bool) -> dict[str, bool]:
+    assert len(outcomes) == len(SUBJECTS)
+    return dict(zip(SUBJECTS, outcomes, strict=True))
+
+
+#                          s_own s_peer s_oth t_own t_oth analyst admin
+EVERY_SIGNED_IN = row(A, A, A, A, A, A, A)
+STUDENTS = row(A, A, A, D, D, D, D)
+TEACHERS_ADMIN = row(D, D, D, A, A, D, A)
+BANK_OWNER = row(D, D, D, A, D, D, A)
+CLASS_MEMBERS = row(A, A, D, A, D, D, A)
+ATTEMPT_READERS = row(A, D, D, A, D, D, A)
+ATTEMPT_OWNER = row(A, D, D, D, D, D, D)
+EXAM_TEACHER = row(D, D, D, A, D, D, A)
+CLASS_STUDENTS = row(A, A, D, D, D, D, D)
+RESULT_LISTERS = row(A, A, A, A, A, D, A)
+ADMINS = row(D, D, D, D, D, D, A)
+
+
+@dataclass
+class World:
+    people: dict[str, Account]
+    class_a: str
+    class_c_code: str  # a spare class to join (joining must not change who is in class A or B)
+    item_a: str
+    exam_a: str
+    exam_a2: str
+    attempt_done: str  # S1's completed attempt on exam A
+    attempt_open: str  # S1's attempt in progress on exam A2
+
+
+Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
+
+
+@dataclass(frozen=True)
+class Case:
+    expect: dict[str, bool]
+    request: Request
+    fresh_token: bool = False  # the route consumes the token (logout)
+
+
+def item_body(n: str) -> dict[str, Any]:
+    return {"stem": f"{n} + 1 = ?", "options": ["1", "2", "3"], "answer_key": 1}
+
+
+MATRIX: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/auth/logout"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/auth/logout", None), fresh_token=True
+    ),
+    ("GET", "/api/v1/users/me"): Case(EVERY_SIGNED_IN, lambda w: ("/api/v1/users/me", None)),
+    ("POST", "/api/v1/classes"): Case(
+        TEACHERS_ADMIN, lambda w: ("/api/v1/classes", {"name": "matrix class"})
+    ),
+    ("GET", "/api/v1/classes"): Case(row(A, A, A, A, A, D, A), lambda w: ("/api/v1/classes", None)),
+    ("POST", "/api/v1/classes/join"): Case(
+        STUDENTS, lambda w: ("/api/v1/classes/join", {"join_code": w.class_c_code})
+    ),
+    ("GET", "/api/v1/classes/{class_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/classes/{w.class_a}", None)
+    ),
+    ("GET", "/api/v1/items"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/items?owner_id={w.people['t_owner'].user_id}", None)
+    ),
+    ("POST", "/api/v1/items"): Case(TEACHERS_ADMIN, lambda w: ("/api/v1/items", item_body("m"))),
+    ("GET", "/api/v1/items/export"): Case(
+        BANK_OWNER,
+        lambda w: (f"/api/v1/items/export?owner_id={w.people['t_owner'].user_id}", None),
+    ),
+    ("POST", "/api/v1/items/import"): Case(
+        TEACHERS_ADMIN, lambda w: ("/api/v1/items/import", {"items": [item_body("i")]})
+    ),
+    ("GET", "/api/v1/items/{item_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/items/{w.item_a}", None)
+    ),
+    ("PATCH", "/api/v1/items/{item_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/items/{w.item_a}", {"skills": ["matrix"]})
+    ),
+    ("GET", "/api/v1/items/{item_id:uuid}/versions"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/items/{w.item_a}/versions", None)
+    ),
+    ("GET", "/api/v1/items/{item_id:uuid}/parameters"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/items/{w.item_a}/parameters", None)
+    ),
+    ("POST", "/api/v1/items/{item_id:uuid}/parameters"): Case(
+        BANK_OWNER,
+        lambda w: (
+            f"/api/v1/items/{w.item_a}/parameters",
+            {"model": "2pl", "a": 1.1, "b": 0.2, "promote": False},
+        ),
+    ),
+    ("POST", "/api/v1/items/{item_id:uuid}/parameters/{version:int}/promote"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/items/{w.item_a}/parameters/1/promote", None)
+    ),
+    ("POST", "/api/v1/exams"): Case(
+        TEACHERS_ADMIN,
+        lambda w: ("/api/v1/exams", {"title": "matrix exam", "item_ids": [w.item_a]}),
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/exams/{w.exam_a}", None)
+    ),
+    ("GET", "/api/v1/exams/{exam_id:uuid}/item-report"): Case(
+        EXAM_TEACHER, lambda w: (f"/api/v1/exams/{w.exam_a}/item-report", None)
+    ),
+    ("POST", "/api/v1/exams/{exam_id:uuid}/attempts"): Case(
+        CLASS_STUDENTS, lambda w: (f"/api/v1/exams/{w.exam_a}/attempts", None)
+    ),
+    ("GET", "/api/v1/attempts/{attempt_id:uuid}"): Case(
+        ATTEMPT_READERS, lambda w: (f"/api/v1/attempts/{w.attempt_done}", None)
+    ),
+    ("GET", "/api/v1/attempts/{attempt_id:uuid}/result"): Case(
+        ATTEMPT_READERS, lambda w: (f"/api/v1/attempts/{w.attempt_done}/result", None)
+    ),
+    ("GET", "/api/v1/attempts/{attempt_id:uuid}/replay"): Case(
+        EXAM_TEACHER, lambda w: (f"/api/v1/attempts/{w.attempt_done}/replay", None)
+    ),
+    ("POST", "/api/v1/attempts/{attempt_id:uuid}/responses"): Case(
+        ATTEMPT_OWNER,
+        lambda w: (
+            f"/api/v1/attempts/{w.attempt_open}/responses",
+            {"item_id": w.item_a, "choice": 1},
+        ),
+    ),
+    ("POST", "/api/v1/attempts/{attempt_id:uuid}/finish"): Case(
+        ATTEMPT_OWNER, lambda w: (f"/api/v1/attempts/{w.attempt_open}/finish", None)
+    ),
+    ("GET", "/api/v1/results"): Case(RESULT_LISTERS, lambda w: ("/api/v1/results", None)),
+    ("GET", "/api/v1/governance/decisions"): Case(
+        ADMINS, lambda w: ("/api/v1/governance/decisions?limit=5", None)
+    ),
+}
+
+# Routes reachable without a token (opt public). Everything else must be in MATRIX.
+PUBLIC: set[tuple[str, str]] = {
+    ("GET", "/health"),
+    ("GET", "/ready"),
+    ("GET", "/metrics"),
+    ("POST", "/api/v1/auth/register"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+}
+PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI document, its UI and its static assets
+AUTOMATIC_METHODS = {"OPTIONS", "HEAD"}  # Litestar's generated CORS/HEAD handlers
+
+
+def route_table(app: Litestar) -> dict[tuple[str, str], dict[str, Any]]:
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for route in app.routes:
+        assert isinstance(route, HTTPRoute), f"unexpected route kind {route!r}"
+        for handler in route.route_handlers:
+            for method in handler.http_methods:
+                if method in AUTOMATIC_METHODS:
+                    continue
+                table[(method, route.path)] = dict(handler.opt)
+    return table
+
+
+def test_every_route_has_a_matrix_entry(settings: Settings) -> None:
+    table = route_table(create_app(settings))
+    missing, public_unlisted, wrongly_public = [], [], []
+    for key, opt in sorted(table.items()):
+        _method, path = key
+        if path.startswith(PUBLIC_PREFIXES):
+            if not opt.get("public"):
+                wrongly_public.append(key)
+            continue
+        if opt.get("public"):
+            if key not in PUBLIC:
+                public_unlisted.append(key)
+        elif key not in MATRIX:
+            missing.append(key)
+    assert not missing, f"routes without an authorization-matrix entry: {missing}"
+    assert not public_unlisted, f"public routes not on the PUBLIC list: {public_unlisted}"
+    assert not wrongly_public, f"non-public routes under {PUBLIC_PREFIXES}: {wrongly_public}"
+    stale = sorted(set(MATRIX) - set(table)) + sorted(PUBLIC - set(table))
+    assert not stale, f"matrix entries for routes that no longer exist: {stale}"
+    for key in MATRIX:  # every protected route names a policy action
+        assert isinstance(table[key].get("action"), str), key
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    app = create_app(replace(settings, rate_limit_per_user=100_000, rate_limit_per_ip=100_000))
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
+async def _ok(reply: Any, status: int = 200) -> Any:
+    assert reply.status_code == status, reply.text
+    return reply.json()
+
+
+async def _world(client: AsyncTestClient, settings: Settings) -> World:
+    people = {
+        "s_owner": await make_role(client, settings, "student"),
+        "s_peer": await make_role(client, settings, "student"),
+        "s_other": await make_role(client, settings, "student"),
+        "t_owner": await make_role(client, settings, "teacher"),
+        "t_other": await make_role(client, settings, "teacher"),
+        "analyst": await make_role(client, settings, "analyst"),
+        "admin": await make_role(client, settings, "admin"),
+    }
+    ta, tb = people["t_owner"].headers, people["t_other"].headers
+    class_a = await _ok(await client.post("/api/v1/classes", json={"name": "A"}, headers=ta), 201)
+    class_b = await _ok(await client.post("/api/v1/classes", json={"name": "B"}, headers=tb), 201)
+    class_c = await _ok(await client.post("/api/v1/classes", json={"name": "C"}, headers=ta), 201)
+    for who, klass in (("s_owner", class_a), ("s_peer", class_a), ("s_other", class_b)):
+        await _ok(
+            await client.post(
+                "/api/v1/classes/join",
+                json={"join_code": klass["join_code"]},
+                headers=people[who].headers,
+            )
+        )
+    items = [
+        (await _ok(await client.post("/api/v1/items", json=item_body(str(n)), headers=ta), 201))[
+            "item_id"
+        ]
+        for n in range(2)
+    ]
+    # Exams of the other teacher's class exist too (and must stay out of reach of class A).
+    item_b = await _ok(await client.post("/api/v1/items", json=item_body("b"), headers=tb), 201)
+    await _ok(
+        await client.post(
+            "/api/v1/exams",
+            json={"title": "B", "item_ids": [item_b["item_id"]], "class_id": class_b["class_id"]},
+            headers=tb,
+        ),
+        201,
+    )
+    exams = [
+        (
+            await _ok(
+                await client.post(
+                    "/api/v1/exams",
+                    json={"title": f"A{n}", "item_ids": items, "class_id": class_a["class_id"]},
+                    headers=ta,
+                ),
+                201,
+            )
+        )["exam_id"]
+        for n in range(2)
+    ]
+    s1 = people["s_owner"].headers
+    done = await _ok(await client.post(f"/api/v1/exams/{exams[0]}/attempts", headers=s1), 201)
+    for item_id in items:
+        await _ok(
+            await client.post(
+                f"/api/v1/attempts/{done['attempt_id']}/responses",
+                json={"item_id": item_id, "choice": 1},
+                headers=s1,
+            ),
+            201,
+        )
+    await _ok(await client.post(f"/api/v1/attempts/{done['attempt_id']}/finish", headers=s1))
+    opened = await _ok(await client.post(f"/api/v1/exams/{exams[1]}/attempts", headers=s1), 201)
+    await _ok(
+        await client.post(
+            f"/api/v1/items/{items[0]}/parameters", json={"model": "2pl", "b": 0.0}, headers=ta
+        ),
+        201,
+    )
+    return World(
+        people,
+        class_a["class_id"],
+        class_c["join_code"],
+        items[0],
+        exams[0],
+        exams[1],
+        done["attempt_id"],
+        opened["attempt_id"],
+    )
+
+
+async def test_authorization_matrix(client: AsyncTestClient, settings: Settings) -> None:
+    world = await _world(client, settings)
+    owner = world.people["s_owner"]
+    owner_secrets = {owner.user_id, owner.email, world.attempt_done, world.attempt_open}
+    failures: list[str] = []
+    checked = 0
+    for (method, template), case in sorted(MATRIX.items()):
+        path, body = case.request(world)
+        anonymous = await client.request(method, path, json=body)
+        if anonymous.status_code != 401:
+            failures.append(f"{method} {template} anonymous: {anonymous.status_code}")
+        for subject in SUBJECTS:
+            account = world.people[subject]
+            if case.fresh_token:
+                account = await login(client, account)
+            reply = await client.request(method, path, json=body, headers=account.headers)
+            checked += 1
+            status = reply.status_code
+            where = f"{method} {template} as {subject}: {status} {reply.text[:160]}"
+            if case.expect[subject]:
+                if status in (401, 403) or status >= 500:
+                    failures.append(f"expected allowed, got {where}")
+            elif status != 403:
+                failures.append(f"expected 403, got {where}")
+            # An id the caller put in the request may be echoed in the error; anything else of
+            # the owner's is a leak.
+            echoed = f"{path} {body}"
+            leaked = {s for s in owner_secrets if s in reply.text and s not in echoed}
+            if subject in ("s_peer", "s_other") and leaked:
+                failures.append(f"another student's data leaked ({leaked}): {where}")
+    assert not failures, "\n".join(failures)
+    assert checked == len(MATRIX) * len(SUBJECTS)
+
+
+async def test_a_student_reaches_no_other_students_data(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    """List routes filter by owner: classmates see their own results only, and a student's
+    forged owner filter on an item bank is refused."""
+    world = await _world(client, settings)
+    for who in ("s_peer", "s_other"):
+        headers = world.people[who].headers
+        results = await _ok(await client.get("/api/v1/results", headers=headers))
+        assert results == []
+        classes = await _ok(await client.get("/api/v1/classes", headers=headers))
+        assert all("join_code" not in c or c["join_code"] is None for c in classes)
+        for path in (
+            f"/api/v1/results?class_id={world.class_a}",
+            f"/api/v1/results?exam_id={world.exam_a}",
+        ):
+            assert await _ok(await client.get(path, headers=headers)) == []
+    mine = await _ok(await client.get("/api/v1/results", headers=world.people["s_owner"].headers))
+    assert [r["attempt_id"] for r in mine] == [world.attempt_done]
+    other_teacher = await _ok(
+        await client.get("/api/v1/results", headers=world.people["t_other"].headers)
+    )
+    assert world.attempt_done not in str(other_teacher)
+    # A student id someone guessed changes nothing: the routes take no subject from the caller.
+    probe = await client.get(
+        f"/api/v1/results?student_id={world.people['s_owner'].user_id}",
+        headers=world.people["s_peer"].headers,
+    )
+    assert probe.status_code in (200, 400) and world.attempt_done not in probe.text
