@@ -16,8 +16,11 @@ checks are materialized three times against one Dagster instance:
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -156,14 +159,20 @@ def _rmse(x: np.ndarray) -> float:
 
 
 def test_calibration_recovers_promotes_and_refuses_drift(
-    settings: Settings, capsys: pytest.CaptureFixture[str]
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     t_start = time.perf_counter()
+    settings = replace(settings, state_dir=tmp_path)  # a private demo truth file, below
     rng = np.random.default_rng(20261126)
     n_total = N_ITEMS + len(PILOTS)
     a = rng.uniform(0.7, 2.0, n_total)
     b = np.clip(rng.normal(0.0, 1.0, n_total), -2.5, 2.5)
     _, item_ids = _seed_bank(settings, n_total)
+    # the demo's format: the simulator's true parameters by item id
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "true_item_parameters.json").write_text(
+        json.dumps({i: {"a": a[j], "b": b[j], "key": 0} for j, i in enumerate(item_ids)})
+    )
     exam_id = str(new_id())
     _, correct = _simulate(rng, a, b, N_STUDENTS)
     answered = np.zeros_like(correct)
@@ -203,6 +212,10 @@ def test_calibration_recovers_promotes_and_refuses_drift(
     # sampling tolerance for 2,000 examinees: SE(a) ~ 0.06-0.10, SE(b) ~ 0.04-0.10
     assert rmse_a < 0.15, rmse_a
     assert rmse_b < 0.15, rmse_b
+    recovery = meta[ITEM_PARAMETERS]["recovery"]
+    assert isinstance(recovery, dict) and recovery["items_compared"] == N_ITEMS
+    assert recovery["rmse_a"] == pytest.approx(rmse_a, abs=1e-4)
+    assert recovery["rmse_b"] == pytest.approx(rmse_b, abs=1e-4)
 
     # provenance: the pinned snapshot is recorded, and reading it again gives the same data
     with psycopg.connect(settings.database_url) as conn:
