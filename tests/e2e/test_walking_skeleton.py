@@ -22,12 +22,11 @@ from starlette.testclient import TestClient
 
 from apis.app import create_app as create_api
 from cli.main import main as dreamseed
-from core.auth import hash_password
-from core.ids import new_id
 from core.settings import Settings
 from dashboards.app import create_app as create_dashboards
 from lake.ingest import ingest_outbox
 from orchestration.builder import build_definitions
+from tests.support.accounts import operator_token
 from tests.support.servers import serve_in_thread
 
 
@@ -94,21 +93,6 @@ def _take_exam(api_url: str) -> dict[str, Any]:
     }
 
 
-def _admin_token(settings: Settings, api_url: str) -> str:
-    """Admins are created by an operator (not self-registered), then sign in over the API."""
-    email, password = f"admin-{secrets.token_hex(4)}@e2e.test", "e2e-" + secrets.token_hex(8)
-    with psycopg.connect(settings.database_url) as conn:
-        conn.execute(
-            "insert into users.accounts (user_id, email, display_name, role, password_hash)"
-            " values (%s, %s, 'Admin', 'admin', %s)",
-            (new_id(), email, hash_password(password)),
-        )
-    with httpx.Client(base_url=api_url) as api:
-        reply = api.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert reply.status_code == 200, reply.text
-    return str(reply.json()["access_token"])
-
-
 def _lake_count(settings: Settings, attempt_id: str, token: str) -> int:
     result = CliRunner().invoke(
         dreamseed,
@@ -156,7 +140,7 @@ def test_the_slice_end_to_end(settings: Settings, api_url: str) -> None:
     assert all(checks.values()), {name: ok for name, ok in checks.items() if not ok}
     # A second run finds nothing new and must not duplicate the event.
     assert job.execute_in_process(instance=dg.DagsterInstance.ephemeral()).success
-    assert _lake_count(settings, facts["attempt_id"], _admin_token(settings, api_url)) == 1
+    assert _lake_count(settings, facts["attempt_id"], operator_token(settings)[1]) == 1
 
     with psycopg.connect(settings.database_url) as conn:
         mart = conn.execute(

@@ -10,6 +10,7 @@ from cli.sql import render, sql
 from core.settings import Settings
 from orchestration.analytics.resources import dbt_env
 from orchestration.home import dagster_home
+from tests.support.accounts import operator_token
 
 pytestmark = pytest.mark.integration
 
@@ -17,20 +18,23 @@ pytestmark = pytest.mark.integration
 def test_sql_reads_statements_from_stdin(settings: Settings) -> None:
     result = CliRunner().invoke(
         sql,
-        ["--format", "csv"],
+        ["--format", "csv", "--token", operator_token(settings)[1]],
         input="select 1 as a,\n 'x' as b;\nselect count(*) as n from attempts_completed;\n",
         obj=settings,
     )
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[:2] == ["a,b", "1,x"]
     assert lines[2] == "n" and lines[3].isdigit()
 
 
 def test_sql_errors_are_reported_and_fail_the_command(settings: Settings) -> None:
-    one_shot = CliRunner().invoke(sql, ["select * from no_such_view"], obj=settings)
+    token = operator_token(settings)[1]
+    one_shot = CliRunner().invoke(
+        sql, ["--token", token, "select * from no_such_view"], obj=settings
+    )
     assert one_shot.exit_code != 0 and "no_such_view" in one_shot.output
-    piped = CliRunner().invoke(sql, [], input="select nope;\n", obj=settings)
+    piped = CliRunner().invoke(sql, ["--token", token], input="select nope;\n", obj=settings)
     assert piped.exit_code == 1
 
 

@@ -17,6 +17,7 @@ from core.settings import Settings
 from orchestration.builder import build_definitions
 from orchestration.lake.resources import LakeResource
 from orchestration.lake.sensors import outbox_events_sensor
+from tests.support.accounts import operator_token
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +128,13 @@ def test_materialize_everything_in_process(settings: Settings) -> None:
     # The analyst's SQL door sees the ingested event.
     out = CliRunner().invoke(
         sql,
-        ["--format", "json", f"select event_type from outbox_events where event_id = '{event_id}'"],
+        [
+            "--format",
+            "json",
+            "--token",
+            operator_token(settings)[1],
+            f"select event_type from outbox_events where event_id = '{event_id}'",
+        ],
         obj=settings,
     )
     assert out.exit_code == 0, out.output
