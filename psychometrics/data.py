@@ -238,7 +238,7 @@ def prepare_responses(
     wsum = float(w.sum())
     if use_sparse:
         design, col_item, col_cat, per_row = _csr_design(codes, ~missing, kcat, dtype)
-        mean_obs = float(per_row @ w) / wsum if wsum > 0 else 0.0
+        mean_obs = float(np.einsum("n,n->", per_row, w)) / wsum if wsum > 0 else 0.0
         return ResponseData(
             design,
             _transpose(design),
@@ -253,7 +253,7 @@ def prepare_responses(
         )
     mean_obs = float(j)
     if n_obs != missing.size and wsum > 0:
-        mean_obs = float((j - np.count_nonzero(missing, axis=1)) @ w) / wsum
+        mean_obs = float(np.einsum("n,n->", j - np.count_nonzero(missing, axis=1), w)) / wsum
     kmax = int(kcat.max()) if j else 2
     if kmax == 2 and bool(complete.all()):
         # fast path: complete dichotomous data is its own design
@@ -346,5 +346,5 @@ def responses_from_triples(
         kcat,
         None,
         full_categories=True,
-        mean_observed=float(per_row @ w) / wsum if wsum > 0 else 0.0,
+        mean_observed=float(np.einsum("n,n->", per_row, w)) / wsum if wsum > 0 else 0.0,
     )

@@ -365,7 +365,7 @@ def mean_observed(data: ResponseData) -> float:
         return data.mean_observed
     wsum = float(data.weights.sum())
     if data.full_categories and wsum > 0:
-        return float(np.diff(data.design.indptr) @ data.weights) / wsum
+        return float(np.einsum("n,n->", np.diff(data.design.indptr), data.weights)) / wsum
     return float(data.n_items)
 
 

@@ -88,8 +88,10 @@ def estep(
     """
     post, ll = _posterior(data, log_p, log_prior, dtype)
     r = data.rmatmul(post).astype(np.float64)
-    # column sums as a BLAS matrix-vector product (much faster than a strided reduction)
-    nq = (np.ones(post.shape[0], dtype=post.dtype) @ post).astype(np.float64)
+    # small reductions use einsum's single-threaded SIMD loops: 3-4x faster than
+    # ndarray.sum over the short axis, and no BLAS threads to wake (which costs far more
+    # than the work itself on a loaded machine)
+    nq = np.einsum("nq->q", post).astype(np.float64)
     return EStepResult(r, nq, ll)
 
 
@@ -104,8 +106,8 @@ def _posterior(
     # exp(-80) ≈ 2e-35 is still a normal float32: no denormal (slow) arithmetic later
     np.maximum(post, _LOG_FLOOR, out=post)
     np.exp(post, out=post)
-    s = post @ np.ones(post.shape[1], dtype=post.dtype)
-    ll = float(np.dot(data.weights, m.astype(np.float64) + np.log(s.astype(np.float64))))
+    s = np.einsum("nq->n", post)
+    ll = float(np.einsum("n,n->", data.weights, m.astype(np.float64) + np.log(s, dtype=np.float64)))
     if scale:
         post *= (data.weights / s).astype(dtype)[:, None]
     return post, ll

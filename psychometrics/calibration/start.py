@@ -17,6 +17,11 @@ from psychometrics._types import AnyArray, FloatArray, IntArray
 __all__ = ["classical_start"]
 
 
+def _wsum(w: FloatArray, x: AnyArray) -> FloatArray:
+    """Weighted column sums ``w @ x`` without BLAS threads (see :mod:`.estep`)."""
+    return np.asarray(np.einsum("n,nj->j", w, x, dtype=np.float64))
+
+
 def classical_start(
     codes: AnyArray, weights: FloatArray, n_categories: IntArray, max_rows: int = 5_000
 ) -> tuple[FloatArray, FloatArray]:
@@ -46,12 +51,12 @@ def classical_start(
     total = scaled.sum(axis=1)
     rest = (total[:, None] - scaled) * (1.0 / np.maximum(n_obs - 1, 1))[:, None]
     rest *= obs
-    tot_w = np.maximum(w @ obs, 1e-12)
-    sx = w @ scaled
-    sr = w @ rest
-    sxx = w @ (scaled * scaled)
-    srr = w @ (rest * rest)
-    sxr = w @ (scaled * rest)
+    tot_w = np.maximum(_wsum(w, obs), 1e-12)
+    sx = _wsum(w, scaled)
+    sr = _wsum(w, rest)
+    sxx = _wsum(w, scaled * scaled)
+    srr = _wsum(w, rest * rest)
+    sxr = _wsum(w, scaled * rest)
     mx = sx / tot_w
     cov = sxr - sx * sr / tot_w
     vx = sxx - sx * mx
@@ -67,7 +72,7 @@ def classical_start(
     scale = np.sqrt(1.0 + (a / 1.702) ** 2)
     for k in range(1, kmax):
         has = n_categories > k
-        pk = sx / tot_w if kmax == 2 else (w @ (y >= k)) / tot_w
+        pk = sx / tot_w if kmax == 2 else _wsum(w, y >= k) / tot_w
         pk = np.clip(pk, 0.005, 0.995)
         d[has, k - 1] = logit(pk[has]) * scale[has]
     # keep GRM intercepts strictly decreasing

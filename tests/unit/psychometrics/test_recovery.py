@@ -126,3 +126,26 @@ def test_grid_resolution_is_not_a_bias_source() -> None:
     fine = calibrate(y, "2pl", grid=normal_grid(161, 6.0))
     assert np.abs(fast.items.a - fine.items.a).max() < 0.01
     assert np.abs(fast.items.d - fine.items.d).max() < 0.01
+
+
+def test_sparse_default_grid_matches_a_fine_grid() -> None:
+    # ~30 responses per person: the default grid is coarse (h ≈ 0.57, 22 nodes) because
+    # each posterior is wide (SD ≈ 0.36); it must agree with a 161-node grid far below
+    # the sampling error of a (≈ 0.05 here).
+    from psychometrics.calibration.em import default_n_nodes
+    from psychometrics.data import prepare_responses
+    from psychometrics.quadrature import normal_grid
+
+    true = bank("2pl", 100, seed=21)
+    y = simulate(true, 12_000, 0.3, seed=22)
+    data = prepare_responses(y)
+    assert data.is_sparse
+    assert default_n_nodes(data, true.a) <= 25
+    assert default_n_nodes(prepare_responses(np.nan_to_num(y)), true.a) >= 37
+    fast = calibrate(data, "2pl")
+    fine = calibrate(data, "2pl", grid=normal_grid(161, 6.0))
+    assert fast.converged and fine.converged
+    assert np.abs(fast.items.a - fine.items.a).max() < 0.003
+    assert np.abs(fast.items.d - fine.items.d).max() < 0.003
+    rmse_a = float(np.sqrt(np.mean((fast.items.a - true.a) ** 2)))
+    assert rmse_a == pytest.approx(float(np.sqrt(np.mean((fine.items.a - true.a) ** 2))), abs=5e-4)
