@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from cli.simulate import add_history
 from core.auth import hash_password
 from core.ids import new_id
 from core.migrate import migrate
@@ -37,6 +38,8 @@ TEACHERS = 2
 STUDENTS_PER_CLASS = 12
 ITEMS_PER_TEACHER = 12
 SEED = 20261126
+# ~1,000+ examinees per bank recover 2PL slopes to ≈0.1 (bench/calibration/demo_sample_size.py).
+HISTORY_STUDENTS_PER_CLASS = 1500
 
 
 @dataclass
@@ -225,8 +228,12 @@ def demo(serve: bool) -> None:
     children = [_start(_dreamseed("serve"), logs / "api.log", demo_api_env)]
     try:
         _wait_http(f"{api_url}/health")
+        fresh = not (state / "logins.json").exists()
         logins = seed_school(settings, api_url, state)
-        console.print("materializing the pipeline (outbox → Iceberg → dbt marts)…")
+        if fresh:
+            # Enough history for the calibration loop to recover the true item parameters.
+            add_history(settings, HISTORY_STUDENTS_PER_CLASS, days=60, seed=SEED)
+        console.print("materializing the pipeline (outbox → Iceberg → dbt marts → calibration)…")
         _run_logged(_dreamseed("pipeline", "run"), logs / "pipeline.log")
         if not serve:
             _print_summary(settings, logins, serving=False)

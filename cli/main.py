@@ -21,6 +21,7 @@ COMMANDS = [
     ("cli.platform", "serve"),
     ("cli.platform", "relay"),
     ("cli.demo", "demo"),
+    ("cli.simulate", "simulate_history"),
     ("cli.irt", "irt"),
     ("cli.sql", "sql"),
     ("cli.pipeline", "pipeline"),
