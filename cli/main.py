@@ -23,6 +23,8 @@ COMMANDS = [
     ("cli.demo", "demo"),
     ("cli.simulate", "simulate_history"),
     ("cli.irt", "irt"),
+    ("cli.login", "login"),
+    ("cli.login", "logout"),
     ("cli.sql", "sql"),
     ("cli.pipeline", "pipeline"),
     ("cli.dashboards", "dashboards"),
