@@ -69,8 +69,9 @@ test-unit: install ## Unit tests only (no I/O)
 test-integration: up ## Integration and e2e tests only
 	$(RUN) pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-bench: up ## Benchmarks (ratios against named baselines; see bench/README.md)
-	$(RUN) python -m bench
+BENCH ?= all
+bench: up ## Benchmarks, e.g. `make bench BENCH="cat policy"` (see bench/README.md)
+	$(RUN) python -m bench $(BENCH)
 
 clean: ## Remove the environment and local state (stops the S3 server first)
 	-$(RUN) dreamseed down

@@ -1,0 +1,55 @@
+"""`python -m bench [NAME …]`: list the benchmarks, or run the ones named (all with `all`).
+
+Every benchmark measures DreamSeed against a named baseline in the same run and prints ratios,
+because the machines are shared and noisy: compare ratios, not seconds, across runs.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+BENCHMARKS: dict[str, tuple[str, str]] = {
+    "calibration": ("bench.psychometrics.calibration", "IRT calibration vs girth and mirt"),
+    "cat": ("bench.psychometrics.cat", "CAT simulation vs catsim"),
+    "policy": ("bench.governance.policy_latency", "one policy decision, in-process regorus"),
+    "enforcement": (
+        "bench.governance.enforcement_overhead",
+        "API request with vs without policy enforcement",
+    ),
+    "exams": (
+        "bench.exams.answer_latency",
+        "300 concurrent examinees: adaptive vs fixed-form answer path",
+    ),
+    "lake": (
+        "bench.lake.lakehouse",
+        "ingest vs row-at-a-time; DuckDB-over-Iceberg vs PostgreSQL query",
+    ),
+    "demo-sample-size": (
+        "bench.calibration.demo_sample_size",
+        "calibration RMSE by simulated students per class",
+    ),
+}
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: python -m bench NAME [NAME …] | all\n")
+        for name, (module, what) in BENCHMARKS.items():
+            print(f"  {name:<18} {what}  ({module})")
+        return 0
+    names = list(BENCHMARKS) if argv == ["all"] else argv
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    for name in names:
+        module = BENCHMARKS[name][0]
+        print(f"\n=== {name}: {module} ===", flush=True)
+        sys.argv = [module]
+        runpy.run_module(module, run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
