@@ -10,6 +10,9 @@
   callers that can wait use ``await record_wait(decision)`` instead, which applies backpressure.
   ``healthy`` turns false as soon as anything was dropped or the buffer is over 90 % full, so a
   gate may choose to deny (503) rather than act un-audited.
+- Batching: the writer waits up to ``linger`` (20 ms by default) after the first pending
+  decision so that one ``executemany`` carries many decisions; under load batches fill to
+  ``batch_size`` without waiting.
 - :func:`write_now` (sync tools such as the ``dreamseed sql`` door): writes decisions in one
   transaction and raises on failure, so the caller can refuse to proceed un-audited.
 """
@@ -86,9 +89,13 @@ class DecisionLog:
         batch_size: int = 500,
         retry_initial: float = 0.2,
         retry_max: float = 5.0,
+        linger: float = 0.02,
     ) -> None:
         if max_pending < 1 or batch_size < 1:
             raise ValueError("max_pending and batch_size must be positive")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
+        self._linger = linger
         self._conninfo = conninfo
         self._max_pending = max_pending
         self._batch_size = batch_size
@@ -196,6 +203,10 @@ class DecisionLog:
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()
+            if self._linger and self._queue.qsize() < self._batch_size - 1:
+                # Let a batch gather: one write per `linger` instead of one per request keeps
+                # the writer's work off the request path under light, sequential load.
+                await asyncio.sleep(self._linger)
             batch = [first]
             while len(batch) < self._batch_size:
                 try:
