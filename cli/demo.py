@@ -264,7 +264,11 @@ def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) ->
         ("Dashboard: attempts per day", f"http://{host}:{settings.dashboard_port}/"),
         ("Dagster UI", f"http://{host}:{settings.dagster_port}"),
         ("S3 (SeaweedFS)", settings.s3_endpoint or str(settings.lake_local_dir)),
-        ("Analyst SQL", 'dreamseed sql "select count(*) from outbox_events"'),
+        (
+            "Analyst SQL (masked)",
+            "dreamseed login --email analyst@demo.dreamseed.school; "
+            'dreamseed sql "select * from users.accounts limit 5"',
+        ),
     ]
     for what, where in rows:
         urls.add_row(what, str(where))
