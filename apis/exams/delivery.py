@@ -242,10 +242,26 @@ def _cache_key(attempt_id: str) -> str:
     return CACHE_PREFIX + attempt_id
 
 
+def _numpy_scalar(value: Any) -> Any:
+    """msgspec hook for numpy scalars in the CAT state (int64 → int, float64 is a float)."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+# msgspec encodes the CATState dataclass (and its Decision tuple) directly, giving the JSON of
+# `CATState.to_dict()` without building that dict (dataclasses.asdict deep-copies every field).
+_encode_cache = msgspec.json.Encoder(enc_hook=_numpy_scalar).encode
+_decode_cache = msgspec.json.Decoder().decode
+
+
 async def _cache_get(state: AppState, attempt_id: str) -> dict[str, Any] | None:
     try:
-        raw = await asyncio.wait_for(state.redis.get(_cache_key(attempt_id)), CACHE_TIMEOUT_SECONDS)
-        return json.loads(raw) if raw else None
+        # asyncio.timeout, not wait_for: no extra task per call.
+        async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
+            raw = await state.redis.get(_cache_key(attempt_id))
+        value = _decode_cache(raw) if raw else None
+        return value if isinstance(value, dict) else None
     except Exception as exc:  # Redis down, slow or the value is garbage: rebuild instead
         _log.warning(
             "CAT cache read failed for %s (%s); rebuilding from PostgreSQL", attempt_id, exc
@@ -258,21 +274,18 @@ async def _cache_put(
 ) -> None:
     try:
         if pending is None:
-            await asyncio.wait_for(
-                state.redis.delete(_cache_key(attempt_id)), CACHE_TIMEOUT_SECONDS
-            )
+            async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
+                await state.redis.delete(_cache_key(attempt_id))
             return
-        value = json.dumps(
+        value = _encode_cache(
             {
                 "position": position,
-                "state": cat.to_dict(),
+                "state": cat,
                 "pending": [pending.item, pending.pilot, pending.reason, pending.value],
             }
         )
-        await asyncio.wait_for(
-            state.redis.set(_cache_key(attempt_id), value, ex=CACHE_TTL_SECONDS),
-            CACHE_TIMEOUT_SECONDS,
-        )
+        async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
+            await state.redis.set(_cache_key(attempt_id), value, ex=CACHE_TTL_SECONDS)
     except Exception as exc:  # the cache is optional: PostgreSQL already has everything
         _log.warning("CAT cache write failed for %s (%s)", attempt_id, exc)
 
@@ -679,7 +692,8 @@ async def answer(
     expired_at: datetime | None = None
     cache_write: tuple[int, CATState, ItemChoice | None] | None = None
     try:
-        async with state.pool.connection() as conn, conn.transaction():
+        # Pipeline mode: BEGIN travels with the first query instead of taking a round trip.
+        async with state.pool.connection() as conn, conn.pipeline(), conn.transaction():
             row = await _lock_attempt(conn, attempt_id)
             info = await exam_info(conn, row["exam_id"])
             await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")

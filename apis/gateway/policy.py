@@ -5,10 +5,16 @@ Two checks, same policy (`data.dreamseed.api.authz.decision`):
 - `PolicyGate.authorize` (inside the handler, once the resource is loaded): is this resource in
   the caller's scope (her own, her class's, …)?
 Any engine failure denies with 503 (fail closed). Every decision goes to the decision log.
+
+Class ids of the subject are cached per process for `CLASS_IDS_TTL_SECONDS` (10 s), positive
+only: a cached list is used only when it already contains the resource's class; otherwise the
+list is reloaded from PostgreSQL. So a new membership counts at once and a non-member is never
+allowed by the cache; a removed membership may still count for up to the TTL.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["PolicyGate", "Resource", "policy_guard"]
 
 ClassIdsLoader = Callable[[str], Awaitable[list[str]]]
+CLASS_IDS_TTL_SECONDS = 10.0
+CLASS_IDS_CACHE_SIZE = 50_000
 
 
 class PolicyGate:
@@ -35,9 +43,13 @@ class PolicyGate:
         class_ids_of: ClassIdsLoader,
         record: Callable[[Decision], bool],
         metrics: Metrics,
+        *,
+        class_ids_ttl: float = CLASS_IDS_TTL_SECONDS,
     ) -> None:
         self.engine = engine
         self._class_ids_of = class_ids_of
+        self._class_ids_ttl = class_ids_ttl
+        self._class_ids: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._record = record
         self._metrics = metrics
 
@@ -54,7 +66,7 @@ class PolicyGate:
         if not self._record(decision):
             # Never act without an audit record: a full decision log denies the request.
             raise ServiceUnavailable("the policy decision log is full; request denied, retry later")
-        self._metrics.policy_decisions.labels(action, str(decision.allowed).lower()).inc()
+        self._metrics.count_decision(action, decision.allowed)
         if not decision.allowed:
             what = f"{action} on {resource.type} {resource.id}" if resource else action
             raise Forbidden(f"{what} is not permitted for role {principal.role}: {decision.reason}")
@@ -66,8 +78,21 @@ class PolicyGate:
         """Resource-level check; the subject carries the classes she teaches or belongs to."""
         class_ids: list[str] = []
         if resource.class_id is not None and principal.role in ("student", "teacher"):
-            class_ids = await self._class_ids_of(principal.user_id)
+            class_ids = await self.class_ids_for(principal.user_id, resource.class_id)
         await self._decide(principal, action, resource, class_ids)
+
+    async def class_ids_for(self, user_id: str, needed: str) -> list[str]:
+        """The user's class ids; from the cache only if it is fresh and already has `needed`."""
+        now = time.monotonic()
+        cached = self._class_ids.get(user_id)
+        if cached is not None and now - cached[0] < self._class_ids_ttl and needed in cached[1]:
+            return list(cached[1])
+        class_ids = await self._class_ids_of(user_id)
+        if self._class_ids_ttl > 0:
+            if len(self._class_ids) >= CLASS_IDS_CACHE_SIZE:
+                self._class_ids.clear()
+            self._class_ids[user_id] = (now, tuple(class_ids))
+        return class_ids
 
 
 async def policy_guard(

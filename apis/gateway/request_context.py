@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import sys
@@ -10,6 +9,7 @@ import time
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+import msgspec
 from litestar.middleware import ASGIMiddleware
 
 from apis.gateway.principal import SCOPE_KEY
@@ -21,6 +21,7 @@ REQUEST_ID_KEY = "dreamseed.request_id"
 # The current request id, for code that logs or records decisions deep inside a handler.
 REQUEST_ID: ContextVar[str | None] = ContextVar("dreamseed_request_id", default=None)
 _log = logging.getLogger("dreamseed.access")
+_encode = msgspec.json.Encoder().encode
 if not _log.handlers:
     _handler = logging.StreamHandler(sys.stderr)
     _handler.setFormatter(logging.Formatter("%(message)s"))
@@ -62,20 +63,17 @@ class RequestContextMiddleware(ASGIMiddleware):
             method = scope.get("method", "WS")
             state = scope["app"].state.get("dreamseed")
             if state is not None:
-                state.metrics.requests.labels(route, method, str(status)).inc()
-                state.metrics.latency.labels(route, method).observe(elapsed)
-            principal = scope.get(SCOPE_KEY)  # type: ignore[misc]
-            _log.info(
-                json.dumps(
-                    {
-                        "request_id": request_id,
-                        "method": method,
-                        "path": scope["path"],
-                        "route": route,
-                        "status": status,
-                        "ms": round(elapsed * 1000, 2),
-                        "user_id": getattr(principal, "user_id", None),
-                        "client": (scope.get("client") or ("", 0))[0],
-                    }
-                )
-            )
+                state.metrics.observe_request(route, method, status, elapsed)
+            if _log.isEnabledFor(logging.INFO):
+                principal = scope.get(SCOPE_KEY)  # type: ignore[misc]
+                line = {
+                    "request_id": request_id,
+                    "method": method,
+                    "path": scope["path"],
+                    "route": route,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                    "user_id": getattr(principal, "user_id", None),
+                    "client": (scope.get("client") or ("", 0))[0],
+                }
+                _log.info(_encode(line).decode())
