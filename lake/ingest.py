@@ -23,6 +23,7 @@ index range scan is still cheap, since no rows lie between it and the current on
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
 import uuid
@@ -33,6 +34,7 @@ from typing import Any
 
 import psycopg
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile
@@ -47,7 +49,7 @@ from lake.writer import write_day_partitions
 
 HORIZON_PROPERTY = "dreamseed.outbox.xmin_horizon"
 PREVIOUS_HORIZON_PROPERTY = "dreamseed.outbox.previous_horizon"
-DEFAULT_BATCH_SIZE = 50_000
+DEFAULT_BATCH_SIZE = 250_000
 
 SNAPSHOT_HORIZON_SQL = "select pg_snapshot_xmin(pg_current_snapshot())::text"
 SELECT_SQL = """
@@ -61,6 +63,16 @@ select event_seq,
  where txid >= %(previous)s::xid8 and txid < %(horizon)s::xid8
  order by event_seq
 """
+# The same rows as SELECT_SQL, streamed with COPY as CSV and parsed by Arrow's CSV reader: about
+# 3x faster than fetching Python tuples (the bounds are integers formatted by us, never input).
+COPY_SQL = """
+copy (select event_seq, event_id::text, event_type, aggregate_id,
+             (extract(epoch from occurred_at) * 1000000)::bigint, payload::text
+        from events.outbox
+       where txid >= '{previous}'::xid8 and txid < '{horizon}'::xid8
+       order by event_seq) to stdout (format csv)
+"""
+CSV_COLUMNS = ("event_seq", "event_id", "event_type", "aggregate_id", "occurred_us", "payload")
 PENDING_SQL = """
 select count(*)
   from events.outbox
@@ -148,6 +160,91 @@ def _record_batches(
         )
 
 
+class _CopyReader(io.RawIOBase):
+    """A read-only file over a psycopg COPY TO STDOUT stream (one CopyData message per row)."""
+
+    def __init__(self, copy: psycopg.Copy) -> None:
+        self._copy = copy
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._pending:
+                data = self._copy.read()
+                if not data:
+                    break
+                self._pending = memoryview(data)
+            n = min(len(view) - filled, len(self._pending))
+            view[filled : filled + n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            filled += n
+        return filled
+
+
+def _csv_batches(
+    copy: psycopg.Copy, schema: pa.Schema, batch_size: int, ingested_at: datetime
+) -> Iterator[pa.Table]:
+    """Parse the COPY stream with Arrow's CSV reader; yield tables of at most `batch_size` rows."""
+    ingested_us = int(ingested_at.timestamp() * 1_000_000)
+    ts = pa.timestamp("us", tz="UTC")
+    stream = io.BufferedReader(_CopyReader(copy), buffer_size=1 << 20)
+    if not stream.peek(1):
+        return  # no rows (Arrow refuses an empty CSV)
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(column_names=list(CSV_COLUMNS), block_size=8 << 20),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                "event_seq": pa.int64(),
+                "event_id": pa.string(),
+                "event_type": pa.string(),
+                "aggregate_id": pa.string(),
+                "occurred_us": pa.int64(),
+                "payload": pa.string(),
+            },
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+    def convert(part: pa.Table) -> pa.Table:
+        return pa.Table.from_arrays(
+            [
+                part.column(0),
+                part.column(1),
+                part.column(2),
+                part.column(3),
+                part.column(4).cast(ts),
+                part.column(5),
+                pa.repeat(pa.scalar(ingested_us, pa.int64()), part.num_rows).cast(ts),
+            ],
+            schema=schema,
+        )
+
+    # Arrow parses in blocks of a few MB; accumulate up to `batch_size` rows so that each write
+    # makes one file per day of a large batch, not one per block (small files cost an S3 PUT each).
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        held.append(batch)
+        count += batch.num_rows
+        if count >= batch_size:
+            table = pa.Table.from_batches(held)
+            full = (count // batch_size) * batch_size
+            for start in range(0, full, batch_size):
+                yield convert(table.slice(start, batch_size))
+            rest = table.slice(full)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield convert(pa.Table.from_batches(held, schema=held[0].schema))
+
+
 def _write_day_partitions(
     metadata: TableMetadata,
     io: FileIO,
@@ -205,10 +302,9 @@ def ingest_outbox(
                 }
                 update = tx.update_snapshot(snapshot_properties=properties)
                 append = update.fast_append()
-                with conn.cursor(name="dreamseed_outbox_ingest") as cursor:
-                    cursor.itersize = batch_size
-                    cursor.execute(SELECT_SQL, {"previous": str(previous), "horizon": str(horizon)})
-                    for chunk in _record_batches(cursor, arrow_schema, batch_size, ingested_at):
+                copy_sql = COPY_SQL.format(previous=int(previous), horizon=int(horizon))
+                with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                    for chunk in _csv_batches(copy, arrow_schema, batch_size, ingested_at):
                         rows += chunk.num_rows
                         for data_file in _write_day_partitions(
                             tx.table_metadata, table.io, chunk, append.commit_uuid, counter
