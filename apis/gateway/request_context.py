@@ -10,9 +10,12 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 import msgspec
+from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
+from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY
+from core.errors import DomainError
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +40,14 @@ def _incoming_request_id(scope: Scope) -> str:
     return secrets.token_hex(8)
 
 
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, DomainError):
+        return exc.status
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return 503 if isinstance(exc, RedisError) else 500
+
+
 class RequestContextMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request_id = _incoming_request_id(scope)
@@ -56,6 +67,11 @@ class RequestContextMiddleware(ASGIMiddleware):
 
         try:
             await next_app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Raised inside the middleware stack (401, 429, 503 …): the exception handlers
+            # outside answer it, so log the status they will send, not a generic 500.
+            status = _status_of(exc)
+            raise
         finally:
             REQUEST_ID.reset(token)
             elapsed = time.perf_counter() - started

@@ -171,3 +171,26 @@ async def test_redis_outage_answers_503_not_500(settings: Settings) -> None:
             "/api/v1/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
         )
         assert refreshed.status_code == 503
+
+
+async def test_access_log_records_the_status_the_client_got(client: AsyncTestClient) -> None:
+    import json
+    import logging
+
+    lines: list[dict[str, object]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(record.getMessage()))
+
+    handler = Collect()
+    logging.getLogger("dreamseed.access").addHandler(handler)
+    try:
+        denied = await client.get("/api/v1/users/me", headers={"X-Request-ID": "rid-401"})
+        assert denied.status_code == 401
+        await client.get("/health", headers={"X-Request-ID": "rid-200"})
+    finally:
+        logging.getLogger("dreamseed.access").removeHandler(handler)
+    by_id = {line["request_id"]: line for line in lines}
+    assert by_id["rid-401"]["status"] == 401 and by_id["rid-401"]["route"] == "/api/v1/users/me"
+    assert by_id["rid-200"]["status"] == 200 and isinstance(by_id["rid-200"]["ms"], float)

@@ -27,7 +27,7 @@ def _demo_class(settings: Settings, n_items: int) -> tuple[str, list[str]]:
         conn.execute(
             "insert into classes.classes (class_id, name, teacher_id, join_code)"
             " values (%s, 'C', %s, %s)",
-            (class_id, teacher, class_id[:8]),
+            (class_id, teacher, class_id[-8:]),  # the random tail: UUIDv7 heads are timestamps
         )
         for item in items:
             conn.execute(

@@ -271,7 +271,8 @@ async def test_time_limit_is_enforced_server_side(
     # Move the deadline into the past (as if the student had been away for a while).
     with psycopg.connect(settings.database_url) as conn:
         conn.execute(
-            "update exams.attempts set deadline = now() - interval '1 minute' where attempt_id = %s",
+            "update exams.attempts set started_at = now() - interval '70 seconds',"
+            " deadline = now() - interval '60 seconds' where attempt_id = %s",
             (attempt["attempt_id"],),
         )
     late = await client.post(

@@ -117,7 +117,7 @@ def seed_dimensions(settings: Settings) -> tuple[str, str]:
         conn.execute(
             "insert into classes.classes (class_id, name, teacher_id, join_code)"
             " values (%s, 'Algebra', %s, %s)",
-            (klass, teacher, klass[:8]),
+            (klass, teacher, klass[-8:]),  # the random tail: UUIDv7 heads are timestamps
         )
         conn.execute(
             "insert into classes.memberships (class_id, student_id) values (%s, %s)",
