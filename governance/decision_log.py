@@ -30,7 +30,14 @@ from psycopg.types.json import Jsonb
 
 from governance.decision import Decision
 
-__all__ = ["INSERT_SQL", "DecisionLog", "decision_row", "write_now"]
+__all__ = [
+    "BATCH_INSERT_SQL",
+    "INSERT_SQL",
+    "DecisionLog",
+    "batch_columns",
+    "decision_row",
+    "write_now",
+]
 
 log = logging.getLogger("governance.decision_log")
 
@@ -40,6 +47,22 @@ INSERT_SQL: Final = (
     " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " on conflict (decision_id) do nothing"
 )
+
+
+# One statement per batch (one array per column) instead of one Bind/Execute per row.
+BATCH_INSERT_SQL: Final = (
+    "insert into governance.decisions (decision_id, decided_at, decision, subject_id,"
+    " subject_role, action, resource, allowed, reason, policy_revision, latency_us, request_id)"
+    " select * from unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[],"
+    " %s::text[], %s::jsonb[], %s::bool[], %s::text[], %s::text[], %s::int[], %s::text[])"
+    " on conflict (decision_id) do nothing"
+)
+
+
+def batch_columns(batch: Sequence[Decision]) -> list[list[Any]]:
+    """The BATCH_INSERT_SQL parameters: one list per column, in column order."""
+    rows = [decision_row(d) for d in batch]
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 12
 
 
 def decision_row(decision: Decision) -> tuple[Any, ...]:
@@ -221,13 +244,12 @@ class DecisionLog:
 
     async def _write_with_retry(self, batch: Sequence[Decision]) -> None:
         delay = self._retry_initial
-        rows = [decision_row(d) for d in batch]
+        params = batch_columns(batch)
         while True:
             try:
-                conn = await self._connection()
-                async with conn.transaction(), conn.cursor() as cur:
-                    await cur.executemany(INSERT_SQL, rows)
-                self.written += len(rows)
+                conn = await self._connection()  # autocommit: the statement is its transaction
+                await conn.execute(BATCH_INSERT_SQL, params)
+                self.written += len(batch)
                 self.last_error = None
                 return
             except asyncio.CancelledError:
@@ -237,7 +259,7 @@ class DecisionLog:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error(
                     "decision log write of %d decisions failed (retrying in %.1fs): %s",
-                    len(rows),
+                    len(batch),
                     delay,
                     self.last_error,
                 )

@@ -16,7 +16,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from apis.app import create_app
-from apis.gateway.audit import ApiDecisionLog
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate, Resource
 from apis.gateway.principal import Principal
@@ -24,6 +23,7 @@ from core.errors import Forbidden
 from core.settings import Settings
 from governance import LocalEngine
 from governance.decision import Decision
+from governance.decision_log import DecisionLog
 from tests.integration.apis.conftest import make_account
 
 
@@ -134,8 +134,8 @@ async def test_class_id_cache_never_grants_a_non_member() -> None:
     assert [d.allowed for d in decisions] == [True, True, False, False, True, False]
 
 
-async def test_api_decision_log_batches_and_never_writes_twice(settings: Settings) -> None:
-    log = ApiDecisionLog(settings.database_url, linger_seconds=0.02, batch_size=100)
+async def test_decision_log_batches_and_never_writes_twice(settings: Settings) -> None:
+    log = DecisionLog(settings.database_url, linger=0.02, batch_size=100)
     request_id = f"fast-path-{uuid.uuid4()}"
     decisions = [
         Decision.new(
