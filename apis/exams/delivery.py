@@ -133,19 +133,6 @@ _BANKS = _Lru(64)
 CACHE_STATS = {"hits": 0, "rebuilds": 0}
 
 
-def _exam(row: dict[str, Any]) -> Exam:
-    return Exam(
-        row["exam_id"],
-        row["owner_id"],
-        row["class_id"],
-        row["title"],
-        row["kind"],
-        list(row["item_ids"]),
-        row["created_at"],
-        row["config"],
-    )
-
-
 async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
     """The exam and its pool at the pinned item versions (immutable, so cached in process)."""
     cached: ExamInfo | None = _EXAMS.get_fresh(exam_id)
@@ -159,7 +146,7 @@ async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"exam {exam_id} not found")
-    exam = _exam(row)
+    exam = Exam.from_row(row)
     versions = row["item_versions"]
     if versions is None:  # fixed-form exams made before versions were pinned: the current ones
         cur = await conn.execute(
@@ -427,7 +414,7 @@ async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamR
                     created_at=row["created_at"],
                 ),
             )
-    return _exam(row)
+    return Exam.from_row(row)
 
 
 # ------------------------------------------------------------------------------ attempts

@@ -91,6 +91,20 @@ class Exam(msgspec.Struct):
     created_at: datetime
     config: dict[str, Any] | None = None  # adaptive settings (and the derived CAT config)
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Exam:
+        """From an `exams.exams` row selected with text ids (config only when selected)."""
+        return cls(
+            row["exam_id"],
+            row["owner_id"],
+            row["class_id"],
+            row["title"],
+            row["kind"],
+            list(row["item_ids"]),
+            row["created_at"],
+            row.get("config"),
+        )
+
 
 class Response(msgspec.Struct):
     item_id: str

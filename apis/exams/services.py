@@ -26,18 +26,6 @@ _ATTEMPT_COLUMNS = (
 )
 
 
-def _exam(row: dict[str, Any]) -> Exam:
-    return Exam(
-        row["exam_id"],
-        row["owner_id"],
-        row["class_id"],
-        row["title"],
-        row["kind"],
-        list(row["item_ids"]),
-        row["created_at"],
-    )
-
-
 async def create_exam(
     state: AppState, owner_id: str, title: str, item_ids: list[str], class_id: str | None
 ) -> Exam:
@@ -83,7 +71,7 @@ async def create_exam(
                 created_at=row["created_at"],
             ),
         )
-    return _exam(row)
+    return Exam.from_row(row)
 
 
 async def _load_exam(conn: AsyncConnection[Any], exam_id: str) -> Exam:
@@ -93,7 +81,7 @@ async def _load_exam(conn: AsyncConnection[Any], exam_id: str) -> Exam:
     row = await cur.fetchone()
     if row is None:
         raise NotFound(f"exam {exam_id} not found")
-    return _exam(row)
+    return Exam.from_row(row)
 
 
 async def get_exam(state: AppState, exam_id: str) -> Exam:
