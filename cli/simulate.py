@@ -11,6 +11,7 @@ few hundred thousand HTTP requests would take minutes. Simulated accounts cannot
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,7 +68,7 @@ def simulate_class(
     theta = rng.normal(0.0, 1.0, students)
     correct = rng.random((students, len(items))) < 1.0 / (1.0 + np.exp(-a * (theta[:, None] - b)))
     now = datetime.now(UTC).replace(microsecond=0)
-    tag = new_id().hex[:8]
+    tag = secrets.token_hex(4)  # unique per class and run: simulated e-mails must not collide
     accounts, members, attempts, responses, events = [], [], [], [], []
     for s in range(students):
         student, attempt = str(new_id()), str(new_id())

@@ -45,8 +45,11 @@ def _demo_class(settings: Settings, n_items: int) -> tuple[str, list[str]]:
 
 def test_history_matches_between_tables_and_events(settings: Settings, tmp_path: Path) -> None:
     exam_id, items = _demo_class(settings, 5)
+    _, second_items = _demo_class(settings, 3)  # two classes in one run
     (tmp_path / "demo").mkdir()
-    truth = {i: {"a": 1.2, "b": 0.3 * n - 0.6, "key": 2} for n, i in enumerate(items)}
+    truth = {
+        i: {"a": 1.2, "b": 0.3 * n - 0.6, "key": 2} for n, i in enumerate(items + second_items)
+    }
     (tmp_path / "demo" / "true_item_parameters.json").write_text(json.dumps(truth))
     local = replace(settings, state_dir=tmp_path)
 
@@ -70,7 +73,7 @@ def test_history_matches_between_tables_and_events(settings: Settings, tmp_path:
         hashes = conn.execute(
             "select distinct password_hash from users.accounts where email like 'sim-%%'"
         ).fetchall()
-    assert written == 40 * 5 == len(responses)
+    assert written == 40 * (5 + 3) and len(responses) == 40 * 5
     assert len(attempts) == 40 and {a[3] for a in attempts} == {"completed"}
     correct_by_attempt: dict[str, int] = {}
     for attempt_id, ok, choice in responses:
