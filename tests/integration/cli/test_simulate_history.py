@@ -22,7 +22,7 @@ def _demo_class(settings: Settings, n_items: int) -> tuple[str, list[str]]:
         conn.execute(
             "insert into users.accounts (user_id, email, display_name, role, password_hash)"
             " values (%s, %s, 'T', 'teacher', 'x')",
-            (teacher, f"teacher{teacher[:8]}@demo.dreamseed.school"),
+            (teacher, f"teacher{teacher[-8:]}@demo.dreamseed.school"),
         )
         conn.execute(
             "insert into classes.classes (class_id, name, teacher_id, join_code)"
