@@ -209,6 +209,9 @@ def _as_masking(rule: str, columns: Sequence[str], value: Any) -> dict[str, str]
     return out
 
 
+ROUTE_MEMO_SIZE: Final = 4096
+
+
 class PolicyEngine(ABC):
     """The governance contract, implemented in-process (:class:`LocalEngine`) or remotely
     (:class:`RemoteOpaEngine`). All methods raise :class:`PolicyUnavailable` when no answer
@@ -320,7 +323,15 @@ class PolicyEngine(ABC):
             active_exam_item_ids=active_exam_item_ids,
             request_id=request_id,
         )
-        return self.decide(AUTHZ, payload, request_id=request_id)
+        key = self._route_memo_key(subject, action, resource, payload)
+        if key is None:
+            return self.decide(AUTHZ, payload, request_id=request_id)
+        start = time.perf_counter_ns()
+        value = self._memo().get(key)
+        if value is None:
+            value = self._remember(key, self.query(AUTHZ, payload))
+        latency_us = (time.perf_counter_ns() - start) // 1000
+        return self._decision(AUTHZ, payload, value, latency_us, None, request_id)
 
     async def authorize_async(
         self,
@@ -340,7 +351,50 @@ class PolicyEngine(ABC):
             active_exam_item_ids=active_exam_item_ids,
             request_id=request_id,
         )
-        return await self.decide_async(AUTHZ, payload, request_id=request_id)
+        key = self._route_memo_key(subject, action, resource, payload)
+        if key is None:
+            return await self.decide_async(AUTHZ, payload, request_id=request_id)
+        start = time.perf_counter_ns()
+        value = self._memo().get(key)
+        if value is None:
+            value = self._remember(key, await self.query_async(AUTHZ, payload))
+        latency_us = (time.perf_counter_ns() - start) // 1000
+        return self._decision(AUTHZ, payload, value, latency_us, None, request_id)
+
+    # Route-level answers (no resource, no active exam) depend only on the role, the action and
+    # the minute of `now` (access hours) -- an invariant tests/unit/governance/test_route_memo.py
+    # checks for every role and action against the bundle. They are memoised per bundle revision;
+    # every request still gets its own Decision (id, time, request id) and decision-log entry.
+    _route_answers: dict[tuple[str, str, str, str], Any] | None = None
+
+    def _memo(self) -> dict[tuple[str, str, str, str], Any]:
+        if self._route_answers is None:
+            self._route_answers = {}
+        return self._route_answers
+
+    def _remember(self, key: tuple[str, str, str, str], value: Any) -> Any:
+        _as_decision_answer(AUTHZ, value)  # never memoise a malformed answer
+        memo = self._memo()
+        if len(memo) >= ROUTE_MEMO_SIZE:
+            memo.clear()
+        memo[key] = value
+        return value
+
+    def _route_memo_key(
+        self,
+        subject: Subject,
+        action: str,
+        resource: Resource | None,
+        payload: Mapping[str, Any],
+    ) -> tuple[str, str, str, str] | None:
+        context = payload["context"]
+        now = context["now"]
+        # Only our own UTC form (YYYY-MM-DDTHH:MM:SSZ): the minute prefix is then exact.
+        if resource is not None or context["active_exam_item_ids"] or len(now) != 20:
+            return None
+        if not now.endswith("Z"):
+            return None
+        return (self.revision, subject.role, action, now[:16])
 
     # -- tutor -------------------------------------------------------------------------------
 

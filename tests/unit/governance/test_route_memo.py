@@ -1,0 +1,93 @@
+"""Route-level API decisions are memoised per (revision, role, action, minute).
+
+That is exact only while route-level answers depend on nothing else; the first test checks the
+invariant for every role and action, with access hours off (the default) and on, so a policy change
+that makes route-level answers depend on the user, her classes or the second fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from governance import AUTHZ, DEFAULT_BUNDLE_DIR, ROLES, LocalEngine, Resource, Subject, authz_input
+
+ACTIONS = sorted(
+    {
+        a
+        for actions in json.loads((DEFAULT_BUNDLE_DIR / "data" / "roles.json").read_text()).values()
+        for a in actions
+    }
+    | {"no.such.action"}
+)
+
+
+def _bundle_with_access_hours(tmp_path: Path) -> Path:
+    copy = tmp_path / "bundle"
+    shutil.copytree(DEFAULT_BUNDLE_DIR / "policies", copy / "policies")
+    shutil.copytree(DEFAULT_BUNDLE_DIR / "data", copy / "data")
+    hours = {
+        "enabled": True,
+        "timezone": "Europe/Paris",
+        "windows": {"student": {"weekdays": ["Thursday"], "start_hour": 8, "end_hour": 11}},
+    }
+    (copy / "data" / "access_hours.json").write_text(json.dumps(hours))
+    return copy
+
+
+@pytest.mark.parametrize("hours_on", [False, True])
+def test_route_level_answers_depend_only_on_role_action_and_minute(
+    tmp_path: Path, hours_on: bool
+) -> None:
+    engine = LocalEngine(_bundle_with_access_hours(tmp_path) if hours_on else None)
+    subjects = [("u1", ()), ("u2", ("c1", "c2")), (None, ())]
+    # 2026-11-26 is a Thursday; 09:59/10:00 UTC straddle the window's end in Paris (UTC+1).
+    minutes = ["2026-11-26T09:59", "2026-11-26T10:00", "2026-11-26T03:00"]
+    for role in ROLES:
+        for action in ACTIONS:
+            for minute in minutes:
+                answers = {
+                    json.dumps(
+                        engine.query(
+                            AUTHZ,
+                            authz_input(
+                                Subject(user_id, role, class_ids), action, now=f"{minute}:{sec}Z"
+                            ),
+                        ),
+                        sort_keys=True,
+                    )
+                    for user_id, class_ids in subjects
+                    for sec in ("00", "31", "59")
+                }
+                assert len(answers) == 1, (role, action, minute, answers)
+
+
+def test_memoised_decisions_are_still_one_per_request() -> None:
+    engine = LocalEngine()
+    student = Subject("u1", "student")
+    now = "2026-11-26T10:00:05Z"
+    first = engine.authorize(student, "users.me.read", now=now, request_id="r1")
+    second = engine.authorize(Subject("u2", "student"), "users.me.read", now=now, request_id="r2")
+    denied = engine.authorize(student, "content.item.create", now=now, request_id="r3")
+    assert first.allowed and second.allowed and not denied.allowed
+    assert denied.reason == "action_not_permitted"
+    assert len({first.decision_id, second.decision_id, denied.decision_id}) == 3
+    assert (second.subject_id, second.request_id) == ("u2", "r2")
+    assert engine._route_answers is not None and len(engine._route_answers) == 2
+    # Resource-level checks are never memoised (ownership depends on the user).
+    other = engine.authorize(
+        student, "exams.attempt.read", Resource("attempt", "a1", "someone-else"), now=now
+    )
+    assert not other.allowed and len(engine._route_answers) == 2
+
+
+async def test_async_path_uses_the_same_memo() -> None:
+    engine = LocalEngine()
+    now = "2026-11-26T10:00:05Z"
+    a = await engine.authorize_async(Subject("u1", "teacher"), "content.item.create", now=now)
+    b = await engine.authorize_async(Subject("u9", "teacher"), "content.item.create", now=now)
+    assert a.allowed and b.allowed and a.decision_id != b.decision_id
+    assert engine._route_answers is not None and len(engine._route_answers) == 1
