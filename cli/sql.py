@@ -32,6 +32,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -230,8 +231,22 @@ class SqlDoor:
     default=None,
     help=f"Access token (default: ${TOKEN_ENV}, else the one stored by `dreamseed login`).",
 )
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write every table you may read, already masked and filtered, to a DuckDB database "
+    "file that any plain DuckDB shell opens (`duckdb FILE`).",
+)
 @click.pass_context
-def sql(ctx: click.Context, query: str | None, fmt: str, token: str | None) -> None:
+def sql(
+    ctx: click.Context,
+    query: str | None,
+    fmt: str,
+    token: str | None,
+    export_path: Path | None,
+) -> None:
     """Query the lake and the OLTP tables with DuckDB SQL, as the policy allows (sign in first
     with `dreamseed login`). Tables: outbox_events, attempts_completed, users.accounts, ..."""
     settings = _settings(ctx)
@@ -239,6 +254,15 @@ def sql(ctx: click.Context, query: str | None, fmt: str, token: str | None) -> N
     engine = load_engine(settings.opa_url or None, settings.policy_dir)
     door = SqlDoor(settings, engine, subject)
     try:
+        if export_path is not None:
+            if query is not None:
+                raise click.UsageError("--export takes no query")
+            count = export_governed(door, export_path)
+            click.echo(
+                f"wrote {count} governed table(s) to {export_path}; open it with a plain DuckDB "
+                f"shell: duckdb {export_path}"
+            )
+            return
         if query is not None:
             # The tables the query reads; a statement that cannot be analysed gets every table
             # the subject may read (still governed).
@@ -255,6 +279,34 @@ def sql(ctx: click.Context, query: str | None, fmt: str, token: str | None) -> N
         _interactive(ctx, settings, door, fmt)
     finally:
         engine.close()
+
+
+def export_governed(door: SqlDoor, path: Path) -> int:
+    """Copy the subject's governed tables (masks and row filters applied, decisions logged) into
+    a new DuckDB file. The file holds only what the policy let this subject see."""
+    if path.exists():
+        raise click.ClickException(f"{path} exists; choose a new file")
+    con = door.open(None)
+    try:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where not temporary"
+            " order by 1, 2"
+        ).fetchall()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = duckdb.connect(str(path))
+        try:
+            for schema, table in tables:
+                data = con.execute(f'select * from "{schema}"."{table}"').arrow()
+                out.execute(f'create schema if not exists "{schema}"')
+                out.register("governed_rows", data)
+                out.execute(f'create table "{schema}"."{table}" as select * from governed_rows')
+                out.unregister("governed_rows")
+        finally:
+            out.close()
+    finally:
+        con.close()
+    path.chmod(0o600)
+    return len(tables)
 
 
 def _interactive(ctx: click.Context, settings: Settings, door: SqlDoor, fmt: str) -> None:

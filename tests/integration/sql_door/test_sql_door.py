@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import msgspec
 import psycopg
 import pytest
@@ -280,3 +281,28 @@ def test_an_analyst_cannot_read_the_key_or_unmasked_data_by_any_sql(door: Settin
     assert "disabled by configuration" in output  # file/S3 access is off
     assert "configuration has been locked" in output
     assert not Path("/tmp/dreamseed-leak.csv").exists()
+
+
+def test_export_gives_a_plain_duckdb_file_with_only_what_the_policy_allows(
+    door: Settings, tmp_path: Path
+) -> None:
+    student = _person(door, "student")
+    analyst = _person(door, "analyst")
+    target = tmp_path / "analyst.duckdb"
+    result = _run(door, ["--export", str(target)], _token(door, analyst))
+    assert result.exit_code == 0, result.output
+    assert f"duckdb {target}" in result.stdout
+    with duckdb.connect(str(target), read_only=True) as plain:  # a plain DuckDB session
+        rows = plain.execute(
+            "select user_id, email, display_name from users.accounts where user_id = ?",
+            [_pseudonym(door, student.user_id)],
+        ).fetchall()
+        columns = [c[0] for c in plain.execute("describe users.accounts").fetchall()]
+        dumped = json.dumps(plain.execute("select * from users.accounts").fetchall(), default=str)
+    assert rows == [(_pseudonym(door, student.user_id), "***", "***")]
+    assert "password_hash" not in columns
+    assert student.email not in dumped and student.user_id not in dumped
+    assert door.pseudonym_key not in target.read_bytes().decode("latin-1")
+    again = _run(door, ["--export", str(target)], _token(door, analyst))
+    assert again.exit_code != 0 and "exists" in again.output
+    assert ("sql.query.run", "users.accounts", True, "allowed") in _decisions(door, analyst.user_id)
