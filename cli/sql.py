@@ -289,8 +289,7 @@ def export_governed(door: SqlDoor, path: Path) -> int:
     con = door.open(None)
     try:
         tables = con.execute(
-            "select schema_name, table_name from duckdb_tables() where not temporary"
-            " order by 1, 2"
+            "select schema_name, table_name from duckdb_tables() where not temporary order by 1, 2"
         ).fetchall()
         path.parent.mkdir(parents=True, exist_ok=True)
         out = duckdb.connect(str(path))
