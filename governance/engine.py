@@ -210,6 +210,8 @@ def _as_masking(rule: str, columns: Sequence[str], value: Any) -> dict[str, str]
 
 
 ROUTE_MEMO_SIZE: Final = 4096
+# (bundle revision, role, action, minute of `now`)
+RouteKey = tuple[str, str, str, str]
 
 
 class PolicyEngine(ABC):
@@ -249,10 +251,17 @@ class PolicyEngine(ABC):
         *,
         action: str | None = None,
         request_id: str | None = None,
+        memo_key: RouteKey | None = None,
     ) -> Decision:
-        """Evaluate a ``{"allow", "reason"}`` rule and wrap the answer in a :class:`Decision`."""
+        """Evaluate a ``{"allow", "reason"}`` rule and wrap the answer in a :class:`Decision`.
+
+        ``memo_key`` (route-level authz only) reuses an answer already computed for that key."""
         start = time.perf_counter_ns()
-        value = self.query(rule, input)
+        value = self._memo().get(memo_key) if memo_key is not None else None
+        if value is None:
+            value = self.query(rule, input)
+            if memo_key is not None:
+                self._remember(memo_key, value)
         latency_us = (time.perf_counter_ns() - start) // 1000
         return self._decision(rule, input, value, latency_us, action, request_id)
 
@@ -263,9 +272,14 @@ class PolicyEngine(ABC):
         *,
         action: str | None = None,
         request_id: str | None = None,
+        memo_key: RouteKey | None = None,
     ) -> Decision:
         start = time.perf_counter_ns()
-        value = await self.query_async(rule, input)
+        value = self._memo().get(memo_key) if memo_key is not None else None
+        if value is None:
+            value = await self.query_async(rule, input)
+            if memo_key is not None:
+                self._remember(memo_key, value)
         latency_us = (time.perf_counter_ns() - start) // 1000
         return self._decision(rule, input, value, latency_us, action, request_id)
 
@@ -324,14 +338,7 @@ class PolicyEngine(ABC):
             request_id=request_id,
         )
         key = self._route_memo_key(subject, action, resource, payload)
-        if key is None:
-            return self.decide(AUTHZ, payload, request_id=request_id)
-        start = time.perf_counter_ns()
-        value = self._memo().get(key)
-        if value is None:
-            value = self._remember(key, self.query(AUTHZ, payload))
-        latency_us = (time.perf_counter_ns() - start) // 1000
-        return self._decision(AUTHZ, payload, value, latency_us, None, request_id)
+        return self.decide(AUTHZ, payload, request_id=request_id, memo_key=key)
 
     async def authorize_async(
         self,
@@ -352,27 +359,20 @@ class PolicyEngine(ABC):
             request_id=request_id,
         )
         key = self._route_memo_key(subject, action, resource, payload)
-        if key is None:
-            return await self.decide_async(AUTHZ, payload, request_id=request_id)
-        start = time.perf_counter_ns()
-        value = self._memo().get(key)
-        if value is None:
-            value = self._remember(key, await self.query_async(AUTHZ, payload))
-        latency_us = (time.perf_counter_ns() - start) // 1000
-        return self._decision(AUTHZ, payload, value, latency_us, None, request_id)
+        return await self.decide_async(AUTHZ, payload, request_id=request_id, memo_key=key)
 
     # Route-level answers (no resource, no active exam) depend only on the role, the action and
     # the minute of `now` (access hours) -- an invariant tests/unit/governance/test_route_memo.py
     # checks for every role and action against the bundle. They are memoised per bundle revision;
     # every request still gets its own Decision (id, time, request id) and decision-log entry.
-    _route_answers: dict[tuple[str, str, str, str], Any] | None = None
+    _route_answers: dict[RouteKey, Any] | None = None
 
-    def _memo(self) -> dict[tuple[str, str, str, str], Any]:
+    def _memo(self) -> dict[RouteKey, Any]:
         if self._route_answers is None:
             self._route_answers = {}
         return self._route_answers
 
-    def _remember(self, key: tuple[str, str, str, str], value: Any) -> Any:
+    def _remember(self, key: RouteKey, value: Any) -> Any:
         _as_decision_answer(AUTHZ, value)  # never memoise a malformed answer
         memo = self._memo()
         if len(memo) >= ROUTE_MEMO_SIZE:
@@ -386,7 +386,7 @@ class PolicyEngine(ABC):
         action: str,
         resource: Resource | None,
         payload: Mapping[str, Any],
-    ) -> tuple[str, str, str, str] | None:
+    ) -> RouteKey | None:
         context = payload["context"]
         now = context["now"]
         # Only our own UTC form (YYYY-MM-DDTHH:MM:SSZ): the minute prefix is then exact.

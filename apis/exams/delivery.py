@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
-from apis.exams import adaptive
+from apis.exams import adaptive, services
 from apis.exams.schemas import (
     AnswerReply,
     AnswerRequest,
@@ -351,15 +351,7 @@ async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamR
         settings = msgspec.to_builtins(AdaptiveConfig())
     class_id = str(data.class_id) if data.class_id else None
     async with state.pool.connection() as conn:
-        if class_id is not None:
-            cur = await conn.execute(
-                "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
-            )
-            owner = await cur.fetchone()
-            if owner is None:
-                raise InvalidInput(f"class {class_id} does not exist")
-            if owner["teacher_id"] != owner_id:
-                raise InvalidInput(f"class {class_id} is not one of your classes")
+        await services.ensure_teaches(conn, owner_id, class_id)
         rows = await _pool(conn, owner_id, item_ids)
         found = {r["item_id"] for r in rows}
         missing = [i for i in item_ids if i not in found]

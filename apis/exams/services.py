@@ -26,6 +26,20 @@ _ATTEMPT_COLUMNS = (
 )
 
 
+async def ensure_teaches(conn: AsyncConnection[Any], teacher_id: str, class_id: str | None) -> None:
+    """An exam may be set for a class only by the class's own teacher."""
+    if class_id is None:
+        return
+    cur = await conn.execute(
+        "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+    )
+    owner = await cur.fetchone()
+    if owner is None:
+        raise InvalidInput(f"class {class_id} does not exist")
+    if owner["teacher_id"] != teacher_id:
+        raise InvalidInput(f"class {class_id} is not one of your classes")
+
+
 async def create_exam(
     state: AppState, owner_id: str, title: str, item_ids: list[str], class_id: str | None
 ) -> Exam:
@@ -33,15 +47,7 @@ async def create_exam(
         raise InvalidInput("item_ids contains the same item twice")
     exam_id = new_id()
     async with state.pool.connection() as conn, conn.transaction():
-        if class_id is not None:
-            cur = await conn.execute(
-                "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
-            )
-            owner = await cur.fetchone()
-            if owner is None:
-                raise InvalidInput(f"class {class_id} does not exist")
-            if owner["teacher_id"] != owner_id:
-                raise InvalidInput(f"class {class_id} is not one of your classes")
+        await ensure_teaches(conn, owner_id, class_id)
         cur = await conn.execute(
             "select item_id::text, version from content.items where item_id = any(%s::uuid[])"
             " and owner_id = %s and status <> 'retired'",
