@@ -916,21 +916,14 @@ async def _attempt_view(conn: AsyncConnection[Any], row: dict[str, Any], info: E
     next_item = None
     if row["status"] == "in_progress" and row["current_item"]:
         next_item = info.pool[info.index_of[row["current_item"]]].shown(row["position"])
-    return Attempt(
-        row["attempt_id"],
-        row["exam_id"],
-        row["student_id"],
-        row["status"],
-        row["started_at"],
-        row["completed_at"],
-        row["raw_score"],
-        row["max_score"],
+    return Attempt.from_row(
+        row,
         items,
         responses,
-        "adaptive",
-        row["deadline"],
-        next_item,
-        _result(row, info) if completed else None,
+        kind="adaptive",
+        deadline=row["deadline"],
+        next_item=next_item,
+        result=_result(row, info) if completed else None,
     )
 
 

@@ -134,18 +134,7 @@ async def _attempt(conn: AsyncConnection[Any], row: dict[str, Any], exam: Exam) 
         )
         for r in await cur.fetchall()
     ]
-    return Attempt(
-        row["attempt_id"],
-        row["exam_id"],
-        row["student_id"],
-        row["status"],
-        row["started_at"],
-        row["completed_at"],
-        row["raw_score"],
-        row["max_score"],
-        await _exam_items(conn, exam.item_ids),
-        responses,
-    )
+    return Attempt.from_row(row, await _exam_items(conn, exam.item_ids), responses)
 
 
 async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[Attempt, bool]:
