@@ -24,8 +24,9 @@ from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 
-from apis.exams import adaptive, services
+from apis.exams import adaptive, recording, services
 from apis.exams.schemas import (
     AnswerReply,
     AnswerRequest,
@@ -50,6 +51,7 @@ from core.events import (
     AttemptCompletedV1,
     AttemptScoredV1,
     AttemptStartedV1,
+    Event,
     ExamCreatedV1,
     ItemSelectedV1,
     ResponseRecordedV1,
@@ -256,9 +258,45 @@ async def _cache_get(state: AppState, attempt_id: str) -> dict[str, Any] | None:
         return None
 
 
+# What the cache keeps of the attempt row: the fields that never change once it has started.
+_HEADER = ("attempt_id", "student_id", "exam_id", "seed", "bank_key", "deadline", "started_at")
+
+
+def _cached_row(attempt_id: str, cached: dict[str, Any]) -> dict[str, Any] | None:
+    """The attempt row as the cache knows it (header + position + item being asked), or None
+    when the entry has no header (written by an older version) or is malformed."""
+    header = cached.get("attempt")
+    pending = cached.get("pending")
+    if not isinstance(header, dict) or header.get("attempt_id") != attempt_id:
+        return None
+    if not isinstance(pending, list) or not pending:
+        return None
+    info: ExamInfo | None = _EXAMS.get_fresh(str(header.get("exam_id")))
+    try:
+        row = {key: header[key] for key in _HEADER}
+        row["deadline"] = datetime.fromisoformat(row["deadline"]) if row["deadline"] else None
+        row["started_at"] = datetime.fromisoformat(row["started_at"])
+        current = info.pool[int(pending[0])].item_id if info is not None else None
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return {
+        **row,
+        "status": "in_progress",
+        "position": cached.get("position"),
+        "current_item": current,
+    }
+
+
 async def _cache_put(
-    state: AppState, attempt_id: str, position: int, cat: CATState, pending: ItemChoice | None
+    state: AppState,
+    row: dict[str, Any],
+    position: int,
+    cat: CATState,
+    pending: ItemChoice | None,
 ) -> None:
+    """Cache the attempt's CAT state after `position` answers (`row`: the attempt, for its
+    header); a finished attempt (`pending` None) is dropped from the cache."""
+    attempt_id = row["attempt_id"]
     try:
         if pending is None:
             async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
@@ -267,6 +305,7 @@ async def _cache_put(
         value = _encode_cache(
             {
                 "position": position,
+                "attempt": {key: row[key] for key in _HEADER},
                 "state": cat,
                 "pending": [pending.item, pending.pilot, pending.reason, pending.value],
             }
@@ -293,6 +332,29 @@ async def _stored_steps(conn: AsyncConnection[Any], attempt_id: str) -> list[ada
     ]
 
 
+def _cached_cat(
+    row: dict[str, Any], info: ExamInfo, cached: dict[str, Any] | None
+) -> tuple[CATState, ItemChoice | None] | None:
+    """The cached (state, pending selection) if it is the attempt's current one, else None."""
+    if cached is None:
+        return None
+    current = row["current_item"]
+    try:
+        cat = CATState.from_dict(cached["state"])
+        item, pilot, reason, value = cached["pending"]
+        pending = ItemChoice(int(item), bool(pilot), str(reason), value)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (
+        cached["position"] == row["position"] == len(cat.items)
+        and cat.seed == row["seed"]
+        and (current is None or info.index_of.get(current) == pending.item)
+    ):
+        CACHE_STATS["hits"] += 1
+        return cat, pending
+    return None
+
+
 async def _cat_state(
     conn: AsyncConnection[Any],
     row: dict[str, Any],
@@ -302,21 +364,9 @@ async def _cat_state(
 ) -> tuple[CATState, ItemChoice | None, bool]:
     """(state after the answered items, the pending selection, whether the cache served it)."""
     assert info.cat is not None
-    current = row["current_item"]
-    if cached is not None:
-        try:
-            cat = CATState.from_dict(cached["state"])
-            item, pilot, reason, value = cached["pending"]
-            pending = ItemChoice(int(item), bool(pilot), str(reason), value)
-            if (
-                cached["position"] == row["position"] == len(cat.items)
-                and cat.seed == row["seed"]
-                and (current is None or info.index_of.get(current) == pending.item)
-            ):
-                CACHE_STATS["hits"] += 1
-                return cat, pending, True
-        except (KeyError, TypeError, ValueError):
-            pass
+    served = _cached_cat(row, info, cached)
+    if served is not None:
+        return served[0], served[1], True
     CACHE_STATS["rebuilds"] += 1
     steps = await _stored_steps(conn, row["attempt_id"])
     cat = adaptive.rebuild_state(row["seed"], info.cat, bank, steps)
@@ -440,6 +490,39 @@ def _expired(row: dict[str, Any], now: datetime) -> bool:
     )
 
 
+def _rule(info: ExamInfo) -> str:
+    assert info.cat is not None
+    return f"{info.cat.selection}/{info.cat.exposure}"
+
+
+def _selected_event(
+    row: dict[str, Any],
+    info: ExamInfo,
+    position: int,
+    cat: CATState,
+    step: adaptive.Step,
+    selected_at: datetime,
+) -> ItemSelectedV1:
+    assert step.choice is not None
+    choice = step.choice
+    return ItemSelectedV1(
+        attempt_id=row["attempt_id"],
+        exam_id=info.exam.exam_id,
+        student_id=row["student_id"],
+        position=position,
+        item_id=info.pool[choice.item].item_id,
+        pilot=choice.pilot,
+        rule=_rule(info),
+        reason=choice.reason,
+        criterion=choice.value,
+        candidates=step.candidates,
+        seed=row["seed"],
+        theta_before=cat.theta,
+        se_before=cat.se,
+        selected_at=selected_at,
+    )
+
+
 async def _insert_selection(
     conn: AsyncConnection[Any],
     row: dict[str, Any],
@@ -448,12 +531,10 @@ async def _insert_selection(
     cat: CATState,
     step: adaptive.Step,
 ) -> ItemChoice:
-    """Store the selection and its event (no RETURNING, so it can run inside a pipeline)."""
-    assert step.choice is not None and info.cat is not None
+    """Store the first selection of an attempt and its event."""
+    assert step.choice is not None
     selected_at = datetime.now(UTC)
     choice = step.choice
-    item_id = info.pool[choice.item].item_id
-    rule = f"{info.cat.selection}/{info.cat.exposure}"
     await conn.execute(
         "insert into exams.selections (attempt_id, position, exam_id, item_id, bank_index, pilot,"
         " rule, reason, criterion, candidates, seed, rng, theta_before, se_before, selected_at)"
@@ -462,10 +543,10 @@ async def _insert_selection(
             row["attempt_id"],
             position,
             info.exam.exam_id,
-            item_id,
+            info.pool[choice.item].item_id,
             choice.item,
             choice.pilot,
-            rule,
+            _rule(info),
             choice.reason,
             choice.value,
             step.candidates,
@@ -477,26 +558,72 @@ async def _insert_selection(
         ),
     )
     await outbox.append(
-        conn,
-        ItemSelectedV1(
-            attempt_id=row["attempt_id"],
-            exam_id=info.exam.exam_id,
-            student_id=row["student_id"],
-            position=position,
-            item_id=item_id,
-            pilot=choice.pilot,
-            rule=rule,
-            reason=choice.reason,
-            criterion=choice.value,
-            candidates=step.candidates,
-            seed=row["seed"],
-            theta_before=cat.theta,
-            se_before=cat.se,
-            selected_at=selected_at,
-        ),
-        occurred_at=selected_at,
+        conn, _selected_event(row, info, position, cat, step, selected_at), selected_at
     )
     return choice
+
+
+@dataclass(frozen=True)
+class _Final:
+    """The result of a finished attempt, before it is stored."""
+
+    score: adaptive.Score
+    raw_score: int  # correct scored (non-pilot) answers
+    max_score: int  # scored answers
+
+
+def _final_result(info: ExamInfo, bank: CATBank, cat: CATState) -> _Final:
+    assert info.cat is not None
+    n_cat = bank.items.n_categories
+    correct = [int(r) == int(n_cat[i]) - 1 for i, r in zip(cat.items, cat.responses, strict=True)]
+    sc = adaptive.score(cat, bank, info.cat, info.scale, [p.skills for p in info.pool], correct)
+    scored = [c for c, p in zip(correct, cat.pilot, strict=True) if not p]
+    return _Final(sc, sum(scored), len(scored))
+
+
+def _completion_events(
+    row: dict[str, Any],
+    info: ExamInfo,
+    items_administered: int,
+    final: _Final,
+    reason: str,
+    completed_at: datetime,
+) -> list[tuple[Event, datetime | None]]:
+    """`exams.attempt.completed.v1` and `exams.attempt.scored.v1` of a finished attempt (`row`:
+    attempt_id, student_id, started_at)."""
+    sc = final.score
+    return [
+        (
+            AttemptCompletedV1(
+                attempt_id=row["attempt_id"],
+                exam_id=info.exam.exam_id,
+                student_id=row["student_id"],
+                class_id=info.exam.class_id,
+                raw_score=final.raw_score,
+                max_score=final.max_score,
+                started_at=row["started_at"],
+                completed_at=completed_at,
+            ),
+            completed_at,
+        ),
+        (
+            AttemptScoredV1(
+                attempt_id=row["attempt_id"],
+                exam_id=info.exam.exam_id,
+                student_id=row["student_id"],
+                class_id=info.exam.class_id,
+                theta=sc.theta,
+                se=sc.se,
+                scale_score=sc.scale_score,
+                percentile=sc.percentile,
+                items_administered=items_administered,
+                scored_items=final.max_score,
+                stop_reason=reason,
+                completed_at=completed_at,
+            ),
+            completed_at,
+        ),
+    ]
 
 
 async def _finalize(
@@ -508,11 +635,9 @@ async def _finalize(
     reason: str,
     completed_at: datetime | None = None,
 ) -> dict[str, Any]:
-    assert info.cat is not None
-    n_cat = bank.items.n_categories
-    correct = [int(r) == int(n_cat[i]) - 1 for i, r in zip(cat.items, cat.responses, strict=True)]
-    sc = adaptive.score(cat, bank, info.cat, info.scale, [p.skills for p in info.pool], correct)
-    scored = [c for c, p in zip(correct, cat.pilot, strict=True) if not p]
+    """Complete the locked attempt `row` on the answers in `cat` (finish, time limit)."""
+    final = _final_result(info, bank, cat)
+    sc = final.score
     cur = await conn.execute(
         "update exams.attempts set status = 'completed', completed_at = coalesce(%s, now()),"
         " raw_score = %s, max_score = %s, n_scored = %s, n_correct = %s, theta = %s, se = %s,"
@@ -520,10 +645,10 @@ async def _finalize(
         f" current_item = null, position = %s where attempt_id = %s returning {_ATTEMPT_COLUMNS}",
         (
             completed_at,
-            sum(scored),
-            len(scored),
-            len(scored),
-            sum(scored),
+            final.raw_score,
+            final.max_score,
+            final.max_score,
+            final.raw_score,
             sc.theta,
             sc.se,
             sc.scale_score,
@@ -536,44 +661,14 @@ async def _finalize(
     )
     done = await cur.fetchone()
     assert done is not None
-    await outbox.append(
-        conn,
-        AttemptCompletedV1(
-            attempt_id=done["attempt_id"],
-            exam_id=info.exam.exam_id,
-            student_id=done["student_id"],
-            class_id=info.exam.class_id,
-            raw_score=done["raw_score"],
-            max_score=done["max_score"],
-            started_at=done["started_at"],
-            completed_at=done["completed_at"],
-        ),
-        occurred_at=done["completed_at"],
-    )
-    await outbox.append(
-        conn,
-        AttemptScoredV1(
-            attempt_id=done["attempt_id"],
-            exam_id=info.exam.exam_id,
-            student_id=done["student_id"],
-            class_id=info.exam.class_id,
-            theta=sc.theta,
-            se=sc.se,
-            scale_score=sc.scale_score,
-            percentile=sc.percentile,
-            items_administered=len(cat.items),
-            scored_items=len(scored),
-            stop_reason=reason,
-            completed_at=done["completed_at"],
-        ),
-        occurred_at=done["completed_at"],
-    )
+    events = _completion_events(done, info, len(cat.items), final, reason, done["completed_at"])
+    await outbox.append_many(conn, events)
     return dict(done)
 
 
 async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[Attempt, bool]:
     """Start an adaptive attempt (first item selected and stored), or resume the one running."""
-    cache_write: tuple[str, CATState, ItemChoice] | None = None
+    cache_write: tuple[dict[str, Any], CATState, ItemChoice] | None = None
     async with state.pool.connection() as conn:
         info = await exam_info(conn, exam.exam_id)
         assert info.cat is not None
@@ -638,7 +733,7 @@ async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[A
                 ),
             )
             choice = await _insert_selection(conn, row, info, 0, cat, step)
-            cache_write = (row["attempt_id"], cat, choice)
+            cache_write = (row, cat, choice)
             view = await _attempt_view(conn, row, info)
     if cache_write is not None:
         await _cache_put(state, cache_write[0], 0, cache_write[1], cache_write[2])
@@ -665,14 +760,84 @@ async def answer(
 
     Idempotent: the same idempotency key (or the same item and choice) again returns the stored
     outcome (200) and records nothing; a key or item reused with a different answer is a 409.
+
+    Fast path: with the CAT state cached and the answer to the item being asked, no read and no
+    lock: one conditional statement (`recording`) writes everything or nothing. Anything else
+    (no cache, a retry, a concurrent answer, the time limit, a stale cache) takes the locked
+    path, which rebuilds what it needs from PostgreSQL.
     """
     item_id = str(data.item_id)
-    cache_task = asyncio.ensure_future(_cache_get(state, attempt_id))
+    cached = await _cache_get(state, attempt_id)
+    if cached is not None:
+        fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, cached)
+        if fast is not None:
+            return fast, True
+    try:
+        return await _answer_locked(state, principal, attempt_id, item_id, data, cached)
+    except UniqueViolation as exc:  # under the lock only a reused key or position can collide
+        raise Conflict(
+            f"idempotency key {data.idempotency_key!r} was already used for another answer"
+            if exc.diag.constraint_name == "responses_idempotency"
+            else f"item {item_id} was already answered in this attempt"
+        ) from exc
+
+
+async def _answer_from_cache(
+    state: AppState,
+    principal: Principal,
+    attempt_id: str,
+    item_id: str,
+    data: AnswerRequest,
+    cached: dict[str, Any],
+) -> AnswerReply | None:
+    """The answer to the item being asked, from the cached state; None: take the locked path."""
+    row = _cached_row(attempt_id, cached)
+    if row is None:
+        return None
+    info: ExamInfo | None = _EXAMS.get_fresh(row["exam_id"])
+    bank: CATBank | None = _BANKS.get_fresh(row["bank_key"])
+    if info is None or bank is None or info.cat is None:
+        return None
+    # The student, exam and bank of an attempt never change, so the cached ones authorize as
+    # the stored ones would; the write below re-checks the student and the position.
+    await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
+    now = datetime.now(UTC)
+    if item_id != row["current_item"] or _expired(row, now):
+        return None
+    entry = info.pool[info.index_of[item_id]]
+    _check_choice(entry, data.choice)
+    served = _cached_cat(row, info, cached)
+    if served is None or served[1] is None:
+        return None
+    cat, pending = served
+    async with state.pool.connection() as conn:
+        await conn.set_autocommit(True)  # the one statement is its own transaction
+        try:
+            written = await _write_answer(conn, row, info, bank, entry, data, cat, pending, now)
+        except UniqueViolation:  # answered meanwhile, or a reused key: the locked path says which
+            written = None
+        finally:
+            await conn.set_autocommit(False)
+    if written is None:
+        return None
+    reply, cache_write = written
+    await _cache_put(state, row, *cache_write)
+    return reply
+
+
+async def _answer_locked(
+    state: AppState,
+    principal: Principal,
+    attempt_id: str,
+    item_id: str,
+    data: AnswerRequest,
+    cached: dict[str, Any] | None,
+) -> tuple[AnswerReply, bool] | None:
     expired_at: datetime | None = None
     cache_write: tuple[int, CATState, ItemChoice | None] | None = None
+    row: dict[str, Any] = {}
     try:
-        # Pipeline mode: BEGIN travels with the first query instead of taking a round trip.
-        async with state.pool.connection() as conn, conn.pipeline(), conn.transaction():
+        async with state.pool.connection() as conn, conn.transaction():
             row = await _lock_attempt(conn, attempt_id)
             info = await exam_info(conn, row["exam_id"])
             await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
@@ -680,7 +845,7 @@ async def answer(
                 return None
             assert info.cat is not None
             # Not the item being asked: a retry of an earlier answer, or a mistake. (A reused
-            # idempotency key on the current item is caught by the insert's conflict.)
+            # idempotency key on the current item is caught by the insert's unique index.)
             if item_id != row["current_item"]:
                 previous = await _previous_answer(conn, attempt_id, item_id, data.idempotency_key)
                 if previous is not None:
@@ -696,7 +861,7 @@ async def answer(
             now = datetime.now(UTC)
             bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
             if _expired(row, now):
-                cat, _, _ = await _cat_state(conn, row, info, bank, await cache_task)
+                cat, _, _ = await _cat_state(conn, row, info, bank, cached)
                 await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
                 expired_at = row["deadline"]
                 cache_write = (row["position"], cat, None)
@@ -707,14 +872,14 @@ async def answer(
                         f"item {row['current_item']} (GET the attempt to see it)"
                     )
                 entry = info.pool[entry_index]
-                if data.choice >= len(entry.options):
-                    raise InvalidInput(
-                        f"choice {data.choice} is out of range: this item has options 0 to "
-                        f"{len(entry.options) - 1}"
-                    )
-                reply, cache_write = await _record(
-                    conn, row, info, bank, entry, data, await cache_task
-                )
+                _check_choice(entry, data.choice)
+                cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
+                if pending is None or info.pool[pending.item].item_id != entry.item_id:
+                    raise Conflict("the attempt's selection log is inconsistent; contact support")
+                written = await _write_answer(conn, row, info, bank, entry, data, cat, pending, now)
+                if written is None:  # cannot happen under the lock; never write half an answer
+                    raise Conflict("the attempt changed while this answer was recorded; retry")
+                reply, cache_write = written
         if expired_at is not None:
             raise Conflict(
                 f"the time limit expired at {expired_at.isoformat()}; the attempt was finished "
@@ -722,94 +887,95 @@ async def answer(
             )
         return reply, True
     finally:
-        if not cache_task.done():
-            cache_task.cancel()
         if cache_write is not None:
-            await _cache_put(state, attempt_id, *cache_write)
+            await _cache_put(state, row, *cache_write)
 
 
-async def _record(
+def _check_choice(entry: PoolEntry, choice: int) -> None:
+    if choice >= len(entry.options):
+        raise InvalidInput(
+            f"choice {choice} is out of range: this item has options 0 to {len(entry.options) - 1}"
+        )
+
+
+async def _write_answer(
     conn: AsyncConnection[Any],
     row: dict[str, Any],
     info: ExamInfo,
     bank: CATBank,
     entry: PoolEntry,
     data: AnswerRequest,
-    cached: dict[str, Any] | None,
-) -> tuple[AnswerReply, tuple[int, CATState, ItemChoice | None]]:
-    """Score the answer, move the CAT on, then write response + selection + attempt + events in
-    one pipelined round trip (same transaction; the caller commits before replying)."""
+    cat: CATState,
+    pending: ItemChoice,
+    now: datetime,
+) -> tuple[AnswerReply, tuple[int, CATState, ItemChoice | None]] | None:
+    """Score the answer, move the CAT on and write response + selection (or result) + events in
+    one statement. None when the attempt was no longer as `row` says (nothing written)."""
     assert info.cat is not None
-    cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
-    if pending is None or info.pool[pending.item].item_id != entry.item_id:
-        raise Conflict("the attempt's selection log is inconsistent; contact support")
     score, correct = entry.score_of(data.choice)
     position = row["position"]
     after = record_response(cat, pending, score, bank)
     step = adaptive.advance(after, bank, info.cat)
-    answered_at = datetime.now(UTC)
-    reply = AnswerReply(entry.item_id, data.choice, answered_at, answered=position + 1)
-    async with conn.pipeline():
-        cur = await conn.execute(
-            "insert into exams.responses (attempt_id, item_id, choice, is_correct, position,"
-            " score, pilot, item_version, idempotency_key, answered_at)"
-            " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict do nothing"
-            " returning answered_at",
-            (
-                row["attempt_id"],
-                entry.item_id,
-                data.choice,
-                correct,
-                position,
-                score,
-                pending.pilot,
-                entry.version,
-                data.idempotency_key,
-                answered_at,
-            ),
-        )
-        await outbox.append(
-            conn,
-            ResponseRecordedV1(
-                attempt_id=row["attempt_id"],
-                exam_id=info.exam.exam_id,
-                student_id=row["student_id"],
-                item_id=entry.item_id,
-                choice=data.choice,
-                is_correct=correct,
-                answered_at=answered_at,
-            ),
-            occurred_at=answered_at,
-        )
-        choice = None
-        if step.choice is not None:
-            choice = await _insert_selection(conn, row, info, position + 1, after, step)
-            scored = 0 if pending.pilot else 1
-            await conn.execute(
-                "update exams.attempts set position = %s, current_item = %s,"
-                " n_scored = n_scored + %s, n_correct = n_correct + %s, theta = %s, se = %s"
-                " where attempt_id = %s",
-                (
-                    position + 1,
-                    info.pool[choice.item].item_id,
-                    scored,
-                    int(correct and scored == 1),
-                    after.theta,
-                    after.se,
-                    row["attempt_id"],
-                ),
-            )
-    if await cur.fetchone() is None:  # only a reused idempotency key can collide (row locked)
-        raise Conflict(
-            f"idempotency key {data.idempotency_key!r} was already used for another answer"
-        )
-    if choice is None:
-        done = await _finalize(conn, row, info, bank, after, step.stop_reason or "stopped")
-        reply.status = "completed"
-        reply.result = _result(done, info)
-        return reply, (position + 1, after, None)
-    reply.next_item = info.pool[choice.item].shown(position + 1)
-    return reply, (position + 1, after, choice)
+    answered = recording.AnsweredItem(
+        row["attempt_id"], row["student_id"], position, entry.item_id, entry.version,
+        data.choice, score, correct, pending.pilot, data.idempotency_key, now, GRACE,
+    )  # fmt: skip
+    recorded = ResponseRecordedV1(
+        attempt_id=row["attempt_id"],
+        exam_id=info.exam.exam_id,
+        student_id=row["student_id"],
+        item_id=entry.item_id,
+        choice=data.choice,
+        is_correct=correct,
+        answered_at=now,
+    )
+    reply = AnswerReply(entry.item_id, data.choice, now, answered=position + 1)
+    choice = step.choice
+    if choice is not None:
+        scored = 0 if pending.pilot else 1
+        selection = {
+            "exam_id": info.exam.exam_id,
+            "next_item_id": info.pool[choice.item].item_id,
+            "bank_index": choice.item,
+            "next_pilot": choice.pilot,
+            "rule": _rule(info),
+            "reason": choice.reason,
+            "criterion": choice.value,
+            "candidates": step.candidates,
+            "seed": row["seed"],
+            "rng": adaptive.RNG_DESCRIPTION,
+            "theta": after.theta,
+            "se": after.se,
+            "scored": scored,
+            "scored_correct": int(correct and scored == 1),
+        }
+        selected = _selected_event(row, info, position + 1, after, step, now)
+        if not await recording.advance(
+            conn, answered, selection, [(recorded, now), (selected, now)]
+        ):
+            return None
+        reply.next_item = info.pool[choice.item].shown(position + 1)
+        return reply, (position + 1, after, choice)
+    reason = step.stop_reason or "stopped"
+    final = _final_result(info, bank, after)
+    sc = final.score
+    result = {
+        "raw_score": final.raw_score,
+        "max_score": final.max_score,
+        "theta": sc.theta,
+        "se": sc.se,
+        "scale_score": sc.scale_score,
+        "percentile": sc.percentile,
+        "skill_profile": json.dumps(sc.skills),
+        "stop_reason": reason,
+    }
+    events = [(recorded, now), *_completion_events(row, info, len(after.items), final, reason, now)]
+    done = await recording.complete(conn, answered, result, events, _ATTEMPT_COLUMNS)
+    if done is None:
+        return None
+    reply.status = "completed"
+    reply.result = _result(done, info)
+    return reply, (position + 1, after, None)
 
 
 async def _repeat(

@@ -1,4 +1,5 @@
-"""Outermost middleware: request id, one JSON access-log line per request, Prometheus metrics."""
+"""Outermost middleware: request id, Server-Timing, one JSON access-log line per request,
+Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ class RequestContextMiddleware(ASGIMiddleware):
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # Time spent in the app before the reply starts (W3C Server-Timing): lets a
+                # client tell service time from network and its own queueing.
+                spent = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", b"app;dur=%.2f" % spent))
                 message["headers"] = headers  # type: ignore[typeddict-unknown-key]
             await send(message)
 

@@ -44,6 +44,7 @@ SKILLS = ("algebra", "geometry", "numbers")
 @dataclass
 class Stats:
     latencies_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)  # the API's own Server-Timing
     errors: dict[str, int] = field(default_factory=dict)
     acknowledged: int = 0
     submitted: int = 0
@@ -229,6 +230,9 @@ async def _examinee(
             stats.error(type(exc).__name__)
             return
         stats.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        timing = reply.headers.get("server-timing", "")
+        if timing.startswith("app;dur="):
+            stats.server_ms.append(float(timing[8:]))
         if reply.status_code not in (200, 201):
             stats.error(f"answer {reply.status_code}")
             return
@@ -284,6 +288,8 @@ def _report(name: str, stats: Stats, seconds: float, persisted: int, cpu: float)
         "p99_ms": round(_pct(lat, 0.99), 2),
         "max_ms": round(max(lat), 2) if lat else float("nan"),
         "mean_ms": round(statistics.fmean(lat), 2) if lat else float("nan"),
+        "server_p50_ms": round(_pct(stats.server_ms, 0.50), 2),
+        "server_p99_ms": round(_pct(stats.server_ms, 0.99), 2),
         "errors": sum(stats.errors.values()),
         "error_kinds": stats.errors,
         "submitted": stats.submitted,
@@ -295,7 +301,8 @@ def _report(name: str, stats: Stats, seconds: float, persisted: int, cpu: float)
     print(
         f"{name:>28}: n={out['answers']:5d}  {out['throughput_per_s']:6.1f}/s  "
         f"p50 {out['p50_ms']:6.2f} ms  p90 {out['p90_ms']:6.2f}  p99 {out['p99_ms']:6.2f}  "
-        f"max {out['max_ms']:7.2f}  errors {out['errors']}  "
+        f"max {out['max_ms']:7.2f}  (in the app: p50 {out['server_p50_ms']:.2f}, "
+        f"p99 {out['server_p99_ms']:.2f})  errors {out['errors']}  "
         f"submitted {out['submitted']} acknowledged {out['acknowledged']} persisted {persisted}  "
         f"server CPU {out['server_cpu_ms_per_request']} ms/request"
     )
