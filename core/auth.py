@@ -7,6 +7,7 @@ token by putting its id (`jti`) in Redis until the token would have expired anyw
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -80,6 +81,29 @@ def decode_token(secret: str, token: str, expected: TokenType) -> Claims:
         token_type=expected,
         expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
     )
+
+
+# Tokens this process has verified, by (secret, token, type): (claims, expiry as a timestamp).
+VERIFIED_TOKENS_MAX = 20_000
+_verified: dict[tuple[str, str, str], tuple[Claims, float]] = {}
+
+
+def decode_token_cached(secret: str, token: str, expected: TokenType) -> Claims:
+    """`decode_token`, remembered: a token's signature and claims cannot change, so once this
+    process has verified it only its expiry is checked again. (Revocation is not a property of
+    the token: callers still check it on every request.)"""
+    key = (secret, token, expected)
+    hit = _verified.get(key)
+    if hit is not None:
+        if time.time() < hit[1]:
+            return hit[0]
+        del _verified[key]
+        raise Unauthenticated("token has expired")
+    claims = decode_token(secret, token, expected)
+    if len(_verified) >= VERIFIED_TOKENS_MAX:
+        del _verified[next(iter(_verified))]  # the oldest
+    _verified[key] = (claims, claims.expires_at.timestamp())
+    return claims
 
 
 def revocation_key(token_id: str) -> str:

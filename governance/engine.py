@@ -210,8 +210,9 @@ def _as_masking(rule: str, columns: Sequence[str], value: Any) -> dict[str, str]
 
 
 ROUTE_MEMO_SIZE: Final = 4096
-# (bundle revision, role, action, minute of `now`)
-RouteKey = tuple[str, str, str, str]
+# Route level: (bundle revision, role, action, minute of `now`); resource level adds the
+# resource type and the subject's two relations to it (owner? member of its class?).
+RouteKey = tuple[str, ...]
 
 
 class PolicyEngine(ABC):
@@ -361,10 +362,12 @@ class PolicyEngine(ABC):
         key = self._route_memo_key(subject, action, resource, payload)
         return await self.decide_async(AUTHZ, payload, request_id=request_id, memo_key=key)
 
-    # Route-level answers (no resource, no active exam) depend only on the role, the action and
-    # the minute of `now` (access hours) -- an invariant tests/unit/governance/test_route_memo.py
-    # checks for every role and action against the bundle. They are memoised per bundle revision;
-    # every request still gets its own Decision (id, time, request id) and decision-log entry.
+    # API authz answers depend only on the role, the action and the minute of `now` (access hours)
+    # and, for a resource, on its type and two relations of the subject to it: is she its owner,
+    # is she in its class -- never on the ids themselves. tests/unit/governance/test_route_memo.py
+    # checks that invariant for every role, action, resource type and relation against the
+    # bundle. Answers are memoised per bundle revision under that key; every request still gets
+    # its own Decision (id, time, request id, the real resource) and decision-log entry.
     _route_answers: dict[RouteKey, Any] | None = None
 
     def _memo(self) -> dict[RouteKey, Any]:
@@ -390,11 +393,14 @@ class PolicyEngine(ABC):
         context = payload["context"]
         now = context["now"]
         # Only our own UTC form (YYYY-MM-DDTHH:MM:SSZ): the minute prefix is then exact.
-        if resource is not None or context["active_exam_item_ids"] or len(now) != 20:
+        if context["active_exam_item_ids"] or len(now) != 20 or not now.endswith("Z"):
             return None
-        if not now.endswith("Z"):
-            return None
-        return (self.revision, subject.role, action, now[:16])
+        key = (self.revision, subject.role, action, now[:16])
+        if resource is None:
+            return key
+        owns = bool(subject.user_id) and resource.owner_id == subject.user_id
+        in_class = resource.class_id is not None and resource.class_id in subject.class_ids
+        return (*key, resource.type, "owner" if owns else "-", "member" if in_class else "-")
 
     # -- tutor -------------------------------------------------------------------------------
 

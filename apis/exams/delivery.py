@@ -12,7 +12,6 @@ CAT banks per parameter set) are cached in process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -26,7 +25,7 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
-from apis.exams import adaptive, recording, services
+from apis.exams import adaptive, cat_cache, recording, services
 from apis.exams.schemas import (
     AnswerReply,
     AnswerRequest,
@@ -44,6 +43,7 @@ from apis.exams.schemas import (
 )
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
+from apis.gateway.timing import stage
 from apis.state import AppState
 from core import outbox
 from core.errors import Conflict, InvalidInput, NotFound
@@ -61,9 +61,6 @@ from psychometrics import CATBank, CATConfig, CATState, ItemChoice, record_respo
 
 _log = logging.getLogger("dreamseed.exams")
 
-CACHE_PREFIX = "exams:cat:"
-CACHE_TTL_SECONDS = 6 * 3600
-CACHE_TIMEOUT_SECONDS = 0.25
 # Answers arriving this long after the deadline still count (network and client latency).
 GRACE = timedelta(seconds=2)
 TIME_LIMIT_REASON = "time limit reached"
@@ -131,8 +128,6 @@ class _Lru(OrderedDict[str, Any]):
 
 _EXAMS = _Lru(256)
 _BANKS = _Lru(64)
-# How this process got the CAT state of the answers it served (observability and tests).
-CACHE_STATS = {"hits": 0, "rebuilds": 0}
 
 
 async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
@@ -226,94 +221,29 @@ async def _bank(
     return bank
 
 
-# ------------------------------------------------------------------------------ Redis cache
-def _cache_key(attempt_id: str) -> str:
-    return CACHE_PREFIX + attempt_id
-
-
-def _numpy_scalar(value: Any) -> Any:
-    """msgspec hook for numpy scalars in the CAT state (int64 → int, float64 is a float)."""
-    if hasattr(value, "item"):
-        return value.item()
-    raise NotImplementedError(f"cannot encode {type(value).__name__}")
-
-
-# msgspec encodes the CATState dataclass (and its Decision tuple) directly, giving the JSON of
-# `CATState.to_dict()` without building that dict (dataclasses.asdict deep-copies every field).
-_encode_cache = msgspec.json.Encoder(enc_hook=_numpy_scalar).encode
-_decode_cache = msgspec.json.Decoder().decode
-
-
-async def _cache_get(state: AppState, attempt_id: str) -> dict[str, Any] | None:
-    try:
-        # asyncio.timeout, not wait_for: no extra task per call.
-        async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
-            raw = await state.redis.get(_cache_key(attempt_id))
-        value = _decode_cache(raw) if raw else None
-        return value if isinstance(value, dict) else None
-    except Exception as exc:  # Redis down, slow or the value is garbage: rebuild instead
-        _log.warning(
-            "CAT cache read failed for %s (%s); rebuilding from PostgreSQL", attempt_id, exc
-        )
-        return None
-
-
-# What the cache keeps of the attempt row: the fields that never change once it has started.
-_HEADER = ("attempt_id", "student_id", "exam_id", "seed", "bank_key", "deadline", "started_at")
-
-
-def _cached_row(attempt_id: str, cached: dict[str, Any]) -> dict[str, Any] | None:
-    """The attempt row as the cache knows it (header + position + item being asked), or None
-    when the entry has no header (written by an older version) or is malformed."""
-    header = cached.get("attempt")
-    pending = cached.get("pending")
-    if not isinstance(header, dict) or header.get("attempt_id") != attempt_id:
-        return None
-    if not isinstance(pending, list) or not pending:
-        return None
-    info: ExamInfo | None = _EXAMS.get_fresh(str(header.get("exam_id")))
-    try:
-        row = {key: header[key] for key in _HEADER}
-        row["deadline"] = datetime.fromisoformat(row["deadline"]) if row["deadline"] else None
-        row["started_at"] = datetime.fromisoformat(row["started_at"])
-        current = info.pool[int(pending[0])].item_id if info is not None else None
-    except (KeyError, TypeError, ValueError, IndexError):
+# ------------------------------------------------------------------------------ CAT cache
+def _cached_row(entry: cat_cache.Entry, info: ExamInfo) -> dict[str, Any] | None:
+    """The attempt row as the cache entry knows it: header, position, item being asked."""
+    if not 0 <= entry.pending.item < len(info.pool):
         return None
     return {
-        **row,
+        **entry.header,
         "status": "in_progress",
-        "position": cached.get("position"),
-        "current_item": current,
+        "position": entry.position,
+        "current_item": info.pool[entry.pending.item].item_id,
     }
 
 
-async def _cache_put(
-    state: AppState,
-    row: dict[str, Any],
-    position: int,
-    cat: CATState,
-    pending: ItemChoice | None,
+def _remember(
+    state: AppState, row: dict[str, Any], position: int, cat: CATState, pending: ItemChoice | None
 ) -> None:
     """Cache the attempt's CAT state after `position` answers (`row`: the attempt, for its
-    header); a finished attempt (`pending` None) is dropped from the cache."""
-    attempt_id = row["attempt_id"]
-    try:
-        if pending is None:
-            async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
-                await state.redis.delete(_cache_key(attempt_id))
-            return
-        value = _encode_cache(
-            {
-                "position": position,
-                "attempt": {key: row[key] for key in _HEADER},
-                "state": cat,
-                "pending": [pending.item, pending.pilot, pending.reason, pending.value],
-            }
-        )
-        async with asyncio.timeout(CACHE_TIMEOUT_SECONDS):
-            await state.redis.set(_cache_key(attempt_id), value, ex=CACHE_TTL_SECONDS)
-    except Exception as exc:  # the cache is optional: PostgreSQL already has everything
-        _log.warning("CAT cache write failed for %s (%s)", attempt_id, exc)
+    header); a finished attempt (`pending` None) is forgotten."""
+    entry = None
+    if pending is not None:
+        header = {k: row[k] for k in cat_cache.HEADER}
+        entry = cat_cache.Entry(header, position, cat, pending)
+    cat_cache.put(state.redis, row["attempt_id"], entry)
 
 
 async def _stored_steps(conn: AsyncConnection[Any], attempt_id: str) -> list[adaptive.StoredStep]:
@@ -333,24 +263,20 @@ async def _stored_steps(conn: AsyncConnection[Any], attempt_id: str) -> list[ada
 
 
 def _cached_cat(
-    row: dict[str, Any], info: ExamInfo, cached: dict[str, Any] | None
-) -> tuple[CATState, ItemChoice | None] | None:
+    row: dict[str, Any], info: ExamInfo, cached: cat_cache.Entry | None
+) -> tuple[CATState, ItemChoice] | None:
     """The cached (state, pending selection) if it is the attempt's current one, else None."""
     if cached is None:
         return None
     current = row["current_item"]
-    try:
-        cat = CATState.from_dict(cached["state"])
-        item, pilot, reason, value = cached["pending"]
-        pending = ItemChoice(int(item), bool(pilot), str(reason), value)
-    except (KeyError, TypeError, ValueError):
-        return None
+    cat, pending = cached.state, cached.pending
     if (
-        cached["position"] == row["position"] == len(cat.items)
+        cached.position == row["position"] == len(cat.items)
         and cat.seed == row["seed"]
+        and cached.header["attempt_id"] == row["attempt_id"]
         and (current is None or info.index_of.get(current) == pending.item)
     ):
-        CACHE_STATS["hits"] += 1
+        cat_cache.STATS["hits"] += 1
         return cat, pending
     return None
 
@@ -360,14 +286,14 @@ async def _cat_state(
     row: dict[str, Any],
     info: ExamInfo,
     bank: CATBank,
-    cached: dict[str, Any] | None,
+    cached: cat_cache.Entry | None,
 ) -> tuple[CATState, ItemChoice | None, bool]:
     """(state after the answered items, the pending selection, whether the cache served it)."""
     assert info.cat is not None
     served = _cached_cat(row, info, cached)
     if served is not None:
         return served[0], served[1], True
-    CACHE_STATS["rebuilds"] += 1
+    cat_cache.STATS["rebuilds"] += 1
     steps = await _stored_steps(conn, row["attempt_id"])
     cat = adaptive.rebuild_state(row["seed"], info.cat, bank, steps)
     pending_step = next((s for s in steps if s.score is None), None)
@@ -736,7 +662,7 @@ async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[A
             cache_write = (row, cat, choice)
             view = await _attempt_view(conn, row, info)
     if cache_write is not None:
-        await _cache_put(state, cache_write[0], 0, cache_write[1], cache_write[2])
+        _remember(state, cache_write[0], 0, cache_write[1], cache_write[2])
     return view, True
 
 
@@ -761,17 +687,25 @@ async def answer(
     Idempotent: the same idempotency key (or the same item and choice) again returns the stored
     outcome (200) and records nothing; a key or item reused with a different answer is a 409.
 
-    Fast path: with the CAT state cached and the answer to the item being asked, no read and no
-    lock: one conditional statement (`recording`) writes everything or nothing. Anything else
-    (no cache, a retry, a concurrent answer, the time limit, a stale cache) takes the locked
-    path, which rebuilds what it needs from PostgreSQL.
+    Fast path: with the CAT state cached (this process first, then Redis: `cat_cache`) and the
+    answer to the item being asked, no read and no lock: one conditional statement
+    (`recording`) writes everything or nothing. Anything else (no cache, a retry, a concurrent
+    answer, the time limit, a stale cache) takes the locked path, which rebuilds what it needs
+    from PostgreSQL.
     """
     item_id = str(data.item_id)
-    cached = await _cache_get(state, attempt_id)
+    cached = cat_cache.local(attempt_id)
     if cached is not None:
         fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, cached)
         if fast is not None:
             return fast, True
+        cat_cache.LOCAL.drop(attempt_id)  # stale (another replica moved on) or not applicable
+    shared = await cat_cache.shared(state.redis, attempt_id)
+    if shared is not None and (cached is None or shared.position != cached.position):
+        fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, shared)
+        if fast is not None:
+            return fast, True
+    cached = shared
     try:
         return await _answer_locked(state, principal, attempt_id, item_id, data, cached)
     except UniqueViolation as exc:  # under the lock only a reused key or position can collide
@@ -788,15 +722,17 @@ async def _answer_from_cache(
     attempt_id: str,
     item_id: str,
     data: AnswerRequest,
-    cached: dict[str, Any],
+    cached: cat_cache.Entry,
 ) -> AnswerReply | None:
     """The answer to the item being asked, from the cached state; None: take the locked path."""
-    row = _cached_row(attempt_id, cached)
-    if row is None:
+    if cached.header["attempt_id"] != attempt_id:
         return None
-    info: ExamInfo | None = _EXAMS.get_fresh(row["exam_id"])
-    bank: CATBank | None = _BANKS.get_fresh(row["bank_key"])
+    info: ExamInfo | None = _EXAMS.get_fresh(cached.header["exam_id"])
+    bank: CATBank | None = _BANKS.get_fresh(cached.header["bank_key"])
     if info is None or bank is None or info.cat is None:
+        return None
+    row = _cached_row(cached, info)
+    if row is None:
         return None
     # The student, exam and bank of an attempt never change, so the cached ones authorize as
     # the stored ones would; the write below re-checks the student and the position.
@@ -807,7 +743,7 @@ async def _answer_from_cache(
     entry = info.pool[info.index_of[item_id]]
     _check_choice(entry, data.choice)
     served = _cached_cat(row, info, cached)
-    if served is None or served[1] is None:
+    if served is None:
         return None
     cat, pending = served
     async with state.pool.connection() as conn:
@@ -821,7 +757,7 @@ async def _answer_from_cache(
     if written is None:
         return None
     reply, cache_write = written
-    await _cache_put(state, row, *cache_write)
+    _remember(state, row, *cache_write)
     return reply
 
 
@@ -831,7 +767,7 @@ async def _answer_locked(
     attempt_id: str,
     item_id: str,
     data: AnswerRequest,
-    cached: dict[str, Any] | None,
+    cached: cat_cache.Entry | None,
 ) -> tuple[AnswerReply, bool] | None:
     expired_at: datetime | None = None
     cache_write: tuple[int, CATState, ItemChoice | None] | None = None
@@ -888,7 +824,7 @@ async def _answer_locked(
         return reply, True
     finally:
         if cache_write is not None:
-            await _cache_put(state, row, *cache_write)
+            _remember(state, row, *cache_write)
 
 
 def _check_choice(entry: PoolEntry, choice: int) -> None:
@@ -914,8 +850,9 @@ async def _write_answer(
     assert info.cat is not None
     score, correct = entry.score_of(data.choice)
     position = row["position"]
-    after = record_response(cat, pending, score, bank)
-    step = adaptive.advance(after, bank, info.cat)
+    with stage("cat"):
+        after = record_response(cat, pending, score, bank)
+        step = adaptive.advance(after, bank, info.cat)
     answered = recording.AnsweredItem(
         row["attempt_id"], row["student_id"], position, entry.item_id, entry.version,
         data.choice, score, correct, pending.pilot, data.idempotency_key, now, GRACE,
@@ -1027,10 +964,7 @@ async def finish(state: AppState, principal: Principal, attempt_id: str) -> Atte
         cache_write = True
         view = await _attempt_view(conn, done, info)
     if cache_write:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                state.redis.delete(_cache_key(attempt_id)), CACHE_TIMEOUT_SECONDS
-            )
+        cat_cache.put(state.redis, attempt_id, None)
     return view
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from apis.gateway.timing import stage
 from core import outbox
 from core.events import Event
 
@@ -127,11 +128,10 @@ async def advance(
     bank_index, next_pilot, rule, reason, criterion, candidates, seed, rng, theta and se (the
     attempt's new estimate, which the next item was selected at), scored and scored_correct
     (0/1 increments of the attempt's counters)). False when the attempt was not in the expected state: nothing written."""
-    cur = await conn.execute(
-        ADVANCE_SQL,
-        {**answered.params(), **selection, "events": outbox.encode_many(events)},
-    )
-    return await cur.fetchone() is not None
+    params = {**answered.params(), **selection, "events": outbox.encode_many(events)}
+    with stage("db"):
+        cur = await conn.execute(ADVANCE_SQL, params)
+        return await cur.fetchone() is not None
 
 
 async def complete(
@@ -144,9 +144,8 @@ async def complete(
     """Record the last answer and complete the attempt (`result`: raw_score, max_score, theta,
     se, scale_score, percentile, skill_profile (JSON text), stop_reason). The attempt row
     (`returning` columns), or None when it was not in the expected state: nothing written."""
-    cur = await conn.execute(
-        complete_sql(returning),
-        {**answered.params(), **result, "events": outbox.encode_many(events)},
-    )
-    row = await cur.fetchone()
+    params = {**answered.params(), **result, "events": outbox.encode_many(events)}
+    with stage("db"):
+        cur = await conn.execute(complete_sql(returning), params)
+        row = await cur.fetchone()
     return dict(row) if row is not None else None

@@ -19,7 +19,8 @@ from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY, Principal
 from apis.gateway.rate_limit import PRECOUNTED_KEY, limit_commands, rate_limited
-from core.auth import decode_token, revocation_key
+from apis.gateway.timing import stage
+from core.auth import decode_token_cached, revocation_key
 from core.errors import ServiceUnavailable, Unauthenticated
 
 if TYPE_CHECKING:
@@ -52,14 +53,18 @@ class AuthMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         state = scope["app"].state.dreamseed
         try:
-            claims = decode_token(state.settings.jwt_secret, bearer_token(scope), "access")
+            with stage("jwt"):
+                claims = decode_token_cached(
+                    state.settings.jwt_secret, bearer_token(scope), "access"
+                )
             pipe = state.redis.pipeline(transaction=False)
             pipe.exists(revocation_key(claims.token_id))
             limits: list[tuple[str, int]] | None = None
             if rate_limited(scope):
                 limits = limit_commands(scope, state.settings, claims.user_id, pipe, time.time())
             try:
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
+                with stage("gateway_redis"):
+                    replies: list[Any] = await pipe.execute(raise_on_error=False)
             except RedisError as exc:
                 raise _revocation_unavailable(exc) from exc
             revoked = replies[0] if replies else None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from apis.gateway.principal import SCOPE_KEY, Principal
 from apis.gateway.request_context import REQUEST_ID
+from apis.gateway.timing import stage
 from core.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from governance import Decision, PolicyEngine, PolicyUnavailable, Resource, Subject
 
@@ -58,9 +59,10 @@ class PolicyGate:
     ) -> None:
         subject = Subject(principal.user_id, principal.role, tuple(class_ids))
         try:
-            decision = await self.engine.authorize_async(
-                subject, action, resource, request_id=REQUEST_ID.get()
-            )
+            with stage("policy"):
+                decision = await self.engine.authorize_async(
+                    subject, action, resource, request_id=REQUEST_ID.get()
+                )
         except PolicyUnavailable as exc:
             raise ServiceUnavailable(f"policy engine unavailable, request denied: {exc}") from exc
         if not self._record(decision):

@@ -16,6 +16,7 @@ from litestar.middleware import ASGIMiddleware
 from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY
+from apis.gateway.timing import TIMINGS, Timings
 from core.errors import DomainError
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class RequestContextMiddleware(ASGIMiddleware):
         request_id = _incoming_request_id(scope)
         scope[REQUEST_ID_KEY] = request_id  # type: ignore[literal-required]
         token = REQUEST_ID.set(request_id)
+        timings = Timings()
+        timings_token = TIMINGS.set(timings)
         started = time.perf_counter()
         status = 500
 
@@ -63,10 +66,10 @@ class RequestContextMiddleware(ASGIMiddleware):
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                # Time spent in the app before the reply starts (W3C Server-Timing): lets a
+                # Where the time went before the reply started (W3C Server-Timing): lets a
                 # client tell service time from network and its own queueing.
-                spent = (time.perf_counter() - started) * 1000
-                headers.append((b"server-timing", b"app;dur=%.2f" % spent))
+                spent = time.perf_counter() - started
+                headers.append((b"server-timing", timings.header(spent)))
                 message["headers"] = headers  # type: ignore[typeddict-unknown-key]
             await send(message)
 
@@ -79,6 +82,7 @@ class RequestContextMiddleware(ASGIMiddleware):
             raise
         finally:
             REQUEST_ID.reset(token)
+            TIMINGS.reset(timings_token)
             elapsed = time.perf_counter() - started
             route = scope.get("path_template", scope["path"])  # type: ignore[typeddict-item]
             method = scope.get("method", "WS")

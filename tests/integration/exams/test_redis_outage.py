@@ -30,7 +30,7 @@ import pytest
 from redis.asyncio import Redis
 
 from apis.app import create_app
-from apis.exams import delivery
+from apis.exams import cat_cache, delivery
 from apis.exams.schemas import AnswerRequest
 from apis.gateway.principal import Principal
 from apis.state import AppState
@@ -193,7 +193,7 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
         # Three items each with Redis up.
         for _ in range(3):
             await asyncio.gather(*(_answer_once(api, sch, t, rngs[t.index]) for t in takers))
-        stats_before = dict(delivery.CACHE_STATS)
+        stats_before = dict(cat_cache.STATS)
 
         # Kill Redis while everybody keeps answering (their requests fail and are retried).
         redis_server.kill()
@@ -227,7 +227,10 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
             await pool.close()
         await asyncio.sleep(1.0)
         assert not any(task.done() for task in outage), "answers succeeded with Redis down?"
-        redis_server.start()  # empty: every CAT state must be rebuilt from PostgreSQL
+        # Redis comes back empty, and the API's in-process tier is dropped too (as if it had
+        # restarted): every CAT state must be rebuilt from PostgreSQL.
+        redis_server.start()
+        cat_cache.LOCAL.clear()
         await asyncio.gather(*outage)
 
         # Everybody finishes.
@@ -236,8 +239,8 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
                 *(_answer_once(api, sch, t, rngs[t.index]) for t in takers if not t.done)
             )
         assert sum(t.retries for t in takers) > 0
-        assert delivery.CACHE_STATS["rebuilds"] - stats_before["rebuilds"] >= N_STUDENTS
-        assert delivery.CACHE_STATS["hits"] > stats_before["hits"]
+        assert cat_cache.STATS["rebuilds"] - stats_before["rebuilds"] >= N_STUDENTS
+        assert cat_cache.STATS["hits"] > stats_before["hits"]
 
         for t in takers:
             with psycopg.connect(settings.database_url) as conn:

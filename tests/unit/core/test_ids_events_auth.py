@@ -60,3 +60,30 @@ def test_tokens_check_type_expiry_and_signature() -> None:
         decode_token(SECRET, unsigned, "access")
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         issue_token("", "u1", "student", "access", timedelta(minutes=5))
+
+
+def test_cached_decoding_verifies_once_and_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core import auth
+
+    token, claims = issue_token(SECRET, "u2", "teacher", "access", timedelta(seconds=30))
+    calls: list[str] = []
+    real = auth.decode_token
+
+    def counting(secret: str, tok: str, expected: auth.TokenType) -> auth.Claims:
+        calls.append(tok)
+        return real(secret, tok, expected)
+
+    monkeypatch.setattr(auth, "decode_token", counting)
+    first = auth.decode_token_cached(SECRET, token, "access")
+    assert (first.user_id, first.token_id) == ("u2", claims.token_id)
+    assert auth.decode_token_cached(SECRET, token, "access") is first
+    assert len(calls) == 1  # verified once
+    # Another secret or another expected type is another key: verified (and refused) afresh.
+    with pytest.raises(Unauthenticated, match="invalid token"):
+        auth.decode_token_cached("other", token, "access")
+    with pytest.raises(Unauthenticated, match="expected an refresh token"):
+        auth.decode_token_cached(SECRET, token, "refresh")
+    # Past its expiry the remembered token is refused like any expired one.
+    monkeypatch.setattr(auth.time, "time", lambda: claims.expires_at.timestamp() + 1)
+    with pytest.raises(Unauthenticated, match="expired"):
+        auth.decode_token_cached(SECRET, token, "access")

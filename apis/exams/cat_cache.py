@@ -1,0 +1,175 @@
+"""The cache of adaptive attempts' CAT state, in two tiers, never trusted.
+
+An entry holds what answering the attempt's current item needs: the attempt's immutable header
+(student, exam, seed, bank, deadline, start), how many items are answered, the CAT state after
+them and the selection waiting for an answer.
+
+- **This process** (an LRU of entries): no round trip, right whenever this replica served the
+  attempt's previous step.
+- **Redis** (JSON, `exams:cat:<attempt id>`, 6 h TTL): shared by the replicas. Writes are sent in
+  the background after the reply is on its way; a lost or late write only costs a rebuild.
+
+Neither tier is the truth. PostgreSQL is: the answer's write is conditional on the attempt still
+being at the entry's position (see `recording`), so a stale entry from either tier makes that
+write match nothing, and the caller falls back to the next tier, then to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from redis.asyncio import Redis
+
+from apis.gateway.timing import stage
+from psychometrics import CATState, ItemChoice
+
+_log = logging.getLogger("dreamseed.exams")
+
+PREFIX = "exams:cat:"
+TTL_SECONDS = 6 * 3600
+TIMEOUT_SECONDS = 0.25
+LOCAL_SIZE = 20_000
+# The attempt row's fields that never change once it has started.
+HEADER = ("attempt_id", "student_id", "exam_id", "seed", "bank_key", "deadline", "started_at")
+# How this process got the CAT state of the answers it served (observability and tests).
+STATS = {"hits": 0, "rebuilds": 0}
+
+
+@dataclass(frozen=True)
+class Entry:
+    header: dict[str, Any]  # HEADER fields; deadline and started_at as datetimes
+    position: int  # items answered
+    state: CATState  # after those answers
+    pending: ItemChoice  # the selection being asked
+
+
+def key(attempt_id: str) -> str:
+    return PREFIX + attempt_id
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """msgspec hook for numpy scalars in the CAT state (int64 → int, float64 is a float)."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise NotImplementedError(f"cannot encode {type(value).__name__}")
+
+
+# msgspec encodes the CATState dataclass (and its Decision tuple) directly, giving the JSON of
+# `CATState.to_dict()` without building that dict (dataclasses.asdict deep-copies every field).
+_encode = msgspec.json.Encoder(enc_hook=_numpy_scalar).encode
+_decode = msgspec.json.Decoder().decode
+
+
+def encode(entry: Entry) -> bytes:
+    p = entry.pending
+    return _encode(
+        {
+            "position": entry.position,
+            "attempt": entry.header,
+            "state": entry.state,
+            "pending": [p.item, p.pilot, p.reason, p.value],
+        }
+    )
+
+
+def decode(raw: bytes | str) -> Entry | None:
+    """The entry in `raw`, or None when it is malformed or written by an older version."""
+    try:
+        value = _decode(raw)
+        header = dict(value["attempt"])
+        missing = [k for k in HEADER if k not in header]
+        if missing:
+            return None
+        deadline = header["deadline"]
+        header["deadline"] = datetime.fromisoformat(deadline) if deadline else None
+        header["started_at"] = datetime.fromisoformat(header["started_at"])
+        item, pilot, reason, criterion = value["pending"]
+        return Entry(
+            header,
+            int(value["position"]),
+            CATState.from_dict(value["state"]),
+            ItemChoice(int(item), bool(pilot), str(reason), criterion),
+        )
+    except (msgspec.DecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+class _Lru:
+    """A small LRU of entries (a dict keeps insertion order; a hit moves to the end)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: dict[str, Entry] = {}
+
+    def get(self, attempt_id: str) -> Entry | None:
+        entry = self._data.pop(attempt_id, None)
+        if entry is not None:
+            self._data[attempt_id] = entry
+        return entry
+
+    def put(self, attempt_id: str, entry: Entry) -> None:
+        self._data.pop(attempt_id, None)
+        self._data[attempt_id] = entry
+        while len(self._data) > self.size:
+            del self._data[next(iter(self._data))]
+
+    def drop(self, attempt_id: str) -> None:
+        self._data.pop(attempt_id, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+LOCAL = _Lru(LOCAL_SIZE)
+# Background Redis writes still running (kept referenced until done).
+_writes: set[asyncio.Task[None]] = set()
+
+
+def local(attempt_id: str) -> Entry | None:
+    return LOCAL.get(attempt_id)
+
+
+async def shared(redis: Redis, attempt_id: str) -> Entry | None:
+    """The Redis tier's entry; None when absent, garbage or Redis is down or slow."""
+    try:
+        # asyncio.timeout, not wait_for: no extra task per call.
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            with stage("cache"):
+                raw = await redis.get(key(attempt_id))
+    except Exception as exc:  # Redis down or slow: PostgreSQL has everything
+        _log.warning("CAT cache read failed for %s (%s); rebuilding", attempt_id, exc)
+        return None
+    return decode(raw) if raw else None
+
+
+def put(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
+    """Remember `entry` in both tiers (None: the attempt is finished, forget it)."""
+    if entry is None:
+        LOCAL.drop(attempt_id)
+    else:
+        LOCAL.put(attempt_id, entry)
+    task = asyncio.create_task(_write(redis, attempt_id, entry))
+    _writes.add(task)
+    task.add_done_callback(_writes.discard)
+
+
+async def _write(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
+    try:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            if entry is None:
+                await redis.delete(key(attempt_id))
+            else:
+                await redis.set(key(attempt_id), encode(entry), ex=TTL_SECONDS)
+    except Exception as exc:  # the cache is optional: PostgreSQL already has everything
+        _log.warning("CAT cache write failed for %s (%s)", attempt_id, exc)
+
+
+async def drain() -> None:
+    """Wait for the background writes in flight (shutdown, tests)."""
+    while _writes:
+        await asyncio.gather(*list(_writes), return_exceptions=True)
