@@ -72,7 +72,7 @@ class ExamsController(Controller):
     ) -> Response[Attempt]:
         """Start an attempt (201), or resume the one in progress (200). Adaptive attempts carry
         the first (or current) item in `next_item`."""
-        exam = await services.get_exam(app_state, str(exam_id))
+        exam = await delivery.cached_exam(app_state, str(exam_id))
         await app_state.policy.authorize(principal, "exams.attempt.start", _exam_resource(exam))
         if exam.kind == "adaptive":
             attempt, created = await delivery.start_attempt(app_state, exam, principal.user_id)

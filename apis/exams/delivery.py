@@ -186,6 +186,16 @@ async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
     return info
 
 
+async def cached_exam(state: AppState, exam_id: str) -> Exam:
+    """The exam, from the in-process cache when it is there (exams never change once created).
+    Shared: do not modify the result."""
+    info: ExamInfo | None = _EXAMS.get_fresh(exam_id)
+    if info is None:
+        async with state.pool.connection() as conn:
+            info = await exam_info(conn, exam_id)
+    return info.exam
+
+
 async def _bank(
     conn: AsyncConnection[Any], info: ExamInfo, key: str, param_ids: Sequence[str | None] | str
 ) -> CATBank:
@@ -449,46 +459,6 @@ def _selected_event(
     )
 
 
-async def _insert_selection(
-    conn: AsyncConnection[Any],
-    row: dict[str, Any],
-    info: ExamInfo,
-    position: int,
-    cat: CATState,
-    step: adaptive.Step,
-) -> ItemChoice:
-    """Store the first selection of an attempt and its event."""
-    assert step.choice is not None
-    selected_at = datetime.now(UTC)
-    choice = step.choice
-    await conn.execute(
-        "insert into exams.selections (attempt_id, position, exam_id, item_id, bank_index, pilot,"
-        " rule, reason, criterion, candidates, seed, rng, theta_before, se_before, selected_at)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            row["attempt_id"],
-            position,
-            info.exam.exam_id,
-            info.pool[choice.item].item_id,
-            choice.item,
-            choice.pilot,
-            _rule(info),
-            choice.reason,
-            choice.value,
-            step.candidates,
-            row["seed"],
-            adaptive.RNG_DESCRIPTION,
-            cat.theta,
-            cat.se,
-            selected_at,
-        ),
-    )
-    await outbox.append(
-        conn, _selected_event(row, info, position, cat, step, selected_at), selected_at
-    )
-    return choice
-
-
 @dataclass(frozen=True)
 class _Final:
     """The result of a finished attempt, before it is stored."""
@@ -592,9 +562,27 @@ async def _finalize(
     return dict(done)
 
 
+# The exam's live IRT parameters in pool order, as PostgreSQL's array text (NULL: no parameters)
+# and the digest `adaptive.bank_key` computes from them, so that no 300-element array crosses
+# the driver on the way in or out.
+_LIVE_PARAMS_SQL = (
+    "select coalesce(array_agg(p.param_id order by u.n), '{}')::text as param_ids,"
+    " left(encode(sha256(convert_to(string_agg(coalesce(p.param_id::text, '-'), '|'"
+    " order by u.n), 'UTF8')), 'hex'), 24) as digest"
+    " from exams.exams e cross join unnest(e.item_ids) with ordinality as u(item_id, n)"
+    " left join content.item_parameters p on p.item_id = u.item_id and p.is_live"
+    " where e.exam_id = %s"
+)
+
+
+def _uuid_array(text: str) -> list[str | None]:
+    """PostgreSQL's text form of a uuid[] (`{a,NULL,b}`) as a list."""
+    inner = text.strip("{}")
+    return [None if v == "NULL" else v for v in inner.split(",")] if inner else []
+
+
 async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[Attempt, bool]:
     """Start an adaptive attempt (first item selected and stored), or resume the one running."""
-    cache_write: tuple[dict[str, Any], CATState, ItemChoice] | None = None
     async with state.pool.connection() as conn:
         info = await exam_info(conn, exam.exam_id)
         assert info.cat is not None
@@ -617,52 +605,64 @@ async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[A
                 bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
                 cat, _, _ = await _cat_state(conn, row, info, bank, None)
                 await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
-            cur = await conn.execute(
-                "select p.param_id::text from unnest(%s::uuid[]) with ordinality as u(item_id, n)"
-                " left join content.item_parameters p on p.item_id = u.item_id and p.is_live"
-                " order by u.n",
-                (exam.item_ids,),
+            cur = await conn.execute(_LIVE_PARAMS_SQL, (exam.exam_id,))
+            live = await cur.fetchone()
+            assert live is not None
+            key = f"{exam.exam_id}:{live['digest']}"
+            bank = _BANKS.get_fresh(key) or await _bank(
+                conn, info, key, _uuid_array(live["param_ids"])
             )
-            param_ids = [r["param_id"] for r in await cur.fetchall()]
-            key = adaptive.bank_key(exam.exam_id, param_ids)
-            bank = await _bank(conn, info, key, param_ids)
             seed = secrets.randbits(63)
             cat = start(seed, info.cat)
             step = adaptive.advance(cat, bank, info.cat)
             if step.choice is None:
                 raise Conflict(f"this exam cannot start: {step.stop_reason}")
-            first = info.pool[step.choice.item].item_id
-            cur = await conn.execute(
-                "insert into exams.attempts (attempt_id, exam_id, student_id, seed, param_ids,"
-                " bank_key, deadline, position, current_item) values (%s, %s, %s, %s, %s::uuid[],"
-                " %s, now() + %s * interval '1 second', 0, %s)"
-                f" returning {_ATTEMPT_COLUMNS}",
-                (
-                    new_id(),
-                    exam.exam_id,
-                    student_id,
-                    seed,
-                    param_ids,
-                    key,
-                    info.time_limit,
-                    first,
-                ),
+            started_at = datetime.now(UTC)
+            deadline = started_at + timedelta(seconds=info.time_limit) if info.time_limit else None
+            row = {
+                "attempt_id": str(new_id()),
+                "exam_id": exam.exam_id,
+                "student_id": student_id,
+                "status": "in_progress",
+                "started_at": started_at,
+                "completed_at": None,
+                "raw_score": None,
+                "max_score": None,
+                "seed": seed,
+                "bank_key": key,
+                "deadline": deadline,
+                "position": 0,
+            }
+            started = AttemptStartedV1(
+                attempt_id=row["attempt_id"],
+                exam_id=exam.exam_id,
+                student_id=student_id,
+                started_at=started_at,
             )
-            row = dict(await cur.fetchone() or {})
-            await outbox.append(
+            selected = _selected_event(row, info, 0, cat, step, started_at)
+            await recording.start(
                 conn,
-                AttemptStartedV1(
-                    attempt_id=row["attempt_id"],
-                    exam_id=exam.exam_id,
-                    student_id=student_id,
-                    started_at=row["started_at"],
-                ),
+                {
+                    **row,
+                    "param_ids": live["param_ids"],
+                    "item_id": selected.item_id,
+                    "bank_index": step.choice.item,
+                    "pilot": step.choice.pilot,
+                    "rule": selected.rule,
+                    "reason": selected.reason,
+                    "criterion": selected.criterion,
+                    "candidates": step.candidates,
+                    "rng": adaptive.RNG_DESCRIPTION,
+                    "theta": cat.theta,
+                    "se": cat.se,
+                },
+                [(started, started_at), (selected, started_at)],
             )
-            choice = await _insert_selection(conn, row, info, 0, cat, step)
-            cache_write = (row, cat, choice)
-            view = await _attempt_view(conn, row, info)
-    if cache_write is not None:
-        _remember(state, cache_write[0], 0, cache_write[1], cache_write[2])
+    _remember(state, row, 0, cat, step.choice)
+    view = Attempt.from_row(
+        row, [], [], kind="adaptive", deadline=deadline,
+        next_item=info.pool[step.choice.item].shown(0),
+    )  # fmt: skip
     return view, True
 
 

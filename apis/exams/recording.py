@@ -1,4 +1,4 @@
-"""One answer of an adaptive attempt, written as ONE SQL statement.
+"""The writes of adaptive delivery, each ONE SQL statement: an attempt's start and each answer.
 
 The statement moves the attempt on (or completes it), inserts the response, the next selection
 and every outbox event, all as data-modifying CTEs gated on the attempt's UPDATE. That UPDATE
@@ -64,6 +64,33 @@ ADVANCE_SQL = (
     f" {_EVENTS}"
     " select attempt_id::text from moved"
 )
+
+
+START_SQL = (
+    "with attempt as (insert into exams.attempts (attempt_id, exam_id, student_id, seed,"
+    " param_ids, bank_key, started_at, deadline, position, current_item) values"
+    " (%(attempt_id)s::uuid, %(exam_id)s::uuid, %(student_id)s::uuid, %(seed)s::bigint,"
+    " %(param_ids)s::uuid[], %(bank_key)s::text, %(started_at)s::timestamptz,"
+    " %(deadline)s::timestamptz, 0, %(item_id)s::uuid) returning attempt_id),"
+    " selection as (insert into exams.selections (attempt_id, position, exam_id, item_id,"
+    " bank_index, pilot, rule, reason, criterion, candidates, seed, rng, theta_before,"
+    " se_before, selected_at) select attempt_id, 0, %(exam_id)s::uuid, %(item_id)s::uuid,"
+    " %(bank_index)s::int, %(pilot)s::bool, %(rule)s::text, %(reason)s::text,"
+    " %(criterion)s::float8, %(candidates)s::int, %(seed)s::bigint, %(rng)s::text,"
+    " %(theta)s::float8, %(se)s::float8, %(started_at)s::timestamptz from attempt),"
+    f" events as ({outbox.insert_many_sql('events', gate='attempt')})"
+    " select attempt_id::text from attempt"
+)
+
+
+async def start(
+    conn: AsyncConnection[Any], params: dict[str, Any], events: list[tuple[Event, datetime | None]]
+) -> None:
+    """Insert the attempt, its first selection and their events (`params`: attempt_id,
+    exam_id, student_id, seed, param_ids (uuid[] text), bank_key, started_at, deadline,
+    item_id, bank_index, pilot, rule, reason, criterion, candidates, rng, theta, se)."""
+    with stage("db"):
+        await conn.execute(START_SQL, {**params, "events": outbox.encode_many(events)})
 
 
 @functools.cache

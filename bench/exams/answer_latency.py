@@ -81,21 +81,23 @@ def _scratch_db(settings: Settings) -> tuple[str, str]:
     return admin, url
 
 
-def _serve(url: str, port: int) -> subprocess.Popen[bytes]:
+def _serve(url: str, port: int) -> list[subprocess.Popen[bytes]]:
+    """The API and the outbox relay as production runs them (infra/k8s): `dreamseed serve
+    --no-relay` (1 worker) and `dreamseed relay`, two processes, on the scratch database."""
     env = {
         **os.environ,
         "DREAMSEED_DATABASE_URL": url,
         "DREAMSEED_RATE_LIMIT_PER_USER": "1000000",
         "DREAMSEED_RATE_LIMIT_PER_IP": "100000000",
     }
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "apis.app:create_app", "--factory",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", os.environ.get("BENCH_WORKERS", "1"),
-            "--log-level", "warning", "--no-access-log",
-        ],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    dreamseed = str(Path(sys.executable).with_name("dreamseed"))
+    api = [dreamseed, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-relay"]
+    return [
+        subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for command in (api, [dreamseed, "relay"])
+    ]
 
 
 def _seed_students(settings: Settings, url: str, class_id: str, n: int) -> list[dict[str, str]]:
@@ -320,8 +322,9 @@ def _persisted(url: str, attempts: list[str]) -> int:
 
 
 def _report(
-    name: str, stats: Stats, seconds: float, persisted: int, cpu: float, client_cpu: float
+    name: str, stats: Stats, seconds: float, persisted: int, cpu: dict[str, float]
 ) -> dict[str, Any]:
+    requests = max(1, len(stats.latencies_ms) + len(stats.attempts))
     lat = stats.latencies_ms
     out = {
         "path": name,
@@ -340,10 +343,7 @@ def _report(
         "acknowledged": stats.acknowledged,
         "persisted": persisted,
         "attempts": len(stats.attempts),
-        "server_cpu_ms_per_request": round(1000 * cpu / max(1, len(lat) + len(stats.attempts)), 2),
-        "client_cpu_ms_per_request": round(
-            1000 * client_cpu / max(1, len(lat) + len(stats.attempts)), 2
-        ),
+        "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in cpu.items()},
     }
     print(
         f"{name:>28}: n={out['answers']:5d}  {out['throughput_per_s']:6.1f}/s  "
@@ -351,8 +351,7 @@ def _report(
         f"max {out['max_ms']:7.2f}  (in the app: p50 {out['server_p50_ms']:.2f}, "
         f"p99 {out['server_p99_ms']:.2f})  errors {out['errors']}  "
         f"submitted {out['submitted']} acknowledged {out['acknowledged']} persisted {persisted}  "
-        f"server CPU {out['server_cpu_ms_per_request']} ms/request, "
-        f"load generator CPU {out['client_cpu_ms_per_request']} ms/request"
+        "CPU ms/request: " + ", ".join(f"{k} {v}" for k, v in out["cpu_ms_per_request"].items())
     )
     print(_stage_breakdown(stats))
     return out
@@ -362,7 +361,7 @@ async def main_async(args: argparse.Namespace) -> None:
     settings = Settings.load()
     admin, url = _scratch_db(settings)
     port = _free_port()
-    server = _serve(url, port)
+    server, relay = _serve(url, port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as api:
@@ -390,13 +389,15 @@ async def main_async(args: argparse.Namespace) -> None:
             ("adaptive", "adaptive answer->next item"),
             ("fixed", "baseline: fixed-form answer"),
         ):
-            cpu0, client0 = _cpu_seconds(server.pid), time.process_time()
+            cpu0, relay0 = _cpu_seconds(server.pid), _cpu_seconds(relay.pid)
+            client0 = time.process_time()
             stats, seconds = await _phase(base, students, world, kind, think, args.budget)
-            cpu = _cpu_seconds(server.pid) - cpu0
-            client_cpu = time.process_time() - client0
-            results.append(
-                _report(name, stats, seconds, _persisted(url, stats.attempts), cpu, client_cpu)
-            )
+            cpu = {
+                "server": _cpu_seconds(server.pid) - cpu0,
+                "relay": _cpu_seconds(relay.pid) - relay0,
+                "load generator": time.process_time() - client0,
+            }
+            results.append(_report(name, stats, seconds, _persisted(url, stats.attempts), cpu))
         a, f = results
         if a["p99_ms"] and f["p99_ms"]:
             print(
@@ -410,11 +411,12 @@ async def main_async(args: argparse.Namespace) -> None:
             a["p99_ms"] <= 15.0,
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        for process in (server, relay):
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
         if not args.keep_db:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'drop database if exists "{urlparse(url).path[1:]}" with (force)')

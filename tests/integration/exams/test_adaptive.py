@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 from litestar.testing import AsyncTestClient
 
+from apis.exams import adaptive
 from core.settings import Settings
 from psychometrics import ItemParameters, eap_scores, normal_grid
 from tests.integration.exams.school import School, adaptive_exam, choose, school, user
@@ -107,6 +108,13 @@ async def test_adaptive_exam_lifecycle_result_events_and_replay(
             " where attempt_id = %s",
             (attempt_id,),
         ).fetchone()
+        exam_id, bank_key, param_ids = conn.execute(
+            "select exam_id::text, bank_key, param_ids::text[] from exams.attempts"
+            " where attempt_id = %s",
+            (attempt_id,),
+        ).fetchone() or (None, None, None)
+    # The bank key PostgreSQL computed at the start is the one the replay's loader computes.
+    assert bank_key == adaptive.bank_key(exam_id, param_ids) and len(param_ids) > 0
     assert n_resp == n_sel == result["items_administered"] == n_scored + pilots
     assert pilots >= 1
     assert counts["exams.attempt.started.v1"] == 1
