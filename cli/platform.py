@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from typing import Any
 
 import click
 
@@ -39,15 +41,32 @@ def serve(
     if unknown:
         raise click.BadParameter(f"unknown services {unknown}; choose from {sorted(SERVICES)}")
     settings = Settings.load()
-    app = create_app(settings, services or None, relay=not no_relay)
-    uvicorn.run(
-        app,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers,
-        log_level="warning",
-        access_log=False,  # the gateway writes its own JSON access log
-    )
+    options: dict[str, Any] = {
+        "host": host or settings.api_host,
+        "port": port or settings.api_port,
+        "log_level": "warning",
+        "access_log": False,  # the gateway writes its own JSON access log
+    }
+    if workers <= 1:
+        uvicorn.run(create_app(settings, services or None, relay=not no_relay), **options)
+        return
+    # Several worker processes: uvicorn imports the app in each, so it gets a factory and the
+    # choices travel in the environment the workers inherit.
+    os.environ[_SERVICES_ENV] = ",".join(services)
+    os.environ[_RELAY_ENV] = "0" if no_relay else "1"
+    uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
+
+
+_SERVICES_ENV = "DREAMSEED_SERVE_SERVICES"
+_RELAY_ENV = "DREAMSEED_SERVE_RELAY"
+
+
+def app_from_environment() -> Any:
+    """The app of one `serve --workers N` worker (see `serve`)."""
+    from apis.app import create_app
+
+    chosen = [s for s in os.environ.get(_SERVICES_ENV, "").split(",") if s]
+    return create_app(Settings.load(), chosen or None, relay=os.environ.get(_RELAY_ENV) != "0")
 
 
 @click.command()
