@@ -219,10 +219,8 @@ class Step:
 
 
 def candidates_left(state: CATState, bank: CATBank) -> int:
-    avail = bank.operational.copy()
-    if state.items:
-        avail[list(state.items)] = False
-    return int(avail.sum())
+    """Operational items not yet administered (enemies not considered)."""
+    return bank.unused_operational(state.items)
 
 
 def advance(state: CATState, bank: CATBank, config: CATConfig) -> Step:

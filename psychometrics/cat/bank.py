@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -15,10 +17,72 @@ from psychometrics.models import (
 )
 from psychometrics.quadrature import QuadratureGrid, normal_grid
 
-__all__ = ["CATBank"]
+__all__ = ["CATBank", "OnlineTables"]
 
 _FINE_STEP = 0.01
 _FINE_LIMIT = 6.0
+
+
+def _frozen(a: IntArray) -> IntArray:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class OnlineTables:
+    """Plain-Python views of a :class:`CATBank` for the single-examinee (online) step.
+
+    Derived once per bank so that one CAT step needs no per-call numpy work on the whole
+    bank beyond the selection kernels themselves.  Every value equals what the vectorised
+    code computes from the bank's arrays.
+
+    Attributes:
+        n_items: bank size ``I``.
+        n_categories: categories per item, length ``I``.
+        operational_set: indices of the operational items.
+        n_operational: number of operational items.
+        skill: skill code per item (``-1`` none), length ``I``.
+        balance: whether content balancing applies (targets set and summing above zero).
+        targets: target share per skill code, length ``S``.
+        target_positive: ``targets[s] > 0``, length ``S``.
+        targets_finite: no target is ``NaN`` or infinite.
+        blocked: items that are not operational, increasing.
+        blocked_in_skill: per skill code, the items that are not operational items of
+            that skill, increasing.
+        eligible: the operational items, increasing.
+        eligible_in_skill: per skill code, its operational items, increasing.
+        eligible_sets: per skill code, its operational items as a set.
+        fisher_orders: rankings by Fisher information, filled on first use, keyed by
+            ``(skill code or -1, fine-grid index)``: the best 96 eligible items (int16
+            indices) and the number eligible (see ``engine._fisher_ranked``); at most
+            ``(S + 1) · G`` entries of ≈ 0.4 kB.
+        nodes2: ``grid.nodes**2``, shape ``(Q,)``.
+        sh: Sympson–Hetter ``K_i``, length ``I``.
+        n_fine: size ``G`` of the fine θ grid.
+        token: identifies the bank in per-state caches without keeping it alive.
+        recent: one-entry cache of :meth:`CATBank.used_items` (a list so it can change).
+    """
+
+    n_items: int
+    n_categories: tuple[int, ...]
+    operational_set: frozenset[int]
+    n_operational: int
+    skill: tuple[int, ...]
+    balance: bool
+    targets: tuple[float, ...]
+    target_positive: tuple[bool, ...]
+    targets_finite: bool
+    blocked: IntArray
+    blocked_in_skill: tuple[IntArray, ...]
+    eligible: IntArray
+    eligible_in_skill: tuple[IntArray, ...]
+    eligible_sets: tuple[frozenset[int], ...]
+    fisher_orders: dict[tuple[int, int], tuple[IntArray, int]]
+    nodes2: FloatArray
+    sh: tuple[float, ...]
+    n_fine: int
+    token: object
+    recent: list[tuple[Any, frozenset[int], int]]
 
 
 @dataclass(frozen=True)
@@ -41,6 +105,8 @@ class CATBank:
         pilot: pilot items, shape ``(I,)``.
         enemy: enemy adjacency, shape ``(I, I)``, or ``None``.
         sh: Sympson–Hetter ``K_i``, shape ``(I,)``.
+        online: plain-Python tables for the single-examinee step (derived, see
+            :class:`OnlineTables`).
     """
 
     items: ItemParameters
@@ -58,11 +124,84 @@ class CATBank:
     pilot: BoolArray
     enemy: AnyArray | None
     sh: FloatArray
+    online: OnlineTables = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        targets = self.targets
+        n_skills = int(targets.size)
+        skill = tuple(int(x) for x in self.skill_index)
+        eligible = _frozen(np.flatnonzero(self.operational))
+        onehot = self.skill_index[None, :] == np.arange(n_skills)[:, None]  # (S, I)
+        eligible_in_skill = tuple(
+            _frozen(np.flatnonzero(self.operational & onehot[s])) for s in range(n_skills)
+        )
+        nodes2 = self.grid.nodes**2
+        nodes2.setflags(write=False)
+        tables = OnlineTables(
+            n_items=self.items.n_items,
+            n_categories=tuple(int(k) for k in self.items.n_categories),
+            operational_set=frozenset(eligible.tolist()),
+            n_operational=int(eligible.size),
+            skill=skill,
+            balance=not (targets.size == 0 or targets.sum() <= 0),
+            targets=tuple(float(t) for t in targets),
+            target_positive=tuple(bool(t > 0) for t in targets),
+            targets_finite=bool(np.isfinite(targets).all()),
+            blocked=_frozen(np.flatnonzero(~self.operational)),
+            blocked_in_skill=tuple(
+                _frozen(np.flatnonzero(~(self.operational & onehot[s]))) for s in range(n_skills)
+            ),
+            eligible=eligible,
+            eligible_in_skill=eligible_in_skill,
+            eligible_sets=tuple(frozenset(e.tolist()) for e in eligible_in_skill),
+            fisher_orders={},
+            nodes2=nodes2,
+            sh=tuple(float(x) for x in self.sh),
+            n_fine=int(self.fine_theta.size),
+            token=object(),
+            recent=[(None, frozenset(), 0)],
+        )
+        object.__setattr__(self, "online", tables)
 
     @property
     def n_items(self) -> int:
         """Bank size ``I``."""
         return self.items.n_items
+
+    def _usage(self, items: Iterable[int]) -> tuple[Any, frozenset[int], int]:
+        """``(items, distinct used indices, operational items left)``; the last tuple asked
+        for is remembered (one online step asks three times about the same state)."""
+        t = self.online
+        last = t.recent[0]
+        if last[0] is items:
+            return last
+        used = frozenset(items)
+        n = t.n_items
+        if used and (min(used) < 0 or max(used) >= n):
+            used = frozenset(i + n if i < 0 else i for i in used)
+            if min(used) < 0 or max(used) >= n:
+                self.operational[list(items)]  # raises numpy's IndexError, as indexing did
+                raise IndexError(f"item index out of range for a bank of {n} items")
+        entry = (items, used, t.n_operational - len(t.operational_set.intersection(used)))
+        if type(items) is tuple:  # immutable: safe to recognise by identity
+            t.recent[0] = entry
+        return entry
+
+    def used_items(self, items: Iterable[int]) -> frozenset[int]:
+        """The distinct bank indices among ``items``, negative ones counted from the end as
+        numpy indexing does.
+
+        Raises:
+            IndexError: for an index outside ``-I … I-1``.
+        """
+        return self._usage(items)[1]
+
+    def unused_operational(self, items: Iterable[int]) -> int:
+        """Operational items not among ``items`` (enemies not considered).
+
+        Equals ``operational`` with ``items`` cleared, summed; ``items`` may repeat.
+        """
+        return self._usage(items)[2]
 
     def fine_index(self, theta: FloatArray) -> IntArray:
         """Nearest fine-grid index for each θ, shape like ``theta``."""

@@ -10,13 +10,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from psychometrics._types import BoolArray, FloatArray, IntArray
+from psychometrics._types import AnyArray, BoolArray, FloatArray, IntArray
 
-__all__ = ["choose", "sympson_hetter_calibrate"]
+__all__ = ["choose", "pick_ranked", "rank_and_pick", "sympson_hetter_calibrate"]
 
 _SH_CANDIDATES = 10
 
@@ -70,6 +72,77 @@ def choose(
         pick = first
     chosen = top[rows, pick]
     return chosen, crit[rows, chosen]
+
+
+class UniformSource(Protocol):
+    """A source of uniform doubles in ``[0, 1)`` (``Generator.random()``, one at a time)."""
+
+    def uniform(self) -> float: ...
+
+
+def rank_and_pick(
+    neg: AnyArray,
+    method: str,
+    rng: UniformSource,
+    *,
+    k: int = 5,
+    sh: Sequence[float] = (),
+) -> int:
+    """The item :func:`choose` picks for one examinee, from its *negated* masked criterion.
+
+    ``neg`` is ``-np.where(available, criterion, -inf)``, shape ``(I,)`` (``+inf`` where
+    unavailable): exactly the array :func:`choose` partitions.  The ranking uses the very
+    numpy kernels of :func:`choose` (``argmax``/``argpartition`` on the same dtype and
+    values; ``argsort`` unless the candidates are distinct, where any sort gives its
+    order), so ties break identically.  The draws are the same doubles of the same stream
+    (``rng.uniform()`` is ``Generator.random()``); the Sympson–Hetter lottery stops drawing
+    once a candidate is accepted, which changes nothing since the step draws nothing after.
+    """
+    n_items = neg.shape[0]
+    if method == "none":
+        return int((-neg).argmax())
+    m = min(n_items, k if method == "randomesque" else _SH_CANDIDATES)
+    top = neg.argpartition(m - 1)[:m] if m < n_items else np.arange(n_items)
+    cand: list[int] = top.tolist()
+    vals: list[float] = neg[top].tolist()
+    if len(set(vals)) == len(vals) and math.isfinite(sum(vals)):
+        # Distinct finite values: every sort gives argsort's order.
+        ranked = [cand[j] for j in sorted(range(len(vals)), key=vals.__getitem__)]
+        return pick_ranked(ranked, None, method, rng, sh=sh)
+    # Ties, infinities (unavailable items) or NaN: numpy's own order.
+    order: list[int] = np.asarray(neg[top]).argsort().tolist()
+    finite = [math.isfinite(vals[j]) for j in order]
+    return pick_ranked([cand[j] for j in order], finite, method, rng, sh=sh)
+
+
+def pick_ranked(
+    ranked: list[int],
+    finite: list[bool] | None,
+    method: str,
+    rng: UniformSource,
+    *,
+    sh: Sequence[float] = (),
+) -> int:
+    """The randomesque or Sympson–Hetter pick among :func:`choose`'s ranked candidates.
+
+    Args:
+        ranked: the ``m`` candidates, best first (as :func:`choose` orders them).
+        finite: whether each candidate's criterion is finite (``None``: all are).
+        method: ``randomesque`` or ``sympson-hetter``.
+        rng: source of uniform doubles (``Generator.random()``).
+        sh: Sympson–Hetter probabilities per bank item.
+    """
+    if not ranked:  # k < 1: what choose's top[rows, pick] raises
+        raise IndexError("index 0 is out of bounds for axis 1 with size 0")
+    n_ok = len(ranked) if finite is None else sum(finite)
+    if method == "randomesque":
+        return ranked[int(rng.uniform() * max(n_ok, 1))]
+    if not sh:
+        raise ValueError("sympson-hetter needs sh")
+    for j, item in enumerate(ranked):
+        if rng.uniform() < sh[item] and (finite is None or finite[j]):
+            return item
+    return ranked[max(n_ok - 1, 0)]
 
 
 def sympson_hetter_calibrate(
