@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
+from apis.gateway.rate_limit import RateCounters
+from apis.gateway.revocations import RevocationMirror
 from core.settings import Settings
 
 
@@ -19,3 +21,5 @@ class AppState:
     redis: Redis
     policy: PolicyGate
     metrics: Metrics
+    revocations: RevocationMirror | None = None
+    rate_counters: RateCounters | None = None

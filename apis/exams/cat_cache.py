@@ -169,7 +169,13 @@ async def _write(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
         _log.warning("CAT cache write failed for %s (%s)", attempt_id, exc)
 
 
+DRAIN_SECONDS = 2.0
+
+
 async def drain() -> None:
-    """Wait for the background writes in flight (shutdown, tests)."""
-    while _writes:
-        await asyncio.gather(*list(_writes), return_exceptions=True)
+    """Wait (at most `DRAIN_SECONDS`) for this event loop's background writes in flight (shutdown,
+    tests); writes of another loop (an app that already stopped) are not waited for."""
+    loop = asyncio.get_running_loop()
+    mine = [t for t in _writes if not t.done() and t.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine, timeout=DRAIN_SECONDS)

@@ -2,29 +2,26 @@
 
 Routes opt out with `opt={"public": True}` (health, login, register, docs).
 
-One Redis round trip per request: the revocation check (EXISTS) and, unless the route opts out
-of rate limiting, the limiter's counters (INCR/EXPIRE) go in one non-transactional pipeline
-executed with `raise_on_error=False`, so each reply is judged on its own: an error or no reply for
-the revocation check fails closed (503), an error on a counter fails the limiter open (see
-`rate_limit`).
+No Redis round trip on the request path: the signature is verified once per token and process
+(`core.auth.decode_token_cached`), revocation is looked up in this process's mirror of the
+revoked-token list (`revocations`), which fails closed (503) whenever it is not live.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from litestar.middleware import ASGIMiddleware
-from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY, Principal
-from apis.gateway.rate_limit import PRECOUNTED_KEY, limit_commands, rate_limited
 from apis.gateway.timing import stage
-from core.auth import decode_token_cached, revocation_key
+from core.auth import decode_token_cached
 from core.errors import ServiceUnavailable, Unauthenticated
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
+
+    from apis.gateway.revocations import RevocationMirror
 
 
 def bearer_token(scope: Scope) -> str:
@@ -37,7 +34,7 @@ def bearer_token(scope: Scope) -> str:
     raise Unauthenticated("missing Authorization header with a Bearer access token")
 
 
-def _revocation_unavailable(cause: BaseException | None) -> ServiceUnavailable:
+def revocation_unavailable(cause: BaseException | None) -> ServiceUnavailable:
     # Fail closed: without the revocation list a logged-out token could pass.
     exc = ServiceUnavailable(
         "cannot check token revocation (Redis unavailable); retry shortly", {"Retry-After": "1"}
@@ -57,29 +54,14 @@ class AuthMiddleware(ASGIMiddleware):
                 claims = decode_token_cached(
                     state.settings.jwt_secret, bearer_token(scope), "access"
                 )
-            pipe = state.redis.pipeline(transaction=False)
-            pipe.exists(revocation_key(claims.token_id))
-            limits: list[tuple[str, int]] | None = None
-            if rate_limited(scope):
-                limits = limit_commands(scope, state.settings, claims.user_id, pipe, time.time())
-            try:
-                with stage("gateway_redis"):
-                    replies: list[Any] = await pipe.execute(raise_on_error=False)
-            except RedisError as exc:
-                raise _revocation_unavailable(exc) from exc
-            revoked = replies[0] if replies else None
-            if not isinstance(revoked, int):
-                raise _revocation_unavailable(revoked if isinstance(revoked, Exception) else None)
-            if revoked:
+            revocations: RevocationMirror = state.revocations
+            if not revocations.live:
+                raise revocation_unavailable(revocations.error)
+            if revocations.is_revoked(claims.token_id):
                 raise Unauthenticated("token has been revoked (logged out)")
         except Unauthenticated as exc:
             exc.headers["WWW-Authenticate"] = "Bearer"
             raise
-        if limits is not None:
-            counts = replies[1::2]
-            scope[PRECOUNTED_KEY] = [  # type: ignore[literal-required]
-                (name, count, limit) for (name, limit), count in zip(limits, counts, strict=True)
-            ]
         scope[SCOPE_KEY] = Principal(  # type: ignore[literal-required]
             claims.user_id, claims.role, claims.token_id, claims.expires_at
         )

@@ -23,6 +23,8 @@ async def _check_postgres(state: AppState) -> str:
 
 async def _check_redis(state: AppState) -> str:
     await state.redis.ping()
+    if state.revocations is not None and not state.revocations.live:
+        raise RuntimeError("the revoked-token list is not mirrored yet")
     return "ok"
 
 

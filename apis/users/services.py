@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from apis.gateway import revocations
 from apis.state import AppState
 from apis.users.schemas import TokenPair, User
 from core import outbox
@@ -89,9 +90,17 @@ async def login(state: AppState, email: str, password: str) -> TokenPair:
 
 
 async def revoke(state: AppState, claims: Claims) -> None:
+    """Revoke an access token: stored in Redis (the truth), announced to every API process's
+    mirror, and effective in this one at once."""
     ttl = int((claims.expires_at - datetime.now(UTC)).total_seconds()) + 1
     if ttl > 0:
-        await state.redis.set(revocation_key(claims.token_id), "1", ex=ttl)
+        expires = claims.expires_at.timestamp()
+        pipe = state.redis.pipeline(transaction=True)
+        pipe.set(revocation_key(claims.token_id), "1", ex=ttl)
+        pipe.publish(revocations.CHANNEL, revocations.message(claims.token_id, expires))
+        await pipe.execute()
+        if state.revocations is not None:
+            state.revocations.add(claims.token_id, expires)
 
 
 async def refresh(state: AppState, refresh_token: str) -> TokenPair:

@@ -1,19 +1,20 @@
-"""The cheaper request path keeps its guarantees: one Redis round trip that still fails closed on
-revocation (and open for the limiter), a class-id cache that never grants a non-member, and the
-API's batched decision log writes every decision exactly once."""
+"""The cheaper request path keeps its guarantees: no Redis round trip per request, yet revocation
+still fails closed (and spreads to every process) and the limiter still limits (and fails open);
+a class-id cache that never grants a non-member; the API's batched decision log writes every
+decision exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.asyncio import Redis
 
 from apis.app import create_app
 from apis.gateway.metrics import Metrics
@@ -25,78 +26,119 @@ from governance import LocalEngine
 from governance.decision import Decision
 from governance.decision_log import DecisionLog
 from tests.integration.apis.conftest import make_account
-
-
-class _Pipe:
-    def __init__(self, owner: _CountingRedis, real: Any) -> None:
-        self.owner, self.real = owner, real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def __len__(self) -> int:
-        return len(self.real)
-
-    async def execute(self, raise_on_error: bool = True) -> list[Any]:
-        self.owner.executes += 1
-        if self.owner.down:
-            raise RedisConnectionError("Redis went away")
-        replies: list[Any] = await self.real.execute(raise_on_error=False)
-        if self.owner.fail_exists:
-            replies[0] = ResponseError("LOADING Redis is loading the dataset in memory")
-        if self.owner.fail_counters:
-            replies[1:] = [ResponseError("OOM command not allowed")] * (len(replies) - 1)
-        return replies
+from tests.support.redis_server import throwaway_redis
 
 
 class _CountingRedis:
-    """Wraps the app's Redis client: counts pipeline round trips, injects failures."""
+    """Wraps the app's Redis client and counts every command and pipeline it is asked for."""
 
     def __init__(self, real: Any) -> None:
         self.real = real
-        self.executes = 0
-        self.commands = 0
-        self.down = self.fail_exists = self.fail_counters = False
-
-    def pipeline(self, transaction: bool = True) -> _Pipe:
-        return _Pipe(self, self.real.pipeline(transaction=transaction))
+        self.calls = 0
 
     def __getattr__(self, name: str) -> Any:
-        self.commands += 1
+        self.calls += 1
         return getattr(self.real, name)
 
 
-async def test_one_redis_round_trip_fails_closed_on_revocation(settings: Settings) -> None:
+async def _until(predicate: Any, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_an_authenticated_request_makes_no_redis_round_trip(settings: Settings) -> None:
     app = create_app(replace(settings, rate_limit_per_user=3, rate_limit_per_ip=100_000))
     async with AsyncTestClient(app) as client:
         account = await make_account(client, "student")
         redis = _CountingRedis(app.state.dreamseed.redis)
         app.state.dreamseed.redis = redis
-        me = await client.get("/api/v1/users/me", headers=account.headers)
-        assert me.status_code == 200, me.text
-        assert (redis.executes, redis.commands) == (1, 0)  # revocation + limiter together
-
-        redis.fail_exists = True  # the revocation check errors, the counters answer
-        failed = await client.get("/api/v1/users/me", headers=account.headers)
-        assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
-        assert "revocation" in failed.json()["error"]["message"]
-        redis.fail_exists, redis.down = False, True
-        down = await client.get("/api/v1/users/me", headers=account.headers)
-        assert down.status_code == 503
-
-        redis.down, redis.fail_counters = False, True  # limiter fails open, auth still checked
-        for _ in range(5):  # over the limit of 3/min, but the counters are unavailable
-            ok = await client.get("/api/v1/users/me", headers=account.headers)
-            assert ok.status_code == 200, ok.text
-        redis.fail_counters = False
+        for _ in range(3):
+            me = await client.get("/api/v1/users/me", headers=account.headers)
+            assert me.status_code == 200, me.text
+        assert redis.calls == 0  # revocation mirrored in process, counters flushed behind
         limited = await client.get("/api/v1/users/me", headers=account.headers)
-        assert limited.status_code == 429  # the counters resumed with Redis
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
 
-        other = await make_account(client, "student")  # under its own per-user limit
-        out = await client.post("/api/v1/auth/logout", headers=other.headers)
-        assert out.status_code in (200, 204), out.text
-        revoked = await client.get("/api/v1/users/me", headers=other.headers)
-        assert revoked.status_code == 401 and "revoked" in revoked.json()["error"]["message"]
+
+async def test_revocation_fails_closed_without_redis_and_spreads_to_other_processes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with throwaway_redis(tmp_path) as server:
+        own = replace(settings, redis_url=server.url)
+        app_a, app_b = create_app(own, relay=False), create_app(own, relay=False)
+        async with AsyncTestClient(app_a) as a, AsyncTestClient(app_b) as b:
+            account = await make_account(a, "student")
+            other = await make_account(a, "student")
+            assert (await b.get("/api/v1/users/me", headers=other.headers)).status_code == 200
+
+            # Logout through A: A refuses the token at once, B as soon as it reads the news.
+            out = await a.post("/api/v1/auth/logout", headers=other.headers)
+            assert out.status_code in (200, 204), out.text
+            assert (await a.get("/api/v1/users/me", headers=other.headers)).status_code == 401
+
+            async def b_refuses() -> bool:
+                reply = await b.get("/api/v1/users/me", headers=other.headers)
+                return reply.status_code == 401 and "revoked" in reply.text
+
+            await _until(b_refuses, 2.0)
+
+            # Redis dies: nobody can vouch for the list any more, so requests get 503 ...
+            server.kill()
+
+            async def refused() -> bool:
+                reply = await a.get("/api/v1/users/me", headers=account.headers)
+                return reply.status_code == 503 and reply.headers.get("retry-after") == "1"
+
+            await _until(refused, 3.0)
+            ready = await a.get("/ready")
+            assert ready.status_code == 503
+            # ... until it is back: the mirror reloads the list (the revocation survived in
+            # the test's restarted server? no -- it restarts empty, like a Redis that lost its
+            # data; the restarted mirror reflects exactly what Redis holds).
+            server.start()
+
+            async def served() -> bool:
+                reply = await a.get("/api/v1/users/me", headers=account.headers)
+                return reply.status_code == 200
+
+            await _until(served, 5.0)
+
+
+async def test_limiter_fails_open_when_redis_refuses_writes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with throwaway_redis(tmp_path) as server:
+        own = replace(settings, redis_url=server.url, rate_limit_per_user=3)
+        app = create_app(own, relay=False)
+        async with AsyncTestClient(app) as client:
+            account = await make_account(client, "student")
+            admin = Redis.from_url(server.url)
+            try:
+                # Out of memory for every write: the counters cannot be stored, reads still work.
+                await admin.config_set("maxmemory-policy", "noeviction")
+                await admin.config_set("maxmemory", "1")
+                counters = app.state.dreamseed.rate_counters
+
+                async def unavailable() -> bool:
+                    await client.get("/api/v1/users/me", headers=account.headers)
+                    return not counters.available
+
+                await _until(unavailable, 3.0)
+                for _ in range(6):  # over the limit of 3/min, but the limiter steps aside
+                    ok = await client.get("/api/v1/users/me", headers=account.headers)
+                    assert ok.status_code == 200, ok.text
+
+                await admin.config_set("maxmemory", "0")  # writes work again: limits resume
+
+                async def limited() -> bool:
+                    reply = await client.get("/api/v1/users/me", headers=account.headers)
+                    return reply.status_code == 429
+
+                await _until(limited, 3.0)
+            finally:
+                await admin.aclose()
 
 
 async def test_class_id_cache_never_grants_a_non_member() -> None:
