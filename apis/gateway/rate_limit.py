@@ -39,6 +39,7 @@ class RateCounters:
         self._redis = redis
         self._flush_seconds = flush_seconds
         self._pending: dict[str, int] = {}
+        self._inflight: dict[str, int] = {}  # counts of the flush awaiting Redis's reply
         self._shared: dict[str, int] = {}  # key -> window total in Redis at the last flush
         self.available = True  # False from a failed flush until a successful one
         self._task: asyncio.Task[None] | None = None
@@ -51,7 +52,7 @@ class RateCounters:
         self._wake.set()
         if not self.available:
             return None
-        return self._shared.get(key, 0) + self._pending[key]
+        return self._shared.get(key, 0) + self._inflight.get(key, 0) + self._pending[key]
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -79,6 +80,7 @@ class RateCounters:
         pending, self._pending = self._pending, {}
         if not pending:
             return
+        self._inflight = pending
         pipe = self._redis.pipeline(transaction=False)
         for key, n in pending.items():
             pipe.incrby(key, n)
@@ -86,6 +88,7 @@ class RateCounters:
         try:
             replies = await pipe.execute()
         except Exception as exc:
+            self._inflight = {}
             if self.available:
                 _log.warning("rate limiter skipped until Redis answers again: %s", exc)
             self.available = False
@@ -96,6 +99,7 @@ class RateCounters:
         self._shared = {k: v for k, v in self._shared.items() if k.endswith(f":{window}")}
         for key, total in zip(pending, replies[::2], strict=True):
             self._shared[key] = int(total)
+        self._inflight = {}
         self.available = True
 
 

@@ -6,6 +6,7 @@ decision exactly once."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from apis.app import create_app
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate, Resource
 from apis.gateway.principal import Principal
+from apis.gateway.rate_limit import WINDOW_SECONDS, RateCounters
 from core.errors import Forbidden
 from core.settings import Settings
 from governance import LocalEngine
@@ -211,3 +213,22 @@ async def test_decision_log_batches_and_never_writes_twice(settings: Settings) -
     assert len(rows) == 250 == len(by_id)
     for d in decisions:
         assert by_id[d.decision_id][1:] == (d.resource, d.allowed, d.latency_us, True)
+
+
+async def test_counts_in_flight_to_redis_still_count(settings: Settings) -> None:
+    """A request arriving while a flush awaits Redis is judged on the flushed counts too."""
+    redis = Redis.from_url(settings.redis_url)
+    counters = RateCounters(redis)
+    try:
+        window = int(time.time() // WINDOW_SECONDS)
+        key = f"rl:user:{uuid.uuid4()}:{window}"
+        assert [counters.hit(key) for _ in range(3)] == [1, 2, 3]
+        flushing = asyncio.create_task(counters.flush())
+        await asyncio.sleep(0)  # the flush has taken the pending counts, Redis not answered yet
+        assert counters.hit(key) == 4
+        await flushing
+        assert counters.hit(key) == 5
+        await counters.flush()
+        assert int(await redis.get(key)) == 5
+    finally:
+        await redis.aclose()
