@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 from redis.asyncio import Redis
 
+from apis.exams.lru import Lru
 from apis.gateway.timing import stage
 from psychometrics import CATState, ItemChoice
 
@@ -99,39 +100,14 @@ def decode(raw: bytes | str) -> Entry | None:
         return None
 
 
-class _Lru:
-    """A small LRU of entries (a dict keeps insertion order; a hit moves to the end)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: dict[str, Entry] = {}
-
-    def get(self, attempt_id: str) -> Entry | None:
-        entry = self._data.pop(attempt_id, None)
-        if entry is not None:
-            self._data[attempt_id] = entry
-        return entry
-
-    def put(self, attempt_id: str, entry: Entry) -> None:
-        self._data.pop(attempt_id, None)
-        self._data[attempt_id] = entry
-        while len(self._data) > self.size:
-            del self._data[next(iter(self._data))]
-
-    def drop(self, attempt_id: str) -> None:
-        self._data.pop(attempt_id, None)
-
-    def clear(self) -> None:
-        self._data.clear()
-
-
-LOCAL = _Lru(LOCAL_SIZE)
+LOCAL = Lru(LOCAL_SIZE)
 # Background Redis writes still running (kept referenced until done).
 _writes: set[asyncio.Task[None]] = set()
 
 
 def local(attempt_id: str) -> Entry | None:
-    return LOCAL.get(attempt_id)
+    entry: Entry | None = LOCAL.get_fresh(attempt_id)
+    return entry
 
 
 async def shared(redis: Redis, attempt_id: str) -> Entry | None:
@@ -150,7 +126,7 @@ async def shared(redis: Redis, attempt_id: str) -> Entry | None:
 def put(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
     """Remember `entry` in both tiers (None: the attempt is finished, forget it)."""
     if entry is None:
-        LOCAL.drop(attempt_id)
+        LOCAL.pop(attempt_id, None)
     else:
         LOCAL.put(attempt_id, entry)
     task = asyncio.create_task(_write(redis, attempt_id, entry))

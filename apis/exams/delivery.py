@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import secrets
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
 from apis.exams import adaptive, cat_cache, recording, services
+from apis.exams.lru import Lru
 from apis.exams.schemas import (
     AnswerReply,
     AnswerRequest,
@@ -108,26 +108,8 @@ class ExamInfo:
     index_of: dict[str, int]
 
 
-class _Lru(OrderedDict[str, Any]):
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def get_fresh(self, key: str) -> Any:
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
-_EXAMS = _Lru(256)
-_BANKS = _Lru(64)
+_EXAMS = Lru(256)
+_BANKS = Lru(64)
 
 
 async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
@@ -699,7 +681,7 @@ async def answer(
         fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, cached)
         if fast is not None:
             return fast, True
-        cat_cache.LOCAL.drop(attempt_id)  # stale (another replica moved on) or not applicable
+        cat_cache.LOCAL.pop(attempt_id, None)  # stale (another replica moved on) or not applicable
     shared = await cat_cache.shared(state.redis, attempt_id)
     if shared is not None and (cached is None or shared.position != cached.position):
         fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, shared)
