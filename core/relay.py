@@ -1,8 +1,15 @@
 """The outbox relay: publishes committed outbox rows to Redis Streams, in order, at least once.
 
 Each event goes to the stream `events.<domain>` (e.g. `events.exams`) with its `event_id`, so a
-consumer that sees an id twice (the relay crashed between XADD and marking the row) drops it.
-Rows are claimed with `FOR UPDATE SKIP LOCKED`, so several relays can run side by side.
+consumer that sees an id twice (the relay crashed between XADD and moving its cursor) drops it.
+
+The relay reads the outbox in (txid, event_seq) order, after its cursor (`events.relay_cursors`)
+and below the transaction-id horizon: every row with txid < pg_snapshot_xmin of the statement's
+snapshot belongs to a transaction that has finished, so no row can still commit behind the
+cursor (sequence values and transaction ids commit out of order; the lake ingest relies on the
+same horizon, migration 0001). It never writes the outbox: one cursor row moves per batch
+(migration 0012 says why). Several relays can run side by side: a transaction-scoped advisory
+lock lets one publish at a time, the others find it taken and wait for their next turn.
 """
 
 from __future__ import annotations
@@ -17,7 +24,29 @@ from redis.asyncio import Redis
 
 STREAM_PREFIX = "events."
 STREAM_MAXLEN = 1_000_000
+CURSOR = "redis-streams"
+_LOCK_KEY = 0x6F7574626F78  # "outbox": one relay publishes at a time
 _log = logging.getLogger("dreamseed.relay")
+
+# The cursor need not wait for its WAL flush: a cursor move lost in a PostgreSQL crash only
+# republishes its events, which consumers drop by event_id. A durable commit here would add a disk
+# flush that the requests' own commits queue behind.
+_TAKE_TURN_SQL = (
+    "select set_config('synchronous_commit', 'off', true), pg_try_advisory_xact_lock(%s) as my_turn"
+)
+_BATCH_SQL = (
+    "select o.txid::text as txid, o.event_seq, o.event_id::text as event_id, o.event_type,"
+    " o.aggregate_id, o.occurred_at, o.payload::text as payload"
+    " from events.outbox o"
+    # A row subquery, not a join: its values become the bounds of the index scan.
+    " where (o.txid, o.event_seq) > (select c.txid, c.event_seq from events.relay_cursors c"
+    " where c.relay = %(cursor)s) and o.txid < pg_snapshot_xmin(pg_current_snapshot())"
+    " order by o.txid, o.event_seq limit %(limit)s"
+)
+_MOVE_SQL = (
+    "update events.relay_cursors set txid = %(txid)s::xid8, event_seq = %(event_seq)s,"
+    " moved_at = now() where relay = %(cursor)s"
+)
 
 
 def stream_for(event_type: str) -> str:
@@ -25,23 +54,18 @@ def stream_for(event_type: str) -> str:
 
 
 async def relay_batch(pool: AsyncConnectionPool[Any], redis: Redis, batch_size: int = 500) -> int:
-    """Publish one batch of unpublished events; return how many were published.
+    """Publish the next batch of committed events; return how many were published.
 
-    One statement claims and marks the rows (`update … returning`, rows locked with `skip
-    locked`); the mark commits only after Redis acknowledged every XADD, so a Redis failure rolls
-    it back and the rows are published by a later batch.
+    The cursor moves in the same transaction, after Redis acknowledged every XADD, so a Redis
+    failure rolls it back and the same rows are published by a later batch. 0 as well when
+    another relay holds the turn.
     """
     async with pool.connection() as conn, conn.transaction():
-        cur = await conn.execute(
-            "update events.outbox o set published_at = now() from ("
-            " select event_seq from events.outbox where published_at is null"
-            " order by event_seq limit %s for update skip locked) claimed"
-            " where o.event_seq = claimed.event_seq"
-            " returning o.event_seq, o.event_id::text as event_id, o.event_type, o.aggregate_id,"
-            " o.occurred_at, o.payload::text as payload",
-            (batch_size,),
-        )
-        rows = sorted(await cur.fetchall(), key=lambda row: row["event_seq"])
+        turn = await (await conn.execute(_TAKE_TURN_SQL, (_LOCK_KEY,))).fetchone()
+        if turn is None or not turn["my_turn"]:
+            return 0
+        cur = await conn.execute(_BATCH_SQL, {"cursor": CURSOR, "limit": batch_size})
+        rows = await cur.fetchall()
         if not rows:
             return 0
         pipe = redis.pipeline(transaction=False)
@@ -59,6 +83,10 @@ async def relay_batch(pool: AsyncConnectionPool[Any], redis: Redis, batch_size: 
                 approximate=True,
             )
         await pipe.execute()
+        last = rows[-1]
+        await conn.execute(
+            _MOVE_SQL, {"txid": last["txid"], "event_seq": last["event_seq"], "cursor": CURSOR}
+        )
         return len(rows)
 
 

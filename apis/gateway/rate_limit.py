@@ -41,6 +41,7 @@ class RateCounters:
         self._pending: dict[str, int] = {}
         self._inflight: dict[str, int] = {}  # counts of the flush awaiting Redis's reply
         self._shared: dict[str, int] = {}  # key -> window total in Redis at the last flush
+        self._window = -1  # the window whose totals `_shared` holds
         self.available = True  # False from a failed flush until a successful one
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -95,8 +96,10 @@ class RateCounters:
             self._shared.clear()
             raise
         window = int(time.time() // WINDOW_SECONDS)
-        # Totals of past windows are of no use any more.
-        self._shared = {k: v for k, v in self._shared.items() if k.endswith(f":{window}")}
+        if window != self._window:  # totals of past windows are of no use any more
+            suffix = f":{window}"
+            self._shared = {k: v for k, v in self._shared.items() if k.endswith(suffix)}
+            self._window = window
         for key, total in zip(pending, replies[::2], strict=True):
             self._shared[key] = int(total)
         self._inflight = {}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import random
@@ -30,10 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import aiohttp
+import httptools
 import httpx
 import psycopg
+import uvloop
 
+from bench.exams.loadgen import Connection
 from core.auth import hash_password, issue_token
 from core.ids import new_id
 from core.migrate import migrate
@@ -201,21 +202,21 @@ def _answer(bank: dict[str, Any], item_id: str, theta: float, rng: random.Random
 
 
 async def _examinee(
-    api: aiohttp.ClientSession, headers: dict[str, str], world: dict[str, Any], kind: str,
-    stats: Stats, seed: int, think: tuple[float, float], deadline: float,
+    api: Connection, world: dict[str, Any], kind: str, stats: Stats, seed: int,
+    think: tuple[float, float], deadline: float,
 ) -> None:  # fmt: skip
     rng = random.Random(seed)
     theta = rng.gauss(0, 1)
     await asyncio.sleep(rng.uniform(0, think[1]))  # staggered arrival
     try:
-        async with api.post(f"/api/v1/exams/{world[kind]}/attempts", headers=headers) as started:
-            status, attempt = started.status, await started.json()
-    except aiohttp.ClientError as exc:
+        started = await api.request("POST", f"/api/v1/exams/{world[kind]}/attempts")
+    except (OSError, TimeoutError, httptools.HttpParserError) as exc:
         stats.error(type(exc).__name__)
         return
-    if status != 201:
-        stats.error(f"start {status}")
+    if started.status != 201:
+        stats.error(f"start {started.status}")
         return
+    attempt: Any = started.json()
     stats.attempts.append(attempt["attempt_id"])
     queue = list(world["fixed_items"]) if kind == "fixed" else []
     item = attempt["next_item"]["item_id"] if kind == "adaptive" else queue.pop(0)
@@ -230,49 +231,49 @@ async def _examinee(
         stats.submitted += 1
         t0 = time.perf_counter()
         try:
-            async with api.post(url, json=body, headers=headers) as reply:
-                status, payload = reply.status, await reply.read()
-                timing = reply.headers.get("server-timing", "")
-        except aiohttp.ClientError as exc:
+            reply = await api.request("POST", url, body)
+        except (OSError, TimeoutError, httptools.HttpParserError) as exc:
             stats.error(type(exc).__name__)
             return
         elapsed = (time.perf_counter() - t0) * 1000
         stats.latencies_ms.append(elapsed)
-        stages = _server_timing(timing)
+        stages = _server_timing(reply.headers.get(b"server-timing", b"").decode())
         if "app" in stages:
             stats.server_ms.append(stages["app"])
             stats.stages.append((elapsed, stages))
-        if status not in (200, 201):
-            stats.error(f"answer {status}")
+        if reply.status not in (200, 201):
+            stats.error(f"answer {reply.status}")
             return
         stats.acknowledged += 1
         if kind == "adaptive":
-            nxt = json.loads(payload)["next_item"]
+            payload: Any = reply.json()
+            nxt = payload["next_item"]
             item = nxt["item_id"] if nxt else None
         else:
             item = queue.pop(0) if queue else None
 
 
 async def _phase(
-    base: str, students: list[dict[str, str]], world: dict[str, Any], kind: str,
+    port: int, students: list[dict[str, str]], world: dict[str, Any], kind: str,
     think: tuple[float, float], budget: float,
 ) -> tuple[Stats, float]:  # fmt: skip
     stats = Stats()
-    # aiohttp, not httpx, drives the load: it costs the client ≈ 4× less CPU per request, and
-    # the client shares the machine's two cores with the API under test.
-    connector = aiohttp.TCPConnector(limit=len(students))
-    async with aiohttp.ClientSession(
-        base_url=base, connector=connector, timeout=aiohttp.ClientTimeout(total=30)
-    ) as api:
+    # One keep-alive connection per examinee, driven by the lean client (`loadgen`): it shares
+    # the machine's two cores with the API under test.
+    connections = [Connection("127.0.0.1", port, h) for h in students]
+    try:
         t0 = time.monotonic()
         deadline = t0 + budget
         await asyncio.gather(
             *(
-                _examinee(api, h, world, kind, stats, n, think, deadline)
-                for n, h in enumerate(students)
+                _examinee(api, world, kind, stats, n, think, deadline)
+                for n, api in enumerate(connections)
             )
         )
         return stats, time.monotonic() - t0
+    finally:
+        for api in connections:
+            api.close()
 
 
 def _server_timing(header: str) -> dict[str, float]:
@@ -391,7 +392,7 @@ async def main_async(args: argparse.Namespace) -> None:
         ):
             cpu0, relay0 = _cpu_seconds(server.pid), _cpu_seconds(relay.pid)
             client0 = time.process_time()
-            stats, seconds = await _phase(base, students, world, kind, think, args.budget)
+            stats, seconds = await _phase(port, students, world, kind, think, args.budget)
             cpu = {
                 "server": _cpu_seconds(server.pid) - cpu0,
                 "relay": _cpu_seconds(relay.pid) - relay0,
@@ -430,7 +431,8 @@ def main() -> None:
     parser.add_argument("--think", type=float, nargs=2, default=(4.0, 12.0), metavar=("MIN", "MAX"))
     parser.add_argument("--budget", type=float, default=240.0, help="seconds per phase, at most")
     parser.add_argument("--keep-db", action="store_true")
-    asyncio.run(main_async(parser.parse_args()))
+    # uvloop on the client too: the load generator shares the two cores with the service.
+    uvloop.run(main_async(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import shutil
+import socket
 from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
 
 import psycopg
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from core import outbox
 from core.db import create_pool
 from core.events import ClassCreatedV1
-from core.migrate import migrate
+from core.migrate import MIGRATIONS_DIR, migrate
 from core.relay import relay_batch, stream_for
 from core.settings import Settings
 
@@ -66,3 +72,136 @@ async def test_relay_publishes_every_event_once_to_its_domain_stream(settings: S
     mine = [e for _, e in entries if e["aggregate_id"] in {x.class_id for x in events}]
     assert len(mine) == 7 and await redis.xlen(stream) >= before + 7
     await redis.aclose()
+
+
+async def _drain(pool, redis: Redis) -> int:
+    published = 0
+    while (n := await relay_batch(pool, redis, batch_size=50)) > 0:
+        published += n
+    return published
+
+
+async def _published_ids(redis: Redis, events: list[ClassCreatedV1]) -> list[str]:
+    wanted = {e.class_id for e in events}
+    entries = await redis.xrange(stream_for(ClassCreatedV1.event_type), count=1_000_000)
+    return [e["aggregate_id"] for _, e in entries if e["aggregate_id"] in wanted]
+
+
+async def test_an_event_committed_late_is_published_after_the_open_transaction_ends(
+    settings: Settings,
+) -> None:
+    """Sequence values and transaction ids commit out of order: a row of a transaction still
+    open must not be skipped by a cursor that moved past rows committed after it began."""
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    pool = create_pool(settings.database_url, min_size=1, max_size=2)
+    await pool.open(wait=True)
+    early, late = _event(), _event()
+    try:
+        await _drain(pool, redis)
+        slow = psycopg.connect(settings.database_url)
+        outbox.append_sync(slow, early)  # its transaction holds an older transaction id
+        with psycopg.connect(settings.database_url) as conn, conn.transaction():
+            outbox.append_sync(conn, late)  # committed first
+        assert await _drain(pool, redis) == 0  # `late` waits behind the open transaction
+        slow.commit()
+        slow.close()
+        assert await _drain(pool, redis) == 2
+        assert await _published_ids(redis, [early, late]) == [early.class_id, late.class_id]
+    finally:
+        await pool.close()
+        await redis.aclose()
+
+
+async def test_relays_side_by_side_publish_each_event_once(settings: Settings) -> None:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    pools = [create_pool(settings.database_url, min_size=1, max_size=2) for _ in range(3)]
+    for pool in pools:
+        await pool.open(wait=True)
+    events = [_event() for _ in range(60)]
+    try:
+        await _drain(pools[0], redis)
+        with psycopg.connect(settings.database_url) as conn:
+            for event in events:  # many small transactions, committed one after another
+                with conn.transaction():
+                    outbox.append_sync(conn, event)
+
+        async def relay(pool) -> int:
+            published = 0
+            for _ in range(40):
+                published += await relay_batch(pool, redis, batch_size=7)
+                await asyncio.sleep(0)
+            return published
+
+        counts = await asyncio.gather(*(relay(pool) for pool in pools))
+        published = await _published_ids(redis, events)
+        assert sorted(published) == sorted(e.class_id for e in events)  # each exactly once
+        assert published == [e.class_id for e in events]  # in commit order
+        assert sum(counts) == len(events)
+    finally:
+        for pool in pools:
+            await pool.close()
+        await redis.aclose()
+
+
+async def test_a_redis_failure_leaves_the_cursor_where_it_was(settings: Settings) -> None:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    dead = Redis(host="127.0.0.1", port=_closed_port(), socket_connect_timeout=1)
+    pool = create_pool(settings.database_url, min_size=1, max_size=2)
+    await pool.open(wait=True)
+    events = [_event() for _ in range(3)]
+    try:
+        await _drain(pool, redis)
+        with psycopg.connect(settings.database_url) as conn, conn.transaction():
+            for event in events:
+                outbox.append_sync(conn, event)
+        with pytest.raises(RedisConnectionError):
+            await relay_batch(pool, dead)
+        assert await _published_ids(redis, events) == []
+        assert await _drain(pool, redis) == 3
+        assert await _published_ids(redis, events) == [e.class_id for e in events]
+    finally:
+        await pool.close()
+        await dead.aclose()
+        await redis.aclose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_cursor_starts_before_the_first_row_the_old_relay_left_unpublished(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Migration 0012 on a database whose outbox the old relay had partly marked published."""
+    name = f"dreamseed_relay_{secrets.token_hex(4)}"
+    admin = urlparse(settings.database_url)._replace(path="/postgres").geturl()
+    url = urlparse(settings.database_url)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    try:
+        before = tmp_path / "before"
+        before.mkdir()
+        for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+            if path.name < "0012":
+                shutil.copy(path, before / path.name)
+        migrate(url, before)
+        with psycopg.connect(url) as conn:
+            for k in range(6):  # rows 3 and 5 (1-based) were not published yet
+                with conn.transaction():
+                    outbox.append_sync(conn, _event())
+                    if k not in (2, 4):
+                        conn.execute(
+                            "update events.outbox set published_at = now()"
+                            " where event_seq = (select max(event_seq) from events.outbox)"
+                        )
+        migrate(url)
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("select txid, event_seq from events.outbox order by 1, 2")
+            positions = rows.fetchall()
+            cursor = conn.execute("select txid, event_seq from events.relay_cursors").fetchall()
+        assert cursor == [positions[1]]  # just before the first row left unpublished
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
