@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -129,20 +130,48 @@ def put(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
         LOCAL.pop(attempt_id, None)
     else:
         LOCAL.put(attempt_id, entry)
-    task = asyncio.create_task(_write(redis, attempt_id, entry))
-    _writes.add(task)
-    task.add_done_callback(_writes.discard)
+    writer = _writers.get(redis)
+    if writer is None:
+        writer = _writers[redis] = _WriteBehind(redis)
+    writer.put(attempt_id, entry)
 
 
-async def _write(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
-    try:
-        async with asyncio.timeout(TIMEOUT_SECONDS):
-            if entry is None:
-                await redis.delete(key(attempt_id))
-            else:
-                await redis.set(key(attempt_id), encode(entry), ex=TTL_SECONDS)
-    except Exception as exc:  # the cache is optional: PostgreSQL already has everything
-        _log.warning("CAT cache write failed for %s (%s)", attempt_id, exc)
+class _WriteBehind:
+    """The Redis tier's writes of one client, coalesced: whatever the answers finished while the
+    previous pipeline was out goes in the next one, the latest entry of each attempt only. Under
+    load that is one round trip for many answers instead of a task and a round trip each, which
+    matters most when answers complete in a burst (after a slow disk flush)."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.pending: dict[str, Entry | None] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def put(self, attempt_id: str, entry: Entry | None) -> None:
+        self.pending[attempt_id] = entry
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+            _writes.add(self.task)
+            self.task.add_done_callback(_writes.discard)
+
+    async def _run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, {}
+            try:
+                async with asyncio.timeout(TIMEOUT_SECONDS):
+                    pipe = self.redis.pipeline(transaction=False)
+                    for attempt_id, entry in batch.items():
+                        if entry is None:
+                            pipe.delete(key(attempt_id))
+                        else:
+                            pipe.set(key(attempt_id), encode(entry), ex=TTL_SECONDS)
+                    await pipe.execute()
+            except Exception as exc:  # the cache is optional: PostgreSQL already has everything
+                _log.warning("CAT cache write of %d attempts failed (%s)", len(batch), exc)
+
+
+# One write-behind per Redis client (each app has its own, on its own event loop).
+_writers: weakref.WeakKeyDictionary[Redis, _WriteBehind] = weakref.WeakKeyDictionary()
 
 
 DRAIN_SECONDS = 2.0

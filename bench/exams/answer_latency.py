@@ -1,19 +1,21 @@
 """Answer → next-item latency of adaptive exams under ≥ 300 concurrent simulated examinees.
 
-    uv run python bench/exams/answer_latency.py [--examinees 300] [--items 300] [--think 4 12]
+    uv run python -m bench.exams.answer_latency [--examinees 300] [--items 300] [--think 4 12]
 
-Starts the API (uvicorn, 1 worker, free loopback port, a subprocess) on a scratch database,
-seeds a teacher, a class, N students and a calibrated 300-item bank, then every examinee takes an
-adaptive exam concurrently (httpx.AsyncClient, think time between answers, bounded time). Reports
-p50/p90/p99/max of POST /attempts/{id}/responses (its reply carries the next item), errors, and the
-persisted response count against the acknowledged count. Baseline in the same run, same examinees
-and think time: the fixed-form answer path (no CAT, no next item). No timing asserts.
-"""
+Starts the API (uvicorn, 1 worker, free loopback port) and the outbox relay as two processes on a
+scratch database, seeds a teacher, a class, N students and a calibrated 300-item bank, then every
+examinee takes an adaptive exam concurrently (one keep-alive connection each, `loadgen`, think
+time between answers, bounded time). Reports p50/p90/p99/max of POST /attempts/{id}/responses
+(its reply carries the next item), errors, and the persisted response count against the
+acknowledged count. Baseline in the same run, same examinees and think time: the fixed-form
+answer path (no CAT, no next item); and, as the floor, a bare one-row durable commit measured at
+the same time. No timing asserts."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import random
@@ -82,7 +84,7 @@ def _scratch_db(settings: Settings) -> tuple[str, str]:
     return admin, url
 
 
-def _serve(url: str, port: int) -> list[subprocess.Popen[bytes]]:
+def _serve(url: str, port: int, workers: int) -> list[subprocess.Popen[bytes]]:
     """The API and the outbox relay as production runs them (infra/k8s): `dreamseed serve
     --no-relay` (1 worker) and `dreamseed relay`, two processes, on the scratch database."""
     env = {
@@ -93,6 +95,7 @@ def _serve(url: str, port: int) -> list[subprocess.Popen[bytes]]:
     }
     dreamseed = str(Path(sys.executable).with_name("dreamseed"))
     api = [dreamseed, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-relay"]
+    api += ["--workers", str(workers)]
     return [
         subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -308,10 +311,17 @@ def _stage_breakdown(stats: Stats) -> str:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the API process (Linux /proc), to separate service time from
-    queueing on a machine shared with other work."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its children (uvicorn's workers), from Linux
+    /proc, to separate service time from queueing on a machine shared with other work."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a process that ended meanwhile
+            continue
+        if stat.parent.name == str(pid) or int(fields[1]) == pid:  # itself or a child
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _persisted(url: str, attempts: list[str]) -> int:
@@ -322,8 +332,28 @@ def _persisted(url: str, attempts: list[str]) -> int:
     return int(row[0]) if row else 0
 
 
+async def _commit_probe(url: str, stop: asyncio.Event, out: list[float]) -> None:
+    """The floor under every answer, measured at the same time: a one-row INSERT committed
+    durably on its own connection, 10 times a second. Its tail is the disk's flush tail (the
+    machine's virtual disk stalls for 10-50 ms now and then); answers that commit during a stall
+    wait as long, whatever the service does."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("create table if not exists bench_commit_probe (n bigserial, v int)")
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            await conn.execute("insert into bench_commit_probe (v) values (1)")
+            out.append((time.perf_counter() - t0) * 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+
+
 def _report(
-    name: str, stats: Stats, seconds: float, persisted: int, cpu: dict[str, float]
+    name: str,
+    stats: Stats,
+    seconds: float,
+    persisted: int,
+    cpu: dict[str, float],
+    probe: list[float],
 ) -> dict[str, Any]:
     requests = max(1, len(stats.latencies_ms) + len(stats.attempts))
     lat = stats.latencies_ms
@@ -345,6 +375,12 @@ def _report(
         "persisted": persisted,
         "attempts": len(stats.attempts),
         "cpu_ms_per_request": {k: round(1000 * v / requests, 2) for k, v in cpu.items()},
+        "bare_commit_ms": {
+            "n": len(probe),
+            "p50": round(_pct(probe, 0.50), 2),
+            "p99": round(_pct(probe, 0.99), 2),
+            "max": round(max(probe), 2) if probe else float("nan"),
+        },
     }
     print(
         f"{name:>28}: n={out['answers']:5d}  {out['throughput_per_s']:6.1f}/s  "
@@ -355,6 +391,11 @@ def _report(
         "CPU ms/request: " + ", ".join(f"{k} {v}" for k, v in out["cpu_ms_per_request"].items())
     )
     print(_stage_breakdown(stats))
+    bare = out["bare_commit_ms"]
+    print(
+        f"      {'bare commit':>10} (one-row INSERT, own connection, 10/s, same time): "
+        f"n={bare['n']} p50 {bare['p50']:.2f} ms  p99 {bare['p99']:.2f}  max {bare['max']:.2f}"
+    )
     return out
 
 
@@ -362,7 +403,7 @@ async def main_async(args: argparse.Namespace) -> None:
     settings = Settings.load()
     admin, url = _scratch_db(settings)
     port = _free_port()
-    server, relay = _serve(url, port)
+    server, relay = _serve(url, port, args.workers)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as api:
@@ -382,7 +423,7 @@ async def main_async(args: argparse.Namespace) -> None:
             f"load average before: {os.getloadavg()[0]:.2f}; "
             f"{args.examinees} concurrent examinees, {args.items}-item bank, up to "
             f"{args.max_items} items each, think time U({think[0]}, {think[1]}) s, "
-            f"API: uvicorn 1 worker on {base}, {os.cpu_count()} cores shared with PostgreSQL, "
+            f"API: uvicorn {args.workers} worker(s) on {base}, {os.cpu_count()} cores shared with PostgreSQL, "
             "Redis and this client"
         )
         results = []
@@ -392,13 +433,18 @@ async def main_async(args: argparse.Namespace) -> None:
         ):
             cpu0, relay0 = _cpu_seconds(server.pid), _cpu_seconds(relay.pid)
             client0 = time.process_time()
+            stop, probe = asyncio.Event(), []
+            prober = asyncio.create_task(_commit_probe(url, stop, probe))
             stats, seconds = await _phase(port, students, world, kind, think, args.budget)
+            stop.set()
+            await prober
             cpu = {
                 "server": _cpu_seconds(server.pid) - cpu0,
                 "relay": _cpu_seconds(relay.pid) - relay0,
                 "load generator": time.process_time() - client0,
             }
-            results.append(_report(name, stats, seconds, _persisted(url, stats.attempts), cpu))
+            persisted = _persisted(url, stats.attempts)
+            results.append(_report(name, stats, seconds, persisted, cpu, probe))
         a, f = results
         if a["p99_ms"] and f["p99_ms"]:
             print(
@@ -430,6 +476,7 @@ def main() -> None:
     parser.add_argument("--max-items", type=int, default=20)
     parser.add_argument("--think", type=float, nargs=2, default=(4.0, 12.0), metavar=("MIN", "MAX"))
     parser.add_argument("--budget", type=float, default=240.0, help="seconds per phase, at most")
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes")
     parser.add_argument("--keep-db", action="store_true")
     # uvloop on the client too: the load generator shares the two cores with the service.
     uvloop.run(main_async(parser.parse_args()))
