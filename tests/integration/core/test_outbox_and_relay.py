@@ -6,6 +6,7 @@ import asyncio
 import secrets
 import shutil
 import socket
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -61,10 +62,8 @@ async def test_relay_publishes_every_event_once_to_its_domain_stream(settings: S
     pool = create_pool(settings.database_url, min_size=1, max_size=2)
     await pool.open(wait=True)
     try:
-        published = 0
-        while (n := await relay_batch(pool, redis, batch_size=3)) > 0:
-            published += n
-        assert published >= 7
+        await _publish(pool, redis, events, batch_size=3)
+        await _drain(pool, redis)
         assert await relay_batch(pool, redis) == 0
     finally:
         await pool.close()
@@ -81,9 +80,19 @@ async def _drain(pool, redis: Redis) -> int:
     return published
 
 
+async def _publish(pool, redis: Redis, events: list[ClassCreatedV1], batch_size: int = 50) -> None:
+    """Relay until every one of `events` went out. The horizon is cluster-wide: a transaction
+    of another database still open holds it back for a moment, so this waits (bounded)."""
+    async with asyncio.timeout(30):
+        while len(await _published_ids(redis, events)) < len(events):
+            if await relay_batch(pool, redis, batch_size=batch_size) == 0:
+                await asyncio.sleep(0.05)
+
+
 async def _published_ids(redis: Redis, events: list[ClassCreatedV1]) -> list[str]:
     wanted = {e.class_id for e in events}
-    entries = await redis.xrange(stream_for(ClassCreatedV1.event_type), count=1_000_000)
+    recent = f"{int(time.time() * 1000) - 120_000}-0"  # stream ids start with the ms of the XADD
+    entries = await redis.xrange(stream_for(ClassCreatedV1.event_type), min=recent)
     return [e["aggregate_id"] for _, e in entries if e["aggregate_id"] in wanted]
 
 
@@ -105,7 +114,7 @@ async def test_an_event_committed_late_is_published_after_the_open_transaction_e
         assert await _drain(pool, redis) == 0  # `late` waits behind the open transaction
         slow.commit()
         slow.close()
-        assert await _drain(pool, redis) == 2
+        await _publish(pool, redis, [early, late])
         assert await _published_ids(redis, [early, late]) == [early.class_id, late.class_id]
     finally:
         await pool.close()
@@ -125,18 +134,24 @@ async def test_relays_side_by_side_publish_each_event_once(settings: Settings) -
                 with conn.transaction():
                     outbox.append_sync(conn, event)
 
+        done = asyncio.Event()
+
         async def relay(pool) -> int:
             published = 0
-            for _ in range(40):
-                published += await relay_batch(pool, redis, batch_size=7)
-                await asyncio.sleep(0)
+            async with asyncio.timeout(30):
+                while not done.is_set():
+                    published += await relay_batch(pool, redis, batch_size=7)
+                    if len(await _published_ids(redis, events)) >= len(events):
+                        done.set()
+                    await asyncio.sleep(0)
             return published
 
         counts = await asyncio.gather(*(relay(pool) for pool in pools))
+        await _drain(pools[0], redis)  # nothing more may go out
         published = await _published_ids(redis, events)
         assert sorted(published) == sorted(e.class_id for e in events)  # each exactly once
         assert published == [e.class_id for e in events]  # in commit order
-        assert sum(counts) == len(events)
+        assert sum(counts) >= len(events)  # (plus any earlier test's events the horizon held)
     finally:
         for pool in pools:
             await pool.close()
@@ -157,7 +172,7 @@ async def test_a_redis_failure_leaves_the_cursor_where_it_was(settings: Settings
         with pytest.raises(RedisConnectionError):
             await relay_batch(pool, dead)
         assert await _published_ids(redis, events) == []
-        assert await _drain(pool, redis) == 3
+        await _publish(pool, redis, events)
         assert await _published_ids(redis, events) == [e.class_id for e in events]
     finally:
         await pool.close()
