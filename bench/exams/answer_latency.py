@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import random
@@ -52,6 +53,8 @@ class Stats:
     server_ms: list[float] = field(default_factory=list)  # the API's own Server-Timing
     # (client latency, {stage: ms}) per answer, from the Server-Timing header
     stages: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    # (time.perf_counter() when sent, client latency, {stage: ms}) per answer, for --trace
+    trace: list[tuple[float, float, dict[str, float]]] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     acknowledged: int = 0
     submitted: int = 0
@@ -244,6 +247,7 @@ async def _examinee(
         if "app" in stages:
             stats.server_ms.append(stages["app"])
             stats.stages.append((elapsed, stages))
+            stats.trace.append((t0, elapsed, stages))
         if reply.status not in (200, 201):
             stats.error(f"answer {reply.status}")
             return
@@ -332,7 +336,9 @@ def _persisted(url: str, attempts: list[str]) -> int:
     return int(row[0]) if row else 0
 
 
-async def _commit_probe(url: str, stop: asyncio.Event, out: list[float]) -> None:
+async def _commit_probe(
+    url: str, stop: asyncio.Event, out: list[float], trace: list[tuple[float, float]]
+) -> None:
     """The floor under every answer, measured at the same time: a one-row INSERT committed
     durably on its own connection, 10 times a second. Its tail is the disk's flush tail (the
     machine's virtual disk stalls for 10-50 ms now and then); answers that commit during a stall
@@ -343,8 +349,21 @@ async def _commit_probe(url: str, stop: asyncio.Event, out: list[float]) -> None
             t0 = time.perf_counter()
             await conn.execute("insert into bench_commit_probe (v) values (1)")
             out.append((time.perf_counter() - t0) * 1000)
+            trace.append((t0, out[-1]))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.1)
+
+
+def _write_trace(
+    path: str, kind: str, stats: Stats, probe_trace: list[tuple[float, float]]
+) -> None:
+    """One JSON line per answer and per bare commit, to line the slow answers up with the
+    probe's stalls (`sent` is time.perf_counter(), one clock for both)."""
+    with Path(path).open("a") as out:
+        for sent, ms, stage_ms in stats.trace:
+            out.write(json.dumps({"phase": kind, "sent": sent, "ms": ms, **stage_ms}) + "\n")
+        for sent, ms in probe_trace:
+            out.write(json.dumps({"phase": kind, "probe": True, "sent": sent, "ms": ms}) + "\n")
 
 
 def _report(
@@ -433,8 +452,8 @@ async def main_async(args: argparse.Namespace) -> None:
         ):
             cpu0, relay0 = _cpu_seconds(server.pid), _cpu_seconds(relay.pid)
             client0 = time.process_time()
-            stop, probe = asyncio.Event(), []
-            prober = asyncio.create_task(_commit_probe(url, stop, probe))
+            stop, probe, probe_trace = asyncio.Event(), [], []
+            prober = asyncio.create_task(_commit_probe(url, stop, probe, probe_trace))
             stats, seconds = await _phase(port, students, world, kind, think, args.budget)
             stop.set()
             await prober
@@ -443,6 +462,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 "relay": _cpu_seconds(relay.pid) - relay0,
                 "load generator": time.process_time() - client0,
             }
+            if args.trace:
+                _write_trace(args.trace, kind, stats, probe_trace)
             persisted = _persisted(url, stats.attempts)
             results.append(_report(name, stats, seconds, persisted, cpu, probe))
         a, f = results
@@ -478,6 +499,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=240.0, help="seconds per phase, at most")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--trace", help="append every answer's timings as JSON lines to this file")
     # uvloop on the client too: the load generator shares the two cores with the service.
     uvloop.run(main_async(parser.parse_args()))
 
