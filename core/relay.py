@@ -90,26 +90,77 @@ async def relay_batch(pool: AsyncConnectionPool[Any], redis: Redis, batch_size: 
         return len(rows)
 
 
+# Which open transaction holds the horizon back, when committed events wait behind it.
+_HELD_BACK_SQL = (
+    "select a.pid, a.datname, a.usename, a.application_name, a.state,"
+    " extract(epoch from now() - a.xact_start)::float8 as open_seconds, left(a.query, 200) as query"
+    " from pg_stat_activity a"
+    " where a.backend_xid is not null and a.pid <> pg_backend_pid()"
+    " and a.xact_start <= now() - make_interval(secs => %(open_for)s)"
+    " and exists (select 1 from events.outbox o where (o.txid, o.event_seq) >"
+    " (select c.txid, c.event_seq from events.relay_cursors c where c.relay = %(cursor)s))"
+    " order by age(a.backend_xid) desc limit 1"
+)
+
+
+async def held_back_by(
+    pool: AsyncConnectionPool[Any], open_for: float = 0.0
+) -> dict[str, Any] | None:
+    """The oldest transaction with a transaction id, open for `open_for` seconds or more, while
+    events wait after the cursor (pg_stat_activity: pid, datname, usename, application_name,
+    state, open_seconds, query), or None. The horizon is cluster-wide: one long writing transaction anywhere on the server, in
+    any database, holds every later event back until it ends."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_HELD_BACK_SQL, {"cursor": CURSOR, "open_for": open_for})
+        row = await cur.fetchone()
+        return dict(row) if row is not None else None
+
+
 async def run_relay(
     pool: AsyncConnectionPool[Any],
     redis: Redis,
     stop: asyncio.Event,
     idle_seconds: float = 0.2,
     batch_size: int = 500,
+    stall_seconds: float = 30.0,
 ) -> None:
     """Relay until `stop` is set; errors are logged and retried (the outbox keeps the events).
 
     A full batch is followed at once by the next; otherwise the relay waits `idle_seconds`
     before polling again, so under a steady trickle of events it runs a few batches a second
     (each carrying what accumulated) instead of one transaction per event. Delivery delay stays
-    bounded by `idle_seconds` plus one batch, as when idle.
+    bounded by `idle_seconds` plus one batch, as when idle, unless an open transaction holds the
+    horizon back: after `stall_seconds` without publishing, and every `stall_seconds` after,
+    the relay logs a warning naming that transaction (`held_back_by`).
     """
+    loop = asyncio.get_running_loop()
+    last_progress = last_check = loop.time()
     while not stop.is_set():
         try:
             published = await relay_batch(pool, redis, batch_size)
         except Exception:  # a Redis or PostgreSQL outage must not kill the relay
             _log.exception("outbox relay failed; retrying")
             published = 0
+        now = loop.time()
+        if published:
+            last_progress = now
+        elif now - max(last_progress, last_check) >= stall_seconds:
+            last_check = now
+            with contextlib.suppress(Exception):  # a diagnosis must not stop the relay
+                # Open that long: not an answer in flight, nor a standby relay waiting its turn.
+                culprit = await held_back_by(pool, open_for=stall_seconds)
+                if culprit is not None:
+                    _log.warning(
+                        "outbox relay: committed events wait behind transaction of pid %s"
+                        " (%s@%s, %s, %s, open %.0f s): %s",
+                        culprit["pid"],
+                        culprit["usename"],
+                        culprit["datname"],
+                        culprit["application_name"] or "no application name",
+                        culprit["state"],
+                        culprit["open_seconds"],
+                        culprit["query"],
+                    )
         if published < batch_size:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)

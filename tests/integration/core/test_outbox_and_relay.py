@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import shutil
 import socket
@@ -20,7 +21,7 @@ from core import outbox
 from core.db import create_pool
 from core.events import ClassCreatedV1
 from core.migrate import MIGRATIONS_DIR, migrate
-from core.relay import relay_batch, stream_for
+from core.relay import held_back_by, relay_batch, run_relay, stream_for
 from core.settings import Settings
 
 
@@ -220,3 +221,42 @@ def test_the_cursor_starts_before_the_first_row_the_old_relay_left_unpublished(
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+async def test_the_relay_names_the_transaction_that_holds_its_events_back(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    pool = create_pool(settings.database_url, min_size=1, max_size=2)
+    await pool.open(wait=True)
+    waiting = _event()
+    try:
+        await _drain(pool, redis)
+        assert await held_back_by(pool) is None  # nothing waits
+        with psycopg.connect(settings.database_url, application_name="long-report") as slow:
+            slow.execute("select pg_current_xact_id()")  # a writing transaction, left open
+            with psycopg.connect(settings.database_url) as conn, conn.transaction():
+                outbox.append_sync(conn, waiting)
+            culprit = await held_back_by(pool)
+            assert culprit is not None
+            assert culprit["pid"] == slow.info.backend_pid
+            assert culprit["application_name"] == "long-report"
+            assert await held_back_by(pool, open_for=3600) is None  # not open that long
+            stop = asyncio.Event()
+            with caplog.at_level(logging.WARNING, logger="dreamseed.relay"):
+                task = asyncio.create_task(
+                    run_relay(pool, redis, stop, idle_seconds=0.05, stall_seconds=0.2)
+                )
+                for _ in range(200):  # the warning is due after 0.2 s; wait 10 s at most
+                    if "long-report" in caplog.text:
+                        break
+                    await asyncio.sleep(0.05)
+                stop.set()
+                await task
+            assert f"pid {slow.info.backend_pid}" in caplog.text
+            assert await _published_ids(redis, [waiting]) == []  # still held back
+            slow.rollback()
+        await _publish(pool, redis, [waiting])
+    finally:
+        await pool.close()
+        await redis.aclose()
