@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -34,7 +35,7 @@ __all__ = [
     "BATCH_INSERT_SQL",
     "INSERT_SQL",
     "DecisionLog",
-    "batch_columns",
+    "batch_json",
     "decision_row",
     "write_now",
 ]
@@ -49,20 +50,26 @@ INSERT_SQL: Final = (
 )
 
 
-# One statement per batch (one array per column) instead of one Bind/Execute per row.
+# One statement per batch: the decisions travel as one JSON array (msgspec encodes the Decision
+# dataclasses directly, field names = column names). Column arrays cost psycopg a regex check
+# per element when it quotes them, ≈ 0.2 ms of the API's CPU per request it logged.
 BATCH_INSERT_SQL: Final = (
     "insert into governance.decisions (decision_id, decided_at, decision, subject_id,"
     " subject_role, action, resource, allowed, reason, policy_revision, latency_us, request_id)"
-    " select * from unnest(%s::uuid[], %s::timestamptz[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::jsonb[], %s::bool[], %s::text[], %s::text[], %s::int[], %s::text[])"
+    " select d.decision_id, d.decided_at, d.decision, d.subject_id, d.subject_role, d.action,"
+    " d.resource, d.allowed, d.reason, d.policy_revision, d.latency_us, d.request_id"
+    " from jsonb_to_recordset(%s::jsonb) as d (decision_id uuid, decided_at timestamptz,"
+    " decision text, subject_id text, subject_role text, action text, resource jsonb,"
+    " allowed bool, reason text, policy_revision text, latency_us int, request_id text)"
     " on conflict (decision_id) do nothing"
 )
 
+_encode_batch = msgspec.json.Encoder().encode
 
-def batch_columns(batch: Sequence[Decision]) -> list[list[Any]]:
-    """The BATCH_INSERT_SQL parameters: one list per column, in column order."""
-    rows = [decision_row(d) for d in batch]
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * 12
+
+def batch_json(batch: Sequence[Decision]) -> str:
+    """The BATCH_INSERT_SQL parameter: the decisions as one JSON array of objects."""
+    return _encode_batch(list(batch)).decode()
 
 
 def decision_row(decision: Decision) -> tuple[Any, ...]:
@@ -244,7 +251,7 @@ class DecisionLog:
 
     async def _write_with_retry(self, batch: Sequence[Decision]) -> None:
         delay = self._retry_initial
-        params = batch_columns(batch)
+        params = (batch_json(batch),)
         while True:
             try:
                 conn = await self._connection()  # autocommit: the statement is its transaction
