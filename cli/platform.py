@@ -41,6 +41,12 @@ def serve(
     if unknown:
         raise click.BadParameter(f"unknown services {unknown}; choose from {sorted(SERVICES)}")
     settings = Settings.load()
+    if not settings.jwt_secret:
+        # Without it every login would fail with a 500; refuse to start instead.
+        raise click.UsageError(
+            "DREAMSEED_JWT_SECRET is empty: run `dreamseed up` (it writes .env with generated "
+            "secrets) or set it in the environment"
+        )
     options: dict[str, Any] = {
         "host": host or settings.api_host,
         "port": port or settings.api_port,

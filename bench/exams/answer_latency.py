@@ -138,9 +138,10 @@ async def _setup(api: httpx.AsyncClient, n_items: int, max_items: int) -> dict[s
         json={"email": email, "password": password, "display_name": "T", "role": "teacher"},
     )
     reply.raise_for_status()
-    token = (
-        await api.post("/api/v1/auth/login", json={"email": email, "password": password})
-    ).json()["access_token"]
+    login = await api.post("/api/v1/auth/login", json={"email": email, "password": password})
+    if login.status_code != 200:
+        raise SystemExit(f"bench: the teacher's login failed: {login.status_code} {login.text}")
+    token = login.json()["access_token"]
     teacher = {"Authorization": f"Bearer {token}"}
     klass = (await api.post("/api/v1/classes/", json={"name": "Bench"}, headers=teacher)).json()
     rng = random.Random(11)
