@@ -74,10 +74,7 @@ class ExamsController(Controller):
         the first (or current) item in `next_item`."""
         exam = await delivery.cached_exam(app_state, str(exam_id))
         await app_state.policy.authorize(principal, "exams.attempt.start", _exam_resource(exam))
-        if exam.kind == "adaptive":
-            attempt, created = await delivery.start_attempt(app_state, exam, principal.user_id)
-        else:
-            attempt, created = await services.start_attempt(app_state, exam, principal.user_id)
+        attempt, created = await delivery.start_attempt(app_state, exam, principal.user_id)
         return Response(attempt, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @get("/{exam_id:uuid}/item-report", opt={"action": "exams.result.read"})
@@ -98,8 +95,7 @@ class AttemptsController(Controller):
     async def read(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Attempt:
         """An attempt with its items and answers (correctness once completed); adaptive attempts
         also carry the item to answer now (`next_item`) or the result."""
-        view = await delivery.get_attempt(app_state, principal, str(attempt_id))
-        return view or await services.get_attempt(app_state, str(attempt_id))
+        return await delivery.get_attempt(app_state, principal, str(attempt_id))
 
     @post("/{attempt_id:uuid}/responses", opt={"action": "exams.attempt.answer"})
     async def answer(
@@ -108,14 +104,7 @@ class AttemptsController(Controller):
         """Answer one item: 201 when recorded (adaptive: with the next item, or the result when
         the stopping rule fired), 200 when the same answer / idempotency key was already
         recorded."""
-        done = await delivery.answer(app_state, principal, str(attempt_id), data)
-        if done is not None:
-            reply, created = done
-        else:
-            record, created = await services.answer(
-                app_state, str(attempt_id), str(data.item_id), data.choice
-            )
-            reply = AnswerReply(record.item_id, record.choice, record.answered_at)
+        reply, created = await delivery.answer(app_state, principal, str(attempt_id), data)
         return Response(reply, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
     @post(
@@ -123,8 +112,7 @@ class AttemptsController(Controller):
     )
     async def finish(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Attempt:
         """Finish and score the attempt (adaptive: on the answers given so far)."""
-        view = await delivery.finish(app_state, principal, str(attempt_id))
-        return view or await services.finish(app_state, str(attempt_id))
+        return await delivery.finish(app_state, principal, str(attempt_id))
 
     @get("/{attempt_id:uuid}/result", opt={"action": "exams.result.read"})
     async def result(self, app_state: AppState, principal: Principal, attempt_id: UUID) -> Result:

@@ -24,7 +24,7 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
-from apis.exams import adaptive, cat_cache, recording, services
+from apis.exams import adaptive, answers, cat_cache, fixed, recording, services
 from apis.exams.lru import Lru
 from apis.exams.schemas import (
     AnswerReply,
@@ -91,6 +91,12 @@ class PoolEntry:
     def shown(self, position: int | None = None) -> ExamItem:
         return ExamItem(self.item_id, self.stem, list(self.options), position, list(self.media))
 
+    def check_choice(self, choice: int) -> None:
+        if choice >= len(self.options):
+            raise InvalidInput(
+                f"choice {choice} is out of range: this item has options 0 to {len(self.options) - 1}"
+            )
+
     def score_of(self, choice: int) -> tuple[int, bool]:
         """IRT category score and correctness (graded: full credit counts as correct)."""
         if self.scoring == "graded":
@@ -110,6 +116,7 @@ class ExamInfo:
 
 _EXAMS = Lru(256)
 _BANKS = Lru(64)
+_FIXED_ATTEMPTS = Lru(cat_cache.LOCAL_SIZE)
 
 
 async def exam_info(conn: AsyncConnection[Any], exam_id: str) -> ExamInfo:
@@ -564,10 +571,13 @@ def _uuid_array(text: str) -> list[str | None]:
 
 
 async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[Attempt, bool]:
-    """Start an adaptive attempt (first item selected and stored), or resume the one running."""
+    """Start an attempt, or resume the one running (adaptive: the first item selected and
+    stored). Returns (attempt, created)."""
     async with state.pool.connection() as conn:
         info = await exam_info(conn, exam.exam_id)
-        assert info.cat is not None
+        if info.cat is None:
+            async with conn.transaction():
+                return await fixed.start(conn, info, student_id)
         async with conn.transaction():
             await conn.execute(
                 "select pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -648,23 +658,10 @@ async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[A
     return view, True
 
 
-async def _previous_answer(
-    conn: AsyncConnection[Any], attempt_id: str, item_id: str, key: str | None
-) -> dict[str, Any] | None:
-    cur = await conn.execute(
-        "select item_id::text, choice, answered_at, idempotency_key from exams.responses"
-        " where attempt_id = %s and (item_id = %s or idempotency_key = %s)"
-        " order by (idempotency_key = %s) desc nulls last limit 1",
-        (attempt_id, item_id, key, key),
-    )
-    found = await cur.fetchone()
-    return dict(found) if found else None
-
-
 async def answer(
     state: AppState, principal: Principal, attempt_id: str, data: AnswerRequest
-) -> tuple[AnswerReply, bool] | None:
-    """Record one answer and serve the next item (or the result). None for fixed-form attempts.
+) -> tuple[AnswerReply, bool]:
+    """Record one answer; adaptive: and serve the next item (or the result).
 
     Idempotent: the same idempotency key (or the same item and choice) again returns the stored
     outcome (200) and records nothing; a key or item reused with a different answer is a 409.
@@ -673,21 +670,23 @@ async def answer(
     answer to the item being asked, no read and no lock: one conditional statement
     (`recording`) writes everything or nothing. Anything else (no cache, a retry, a concurrent
     answer, the time limit, a stale cache) takes the locked path, which rebuilds what it needs
-    from PostgreSQL.
+    from PostgreSQL. Fixed-form attempts always take the locked path (`fixed`).
     """
     item_id = str(data.item_id)
-    cached = cat_cache.local(attempt_id)
-    if cached is not None:
-        fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, cached)
-        if fast is not None:
-            return fast, True
-        cat_cache.LOCAL.pop(attempt_id, None)  # stale (another replica moved on) or not applicable
-    shared = await cat_cache.shared(state.redis, attempt_id)
-    if shared is not None and (cached is None or shared.position != cached.position):
-        fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, shared)
-        if fast is not None:
-            return fast, True
-    cached = shared
+    cached = None
+    if _FIXED_ATTEMPTS.get_fresh(attempt_id) is None:
+        cached = cat_cache.local(attempt_id)
+        if cached is not None:
+            fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, cached)
+            if fast is not None:
+                return fast, True
+            cat_cache.LOCAL.pop(attempt_id, None)  # stale (another replica moved on) or not ours
+        shared = await cat_cache.shared(state.redis, attempt_id)
+        if shared is not None and (cached is None or shared.position != cached.position):
+            fast = await _answer_from_cache(state, principal, attempt_id, item_id, data, shared)
+            if fast is not None:
+                return fast, True
+        cached = shared
     try:
         return await _answer_locked(state, principal, attempt_id, item_id, data, cached)
     except UniqueViolation as exc:  # under the lock only a reused key or position can collide
@@ -723,7 +722,7 @@ async def _answer_from_cache(
     if item_id != row["current_item"] or _expired(row, now):
         return None
     entry = info.pool[info.index_of[item_id]]
-    _check_choice(entry, data.choice)
+    entry.check_choice(data.choice)
     served = _cached_cat(row, info, cached)
     if served is None:
         return None
@@ -750,7 +749,7 @@ async def _answer_locked(
     item_id: str,
     data: AnswerRequest,
     cached: cat_cache.Entry | None,
-) -> tuple[AnswerReply, bool] | None:
+) -> tuple[AnswerReply, bool]:
     expired_at: datetime | None = None
     cache_write: tuple[int, CATState, ItemChoice | None] | None = None
     row: dict[str, Any] = {}
@@ -760,12 +759,15 @@ async def _answer_locked(
             info = await exam_info(conn, row["exam_id"])
             await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
             if info.exam.kind != "adaptive":
-                return None
+                _FIXED_ATTEMPTS.put(attempt_id, True)  # no CAT state to look up next time
+                return await fixed.answer(conn, row, info, data)
             assert info.cat is not None
             # Not the item being asked: a retry of an earlier answer, or a mistake. (A reused
             # idempotency key on the current item is caught by the insert's unique index.)
             if item_id != row["current_item"]:
-                previous = await _previous_answer(conn, attempt_id, item_id, data.idempotency_key)
+                previous = await answers.previous_answer(
+                    conn, attempt_id, item_id, data.idempotency_key
+                )
                 if previous is not None:
                     return await _repeat(conn, row, info, previous, data), False
             if row["status"] != "in_progress":
@@ -790,7 +792,7 @@ async def _answer_locked(
                         f"item {row['current_item']} (GET the attempt to see it)"
                     )
                 entry = info.pool[entry_index]
-                _check_choice(entry, data.choice)
+                entry.check_choice(data.choice)
                 cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
                 if pending is None or info.pool[pending.item].item_id != entry.item_id:
                     raise Conflict("the attempt's selection log is inconsistent; contact support")
@@ -807,13 +809,6 @@ async def _answer_locked(
     finally:
         if cache_write is not None:
             _remember(state, row, *cache_write)
-
-
-def _check_choice(entry: PoolEntry, choice: int) -> None:
-    if choice >= len(entry.options):
-        raise InvalidInput(
-            f"choice {choice} is out of range: this item has options 0 to {len(entry.options) - 1}"
-        )
 
 
 async def _write_answer(
@@ -904,15 +899,7 @@ async def _repeat(
     previous: dict[str, Any],
     data: AnswerRequest,
 ) -> AnswerReply:
-    item_id = str(data.item_id)
-    if data.idempotency_key is not None and previous["idempotency_key"] == data.idempotency_key:
-        if (previous["item_id"], previous["choice"]) != (item_id, data.choice):
-            raise Conflict(
-                f"idempotency key {data.idempotency_key!r} was already used for item "
-                f"{previous['item_id']} with choice {previous['choice']}"
-            )
-    elif previous["choice"] != data.choice:
-        raise Conflict(f"item {item_id} was already answered with choice {previous['choice']}")
+    answers.ensure_same_answer(previous, data)
     reply = AnswerReply(
         previous["item_id"], previous["choice"], previous["answered_at"], status=row["status"],
         answered=row["position"], replayed=True,
@@ -925,15 +912,15 @@ async def _repeat(
     return reply
 
 
-async def finish(state: AppState, principal: Principal, attempt_id: str) -> Attempt | None:
-    """The student ends her adaptive attempt early: scored on what she answered."""
+async def finish(state: AppState, principal: Principal, attempt_id: str) -> Attempt:
+    """The student ends her attempt (adaptive: early, scored on what she answered)."""
     cache_write = False
     async with state.pool.connection() as conn, conn.transaction():
         row = await _lock_attempt(conn, attempt_id)
         info = await exam_info(conn, row["exam_id"])
         await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
         if info.exam.kind != "adaptive":
-            return None
+            return await fixed.finish(conn, row, info)
         if row["status"] != "in_progress":
             raise Conflict(f"this attempt is already completed ({row['stop_reason']})")
         bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
@@ -1010,9 +997,10 @@ async def _attempt_view(conn: AsyncConnection[Any], row: dict[str, Any], info: E
 
 
 async def _read_attempt(
-    state: AppState, principal: Principal, attempt_id: str, action: str
+    state: AppState, principal: Principal, attempt_id: str, action: str, *, view: bool
 ) -> tuple[dict[str, Any], ExamInfo, Attempt | None]:
-    """Load and authorize; an in-progress attempt past its deadline is finished (lazily) first."""
+    """Load and authorize, and with `view` the whole attempt too; an in-progress adaptive
+    attempt past its deadline is finished (lazily) first."""
     async with state.pool.connection() as conn:
         cur = await conn.execute(
             f"select {_ATTEMPT_COLUMNS} from exams.attempts where attempt_id = %s", (attempt_id,)
@@ -1024,7 +1012,7 @@ async def _read_attempt(
         info = await exam_info(conn, row["exam_id"])
         await authorize_attempt(state, principal, row, info.exam, action)
         if info.exam.kind != "adaptive":
-            return row, info, None
+            return row, info, await fixed.view(conn, row, info) if view else None
         if _expired(row, datetime.now(UTC)):
             async with conn.transaction():
                 row = await _lock_attempt(conn, attempt_id)
@@ -1034,16 +1022,21 @@ async def _read_attempt(
                     row = await _finalize(
                         conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"]
                     )
-        return row, info, await _attempt_view(conn, row, info)
+        return row, info, await _attempt_view(conn, row, info) if view else None
 
 
-async def get_attempt(state: AppState, principal: Principal, attempt_id: str) -> Attempt | None:
-    """The adaptive attempt view (None for fixed-form attempts)."""
-    return (await _read_attempt(state, principal, attempt_id, "exams.attempt.read"))[2]
+async def get_attempt(state: AppState, principal: Principal, attempt_id: str) -> Attempt:
+    _, _, attempt = await _read_attempt(
+        state, principal, attempt_id, "exams.attempt.read", view=True
+    )
+    assert attempt is not None
+    return attempt
 
 
 async def get_result(state: AppState, principal: Principal, attempt_id: str) -> Result:
-    row, info, _ = await _read_attempt(state, principal, attempt_id, "exams.result.read")
+    row, info, _ = await _read_attempt(
+        state, principal, attempt_id, "exams.result.read", view=False
+    )
     if row["status"] != "completed":
         raise Conflict("this attempt is still in progress; its result exists once it is finished")
     return _result(row, info)

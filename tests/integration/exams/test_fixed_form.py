@@ -1,0 +1,140 @@
+"""Fixed-form attempts over HTTP: pinned item versions, idempotency keys, bad input changing
+nothing, and one event per recorded answer (real PostgreSQL and Redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from litestar.testing import AsyncTestClient
+
+from core.settings import Settings
+from tests.integration.exams.school import School, school
+
+
+async def _fixed_exam(client: AsyncTestClient, sch: School, n_items: int = 4) -> dict[str, Any]:
+    reply = await client.post(
+        "/api/v1/exams/",
+        json={"title": "Form A", "item_ids": list(sch.bank)[:n_items], "class_id": sch.class_id},
+        headers=sch.teacher.headers,
+    )
+    assert reply.status_code == 201, reply.text
+    return dict(reply.json())
+
+
+def _stored(settings: Settings, attempt_id: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(settings.database_url) as conn:
+        return conn.execute(
+            "select item_id::text, choice, is_correct, item_version, idempotency_key"
+            " from exams.responses where attempt_id = %s order by answered_at",
+            (attempt_id,),
+        ).fetchall()
+
+
+def _events(settings: Settings, attempt_id: str, event_type: str) -> int:
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute(
+            "select count(*) from events.outbox where aggregate_id = %s and event_type = %s",
+            (attempt_id, event_type),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_answers_are_scored_against_the_item_version_pinned_by_the_exam(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    sch = await school(client, n_items=4)
+    exam = await _fixed_exam(client, sch)
+    first = exam["item_ids"][0]
+    old_key = sch.bank[first].key
+    new_key = (old_key + 1) % 4
+    # The teacher edits the item after setting the exam: a new version with another key and stem.
+    edited = await client.patch(
+        f"/api/v1/items/{first}",
+        json={"answer_key": new_key, "stem": "Edited stem"},
+        headers=sch.teacher.headers,
+    )
+    assert edited.status_code == 200, edited.text
+    student = sch.students[0]
+    started = await client.post(
+        f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student.headers
+    )
+    assert started.status_code == 201, started.text
+    shown = {item["item_id"]: item for item in started.json()["items"]}
+    assert shown[first]["stem"] != "Edited stem"
+    url = f"/api/v1/attempts/{started.json()['attempt_id']}"
+    answered = await client.post(
+        f"{url}/responses", json={"item_id": first, "choice": old_key}, headers=student.headers
+    )
+    assert answered.status_code == 201, answered.text
+    finished = await client.post(f"{url}/finish", headers=student.headers)
+    assert finished.status_code == 200, finished.text
+    assert (finished.json()["raw_score"], finished.json()["max_score"]) == (1, 4)
+    ((item_id, choice, is_correct, version, _),) = _stored(settings, started.json()["attempt_id"])
+    assert (item_id, choice, is_correct, version) == (first, old_key, True, 1)
+
+
+async def test_an_idempotency_key_records_once_and_cannot_be_reused_for_another_answer(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    sch = await school(client, n_items=4)
+    exam = await _fixed_exam(client, sch)
+    student = sch.students[0]
+    attempt = (
+        await client.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student.headers)
+    ).json()
+    url = f"/api/v1/attempts/{attempt['attempt_id']}/responses"
+    one, two = exam["item_ids"][:2]
+    body = {"item_id": one, "choice": 2, "idempotency_key": "k-1"}
+    first = await client.post(url, json=body, headers=student.headers)
+    assert first.status_code == 201, first.text
+    again = await client.post(url, json=body, headers=student.headers)
+    assert again.status_code == 200 and again.json()["replayed"] is True
+    assert again.json()["answered_at"] == first.json()["answered_at"]
+    for reused in (
+        {"item_id": two, "choice": 1, "idempotency_key": "k-1"},  # the key, for another item
+        {"item_id": one, "choice": 3, "idempotency_key": "k-1"},  # the key, another choice
+        {"item_id": one, "choice": 3, "idempotency_key": "k-2"},  # the item, another choice
+    ):
+        refused = await client.post(url, json=reused, headers=student.headers)
+        assert refused.status_code == 409, (reused, refused.text)
+    assert _stored(settings, attempt["attempt_id"]) == [(one, 2, sch.bank[one].key == 2, 1, "k-1")]
+    assert _events(settings, attempt["attempt_id"], "exams.response.recorded.v1") == 1
+
+
+async def test_bad_answers_are_refused_with_a_4xx_and_change_nothing(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    sch = await school(client, n_students=2, n_items=6)
+    exam = await _fixed_exam(client, sch, n_items=4)
+    student, other = sch.students
+    attempt = (
+        await client.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student.headers)
+    ).json()
+    url = f"/api/v1/attempts/{attempt['attempt_id']}"
+    item = exam["item_ids"][0]
+    not_in_exam = list(sch.bank)[5]
+    cases = [
+        ({"item_id": not_in_exam, "choice": 0}, student, 400, "not part of this exam"),
+        ({"item_id": item, "choice": 4}, student, 400, "out of range"),
+        ({"item_id": item, "choice": -1}, student, 400, "choice"),
+        ({"item_id": "not-a-uuid", "choice": 0}, student, 400, "item_id"),
+        ({"item_id": item, "choice": 0, "surprise": 1}, student, 400, "surprise"),
+        ({"item_id": item, "choice": 0}, other, 403, ""),
+    ]
+    for body, who, status, message in cases:
+        reply = await client.post(f"{url}/responses", json=body, headers=who.headers)
+        assert reply.status_code == status, (body, reply.text)
+        assert message in reply.text
+    assert _stored(settings, attempt["attempt_id"]) == []
+    finished = await client.post(f"{url}/finish", headers=student.headers)
+    assert finished.status_code == 200 and finished.json()["raw_score"] == 0
+    late = await client.post(
+        f"{url}/responses", json={"item_id": item, "choice": 0}, headers=student.headers
+    )
+    assert late.status_code == 409 and "already completed" in late.text
+    again = await client.post(f"{url}/finish", headers=student.headers)
+    assert again.status_code == 409
+    assert _stored(settings, attempt["attempt_id"]) == []
+    assert _events(settings, attempt["attempt_id"], "exams.attempt.completed.v1") == 1
