@@ -54,6 +54,7 @@ class ExamsController(Controller):
             data.title,
             [str(i) for i in data.item_ids],
             str(data.class_id) if data.class_id else None,
+            data.time_limit_seconds,
         )
 
     @get("/{exam_id:uuid}", opt={"action": "exams.exam.read"})

@@ -24,8 +24,9 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
 
-from apis.exams import adaptive, answers, cat_cache, fixed, recording, services
+from apis.exams import adaptive, cat_cache, fixed, recording, rules, services
 from apis.exams.lru import Lru
+from apis.exams.rules import GRACE, STUDENT_FINISH_REASON, TIME_LIMIT_REASON, expired
 from apis.exams.schemas import (
     AnswerReply,
     AnswerRequest,
@@ -61,10 +62,6 @@ from psychometrics import CATBank, CATConfig, CATState, ItemChoice, record_respo
 
 _log = logging.getLogger("dreamseed.exams")
 
-# Answers arriving this long after the deadline still count (network and client latency).
-GRACE = timedelta(seconds=2)
-TIME_LIMIT_REASON = "time limit reached"
-STUDENT_FINISH_REASON = "finished by the student"
 
 _ATTEMPT_COLUMNS = (
     "attempt_id::text, exam_id::text, student_id::text, status, started_at, completed_at,"
@@ -324,6 +321,13 @@ async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamR
         from apis.exams.schemas import AdaptiveConfig
 
         settings = msgspec.to_builtins(AdaptiveConfig())
+    if data.time_limit_seconds is not None:
+        if settings.get("time_limit_seconds") not in (None, data.time_limit_seconds):
+            raise InvalidInput(
+                "time_limit_seconds is set twice with different values (at the top level and "
+                "in adaptive); set it once"
+            )
+        settings["time_limit_seconds"] = data.time_limit_seconds
     class_id = str(data.class_id) if data.class_id else None
     async with state.pool.connection() as conn:
         await services.ensure_teaches(conn, owner_id, class_id)
@@ -404,14 +408,6 @@ async def authorize_attempt(
     class_id = None if principal.user_id == row["student_id"] else exam.class_id
     await state.policy.authorize(
         principal, action, Resource("attempt", row["attempt_id"], row["student_id"], class_id)
-    )
-
-
-def _expired(row: dict[str, Any], now: datetime) -> bool:
-    return (
-        row["status"] == "in_progress"
-        and row["deadline"] is not None
-        and now > row["deadline"] + GRACE
     )
 
 
@@ -592,7 +588,7 @@ async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[A
             if existing is not None:
                 row = await _lock_attempt(conn, existing["attempt_id"])
                 now = datetime.now(UTC)
-                if not _expired(row, now):
+                if not expired(row, now):
                     return await _attempt_view(conn, row, info), False
                 bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
                 cat, _, _ = await _cat_state(conn, row, info, bank, None)
@@ -719,7 +715,7 @@ async def _answer_from_cache(
     # the stored ones would; the write below re-checks the student and the position.
     await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
     now = datetime.now(UTC)
-    if item_id != row["current_item"] or _expired(row, now):
+    if item_id != row["current_item"] or expired(row, now):
         return None
     entry = info.pool[info.index_of[item_id]]
     entry.check_choice(data.choice)
@@ -760,46 +756,54 @@ async def _answer_locked(
             await authorize_attempt(state, principal, row, info.exam, "exams.attempt.answer")
             if info.exam.kind != "adaptive":
                 _FIXED_ATTEMPTS.put(attempt_id, True)  # no CAT state to look up next time
-                return await fixed.answer(conn, row, info, data)
-            assert info.cat is not None
-            # Not the item being asked: a retry of an earlier answer, or a mistake. (A reused
-            # idempotency key on the current item is caught by the insert's unique index.)
-            if item_id != row["current_item"]:
-                previous = await answers.previous_answer(
-                    conn, attempt_id, item_id, data.idempotency_key
-                )
-                if previous is not None:
-                    return await _repeat(conn, row, info, previous, data), False
-            if row["status"] != "in_progress":
-                raise Conflict(
-                    f"this attempt is already completed ({row['stop_reason']}); "
-                    "no more answers are accepted"
-                )
-            entry_index = info.index_of.get(item_id)
-            if entry_index is None:
-                raise InvalidInput(f"item {item_id} is not part of this exam")
-            now = datetime.now(UTC)
-            bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
-            if _expired(row, now):
-                cat, _, _ = await _cat_state(conn, row, info, bank, cached)
-                await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
-                expired_at = row["deadline"]
-                cache_write = (row["position"], cat, None)
+                fixed_reply = await fixed.answer(conn, row, info, data)
+                if fixed_reply is not None:
+                    return fixed_reply
+                expired_at = row["deadline"]  # finished at its deadline: commit, then refuse
             else:
+                assert info.cat is not None
+                # Not the item being asked: a retry of an earlier answer, or a mistake. (A reused
+                # idempotency key on the current item is caught by the insert's unique index.)
                 if item_id != row["current_item"]:
-                    raise Conflict(
-                        f"item {item_id} is not the item being asked; answer the current "
-                        f"item {row['current_item']} (GET the attempt to see it)"
+                    previous = await rules.previous_answer(
+                        conn, attempt_id, item_id, data.idempotency_key
                     )
-                entry = info.pool[entry_index]
-                entry.check_choice(data.choice)
-                cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
-                if pending is None or info.pool[pending.item].item_id != entry.item_id:
-                    raise Conflict("the attempt's selection log is inconsistent; contact support")
-                written = await _write_answer(conn, row, info, bank, entry, data, cat, pending, now)
-                if written is None:  # cannot happen under the lock; never write half an answer
-                    raise Conflict("the attempt changed while this answer was recorded; retry")
-                reply, cache_write = written
+                    if previous is not None:
+                        return await _repeat(conn, row, info, previous, data), False
+                if row["status"] != "in_progress":
+                    raise Conflict(
+                        f"this attempt is already completed ({row['stop_reason']}); "
+                        "no more answers are accepted"
+                    )
+                entry_index = info.index_of.get(item_id)
+                if entry_index is None:
+                    raise InvalidInput(f"item {item_id} is not part of this exam")
+                now = datetime.now(UTC)
+                bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
+                if expired(row, now):
+                    cat, _, _ = await _cat_state(conn, row, info, bank, cached)
+                    await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
+                    expired_at = row["deadline"]
+                    cache_write = (row["position"], cat, None)
+                else:
+                    if item_id != row["current_item"]:
+                        raise Conflict(
+                            f"item {item_id} is not the item being asked; answer the current "
+                            f"item {row['current_item']} (GET the attempt to see it)"
+                        )
+                    entry = info.pool[entry_index]
+                    entry.check_choice(data.choice)
+                    cat, pending, _ = await _cat_state(conn, row, info, bank, cached)
+                    if pending is None or info.pool[pending.item].item_id != entry.item_id:
+                        raise Conflict(
+                            "the attempt's selection log is inconsistent; contact support"
+                        )
+                    written = await _write_answer(
+                        conn, row, info, bank, entry, data, cat, pending, now
+                    )
+                    if written is None:  # cannot happen under the lock; never write half an answer
+                        raise Conflict("the attempt changed while this answer was recorded; retry")
+                    reply, cache_write = written
         if expired_at is not None:
             raise Conflict(
                 f"the time limit expired at {expired_at.isoformat()}; the attempt was finished "
@@ -899,7 +903,7 @@ async def _repeat(
     previous: dict[str, Any],
     data: AnswerRequest,
 ) -> AnswerReply:
-    answers.ensure_same_answer(previous, data)
+    rules.ensure_same_answer(previous, data)
     reply = AnswerReply(
         previous["item_id"], previous["choice"], previous["answered_at"], status=row["status"],
         answered=row["position"], replayed=True,
@@ -926,7 +930,7 @@ async def finish(state: AppState, principal: Principal, attempt_id: str) -> Atte
         bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
         cat, _, _ = await _cat_state(conn, row, info, bank, None)
         now = datetime.now(UTC)
-        if _expired(row, now):
+        if expired(row, now):
             done = await _finalize(conn, row, info, bank, cat, TIME_LIMIT_REASON, row["deadline"])
         else:
             done = await _finalize(conn, row, info, bank, cat, STUDENT_FINISH_REASON)
@@ -999,8 +1003,8 @@ async def _attempt_view(conn: AsyncConnection[Any], row: dict[str, Any], info: E
 async def _read_attempt(
     state: AppState, principal: Principal, attempt_id: str, action: str, *, view: bool
 ) -> tuple[dict[str, Any], ExamInfo, Attempt | None]:
-    """Load and authorize, and with `view` the whole attempt too; an in-progress adaptive
-    attempt past its deadline is finished (lazily) first."""
+    """Load and authorize, and with `view` the whole attempt too; an in-progress attempt past
+    its deadline is finished (lazily) first."""
     async with state.pool.connection() as conn:
         cur = await conn.execute(
             f"select {_ATTEMPT_COLUMNS} from exams.attempts where attempt_id = %s", (attempt_id,)
@@ -1012,11 +1016,12 @@ async def _read_attempt(
         info = await exam_info(conn, row["exam_id"])
         await authorize_attempt(state, principal, row, info.exam, action)
         if info.exam.kind != "adaptive":
+            row = await fixed.finish_if_expired(conn, row, info)
             return row, info, await fixed.view(conn, row, info) if view else None
-        if _expired(row, datetime.now(UTC)):
+        if expired(row, datetime.now(UTC)):
             async with conn.transaction():
                 row = await _lock_attempt(conn, attempt_id)
-                if _expired(row, datetime.now(UTC)):
+                if expired(row, datetime.now(UTC)):
                     bank = await _bank(conn, info, row["bank_key"], row["attempt_id"])
                     cat, _, _ = await _cat_state(conn, row, info, bank, None)
                     row = await _finalize(

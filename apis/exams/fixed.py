@@ -5,15 +5,19 @@ before calling in here, so concurrent answers and a concurrent finish serialise.
 in any order. Each is scored against its pinned version, so a teacher editing an item later
 changes nothing for exams already set. Repeats behave as in adaptive delivery: the same
 idempotency key (or the same item and choice) returns the stored answer and records nothing.
+With a time limit, the attempt is finished at its deadline by whichever request comes first
+after it (an answer, a read, a finish, a new start); nothing answered after it counts.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from psycopg import AsyncConnection
 
-from apis.exams import answers
+from apis.exams import rules
+from apis.exams.rules import STUDENT_FINISH_REASON, TIME_LIMIT_REASON, expired
 from apis.exams.schemas import AnswerReply, AnswerRequest, Attempt, ExamItem, Response
 from core import outbox
 from core.errors import Conflict, InvalidInput
@@ -25,7 +29,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = (
     "attempt_id::text, exam_id::text, student_id::text, status, started_at, completed_at,"
-    " raw_score, max_score"
+    " raw_score, max_score, deadline, stop_reason"
 )
 
 
@@ -45,11 +49,15 @@ async def start(
     )
     existing = await cur.fetchone()
     if existing is not None:
-        return await view(conn, dict(existing), info), False
+        row = dict(existing)
+        if not expired(row, datetime.now(UTC)):
+            return await view(conn, row, info), False
+        await _complete(conn, row, info, TIME_LIMIT_REASON, at=row["deadline"])
     cur = await conn.execute(
-        f"insert into exams.attempts (attempt_id, exam_id, student_id) values (%s, %s, %s)"
+        "insert into exams.attempts (attempt_id, exam_id, student_id, deadline)"
+        " values (%(id)s, %(exam)s, %(student)s, now() + make_interval(secs => %(limit)s))"
         f" returning {_COLUMNS}",
-        (new_id(), exam_id, student_id),
+        {"id": new_id(), "exam": exam_id, "student": student_id, "limit": info.time_limit},
     )
     row = await cur.fetchone()
     assert row is not None
@@ -62,17 +70,19 @@ async def start(
             started_at=row["started_at"],
         ),
     )
-    return Attempt.from_row(row, _items(info), []), True
+    return Attempt.from_row(row, _items(info), [], deadline=row["deadline"]), True
 
 
 async def answer(
     conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo, data: AnswerRequest
-) -> tuple[AnswerReply, bool]:
-    """Record one answer (`row`: the attempt, locked). Returns (reply, recorded now)."""
+) -> tuple[AnswerReply, bool] | None:
+    """Record one answer (`row`: the attempt, locked). Returns (reply, recorded now), or None
+    when the time limit had passed: the attempt is then finished at its deadline, and the caller
+    commits that and refuses the answer."""
     attempt_id, item_id = row["attempt_id"], str(data.item_id)
-    previous = await answers.previous_answer(conn, attempt_id, item_id, data.idempotency_key)
+    previous = await rules.previous_answer(conn, attempt_id, item_id, data.idempotency_key)
     if previous is not None:
-        answers.ensure_same_answer(previous, data)
+        rules.ensure_same_answer(previous, data)
         reply = AnswerReply(
             previous["item_id"], previous["choice"], previous["answered_at"],
             status=row["status"], replayed=True,
@@ -80,6 +90,9 @@ async def answer(
         return reply, False
     if row["status"] != "in_progress":
         raise Conflict("this attempt is already completed; no more answers are accepted")
+    if expired(row, datetime.now(UTC)):
+        await _complete(conn, row, info, TIME_LIMIT_REASON, at=row["deadline"])
+        return None
     position = info.index_of.get(item_id)
     if position is None:
         raise InvalidInput(f"item {item_id} is not part of this exam")
@@ -113,14 +126,50 @@ async def answer(
 
 
 async def finish(conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo) -> Attempt:
-    """Score the attempt (`row`: locked) and announce `exams.attempt.completed.v1`."""
+    """The student hands in (`row`: locked); past the time limit, it ends at the deadline."""
     if row["status"] != "in_progress":
         raise Conflict("this attempt is already completed")
+    if expired(row, datetime.now(UTC)):
+        done = await _complete(conn, row, info, TIME_LIMIT_REASON, at=row["deadline"])
+    else:
+        done = await _complete(conn, row, info, STUDENT_FINISH_REASON)
+    return await view(conn, done, info)
+
+
+async def finish_if_expired(
+    conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo
+) -> dict[str, Any]:
+    """The attempt as it stands: finished at its deadline first if that has passed (`row`:
+    read without a lock; it is locked and read again before anything is written)."""
+    if not expired(row, datetime.now(UTC)):
+        return row
+    async with conn.transaction():
+        cur = await conn.execute(
+            f"select {_COLUMNS} from exams.attempts where attempt_id = %s for update",
+            (row["attempt_id"],),
+        )
+        locked = await cur.fetchone()
+        assert locked is not None
+        if not expired(dict(locked), datetime.now(UTC)):
+            return dict(locked)
+        return await _complete(conn, dict(locked), info, TIME_LIMIT_REASON, at=locked["deadline"])
+
+
+async def _complete(
+    conn: AsyncConnection[Any],
+    row: dict[str, Any],
+    info: ExamInfo,
+    reason: str,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Score the locked attempt, complete it (`at`, default now) and announce
+    `exams.attempt.completed.v1`. Returns the completed row."""
     cur = await conn.execute(
-        "update exams.attempts set status = 'completed', completed_at = now(), raw_score ="
-        " (select count(*) from exams.responses where attempt_id = %(id)s and is_correct),"
-        f" max_score = %(max)s where attempt_id = %(id)s returning {_COLUMNS}",
-        {"id": row["attempt_id"], "max": len(info.pool)},
+        "update exams.attempts set status = 'completed', completed_at = coalesce(%(at)s, now()),"
+        " raw_score = (select count(*) from exams.responses where attempt_id = %(id)s"
+        " and is_correct), max_score = %(max)s, stop_reason = %(reason)s"
+        f" where attempt_id = %(id)s returning {_COLUMNS}",
+        {"id": row["attempt_id"], "max": len(info.pool), "reason": reason, "at": at},
     )
     done = await cur.fetchone()
     assert done is not None
@@ -138,7 +187,7 @@ async def finish(conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo
         ),
         occurred_at=done["completed_at"],
     )
-    return await view(conn, dict(done), info)
+    return dict(done)
 
 
 async def view(conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo) -> Attempt:
@@ -155,7 +204,7 @@ async def view(conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo) 
         )
         for r in await cur.fetchall()
     ]
-    return Attempt.from_row(row, _items(info), responses)
+    return Attempt.from_row(row, _items(info), responses, deadline=row["deadline"])
 
 
 def _items(info: ExamInfo) -> list[ExamItem]:

@@ -59,6 +59,9 @@ class CreateExamRequest(msgspec.Struct, forbid_unknown_fields=True):
     class_id: UUID | None = None
     kind: Literal["fixed", "adaptive"] = "fixed"
     adaptive: AdaptiveConfig | None = None
+    # Either kind: seconds from the start; answers later than that (and a 2 s grace) are refused
+    # and the attempt is finished at its deadline. (Adaptive exams may set it in `adaptive`.)
+    time_limit_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] | None = None
 
 
 IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -89,7 +92,7 @@ class Exam(msgspec.Struct):
     kind: str
     item_ids: list[str]
     created_at: datetime
-    config: dict[str, Any] | None = None  # adaptive settings (and the derived CAT config)
+    config: dict[str, Any] | None = None  # adaptive settings and CAT config; fixed: time limit
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Exam:

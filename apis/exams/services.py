@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -14,7 +15,8 @@ from core.events import ExamCreatedV1
 from core.ids import new_id
 
 _EXAM_COLUMNS = (
-    "exam_id::text, owner_id::text, class_id::text, title, kind, item_ids::text[], created_at"
+    "exam_id::text, owner_id::text, class_id::text, title, kind, item_ids::text[], created_at,"
+    " config"
 )
 
 
@@ -33,7 +35,12 @@ async def ensure_teaches(conn: AsyncConnection[Any], teacher_id: str, class_id: 
 
 
 async def create_exam(
-    state: AppState, owner_id: str, title: str, item_ids: list[str], class_id: str | None
+    state: AppState,
+    owner_id: str,
+    title: str,
+    item_ids: list[str],
+    class_id: str | None,
+    time_limit_seconds: int | None = None,
 ) -> Exam:
     if len(set(item_ids)) != len(item_ids):
         raise InvalidInput("item_ids contains the same item twice")
@@ -52,10 +59,21 @@ async def create_exam(
             raise InvalidInput(
                 "these items do not exist in your bank or are retired: " + ", ".join(missing)
             )
+        config = (
+            json.dumps({"time_limit_seconds": time_limit_seconds}) if time_limit_seconds else None
+        )
         cur = await conn.execute(
-            "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids, item_versions)"
-            f" values (%s, %s, %s, %s, %s::uuid[], %s) returning {_EXAM_COLUMNS}",
-            (exam_id, owner_id, class_id, title, item_ids, [versions[i] for i in item_ids]),
+            "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids, item_versions,"
+            f" config) values (%s, %s, %s, %s, %s::uuid[], %s, %s) returning {_EXAM_COLUMNS}",
+            (
+                exam_id,
+                owner_id,
+                class_id,
+                title,
+                item_ids,
+                [versions[i] for i in item_ids],
+                config,
+            ),
         )
         row = await cur.fetchone()
         assert row is not None

@@ -138,3 +138,91 @@ async def test_bad_answers_are_refused_with_a_4xx_and_change_nothing(
     assert again.status_code == 409
     assert _stored(settings, attempt["attempt_id"]) == []
     assert _events(settings, attempt["attempt_id"], "exams.attempt.completed.v1") == 1
+
+
+def _move_deadline_into_the_past(settings: Settings, attempt_id: str) -> None:
+    """As if the student had been away for a while."""
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "update exams.attempts set started_at = now() - interval '70 seconds',"
+            " deadline = now() - interval '10 seconds' where attempt_id = %s",
+            (attempt_id,),
+        )
+
+
+async def test_a_time_limit_finishes_the_attempt_at_its_deadline(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    sch = await school(client, n_students=2, n_items=4)
+    reply = await client.post(
+        "/api/v1/exams/",
+        json={"title": "Timed", "item_ids": list(sch.bank), "class_id": sch.class_id,
+              "time_limit_seconds": 60},
+        headers=sch.teacher.headers,
+    )  # fmt: skip
+    assert reply.status_code == 201, reply.text
+    exam = reply.json()
+    assert exam["config"] == {"time_limit_seconds": 60}
+    answering, reading = sch.students
+    attempts = {}
+    for student in sch.students:
+        started = await client.post(
+            f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student.headers
+        )
+        assert started.status_code == 201 and started.json()["deadline"] is not None
+        attempts[student.user_id] = started.json()["attempt_id"]
+    one, two = exam["item_ids"][:2]
+    first = {"item_id": one, "choice": sch.bank[one].key, "idempotency_key": "in-time"}
+    url = f"/api/v1/attempts/{attempts[answering.user_id]}"
+    assert (
+        await client.post(f"{url}/responses", json=first, headers=answering.headers)
+    ).status_code == 201
+    for attempt_id in attempts.values():
+        _move_deadline_into_the_past(settings, attempt_id)
+
+    # Found by an answer: refused, and the attempt is finished at its deadline.
+    late = await client.post(
+        f"{url}/responses", json={"item_id": two, "choice": 0}, headers=answering.headers
+    )
+    assert late.status_code == 409 and "time limit" in late.json()["error"]["message"]
+    # A retry of the answer given in time still gets its stored outcome.
+    retry = await client.post(f"{url}/responses", json=first, headers=answering.headers)
+    assert retry.status_code == 200 and retry.json()["replayed"] is True
+    result = (await client.get(f"{url}/result", headers=answering.headers)).json()
+    assert result["stop_reason"] == "time limit reached"
+    assert (result["raw_score"], result["max_score"]) == (1, 4)
+    assert [r[0] for r in _stored(settings, attempts[answering.user_id])] == [one]
+
+    # Found by a read: the attempt is finished before it is shown.
+    other = f"/api/v1/attempts/{attempts[reading.user_id]}"
+    view = (await client.get(other, headers=reading.headers)).json()
+    assert view["status"] == "completed" and view["raw_score"] == 0
+    assert (await client.post(f"{other}/finish", headers=reading.headers)).status_code == 409
+    for attempt_id in attempts.values():
+        assert _events(settings, attempt_id, "exams.attempt.completed.v1") == 1
+        with psycopg.connect(settings.database_url) as conn:
+            row = conn.execute(
+                "select completed_at = deadline from exams.attempts where attempt_id = %s",
+                (attempt_id,),
+            ).fetchone()
+        assert row == (True,)
+    # Starting again after the deadline opens a new attempt with a new deadline.
+    again = await client.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=reading.headers)
+    assert again.status_code == 201 and again.json()["attempt_id"] != attempts[reading.user_id]
+
+
+async def test_a_time_limit_set_twice_must_agree(client: AsyncTestClient) -> None:
+    sch = await school(client, n_items=10)
+    base = {"title": "CAT", "item_ids": list(sch.bank), "kind": "adaptive"}
+    both = {**base, "time_limit_seconds": 60, "adaptive": {"time_limit_seconds": 90}}
+    refused = await client.post("/api/v1/exams/", json=both, headers=sch.teacher.headers)
+    assert refused.status_code == 400 and "set it once" in refused.text
+    top = await client.post(
+        "/api/v1/exams/", json={**base, "time_limit_seconds": 60}, headers=sch.teacher.headers
+    )
+    assert top.status_code == 201, top.text
+    assert top.json()["config"]["time_limit_seconds"] == 60
+    too_short = await client.post(
+        "/api/v1/exams/", json={**base, "time_limit_seconds": 5}, headers=sch.teacher.headers
+    )
+    assert too_short.status_code == 400 and "time_limit_seconds" in too_short.text

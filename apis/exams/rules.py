@@ -1,13 +1,29 @@
-"""What every answer path shares: finding an earlier answer, and judging a repeat of it."""
+"""Rules every attempt follows, fixed-form or adaptive: the time limit and its grace, the
+reasons an attempt stops, and how a repeated answer is judged."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from apis.exams.schemas import AnswerRequest
 from core.errors import Conflict
+
+# Answers arriving this long after the deadline still count (network and client latency).
+GRACE = timedelta(seconds=2)
+TIME_LIMIT_REASON = "time limit reached"
+STUDENT_FINISH_REASON = "finished by the student"
+
+
+def expired(row: dict[str, Any], now: datetime) -> bool:
+    """An attempt (`exams.attempts` row) still in progress past its deadline and the grace."""
+    return (
+        row["status"] == "in_progress"
+        and row["deadline"] is not None
+        and now > row["deadline"] + GRACE
+    )
 
 
 async def previous_answer(
