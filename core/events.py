@@ -199,7 +199,8 @@ class ItemSelectedV1(Event, frozen=True, kw_only=True):
 
 
 class AttemptScoredV1(Event, frozen=True, kw_only=True):
-    """The IRT result of a finished adaptive attempt (beside `exams.attempt.completed.v1`)."""
+    """The IRT result of a finished attempt (beside `exams.attempt.completed.v1`): adaptive, or
+    fixed-form with calibrated items answered."""
 
     event_type: ClassVar[str] = "exams.attempt.scored.v1"
     attempt_id: str

@@ -7,29 +7,39 @@ changes nothing for exams already set. Repeats behave as in adaptive delivery: t
 idempotency key (or the same item and choice) returns the stored answer and records nothing.
 With a time limit, the attempt is finished at its deadline by whichever request comes first
 after it (an answer, a read, a finish, a new start); nothing answered after it counts.
+
+A finished attempt has its raw score and, when some answered items have live IRT parameters, an
+IRT result as adaptive attempts do (`irt_result`): θ, SE, scale score, percentile and a per-skill
+profile, with the parameters used recorded on the attempt.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from psycopg import AsyncConnection
 
-from apis.exams import rules
+from apis.exams import adaptive, rules
 from apis.exams.rules import STUDENT_FINISH_REASON, TIME_LIMIT_REASON, expired
 from apis.exams.schemas import AnswerReply, AnswerRequest, Attempt, ExamItem, Response
 from core import outbox
 from core.errors import Conflict, InvalidInput
-from core.events import AttemptCompletedV1, AttemptStartedV1, ResponseRecordedV1
+from core.events import AttemptCompletedV1, AttemptScoredV1, AttemptStartedV1, ResponseRecordedV1
 from core.ids import new_id
+from psychometrics import eap_scores
 
 if TYPE_CHECKING:
-    from apis.exams.delivery import ExamInfo
+    from apis.exams.delivery import ExamInfo, PoolEntry
 
 _COLUMNS = (
     "attempt_id::text, exam_id::text, student_id::text, status, started_at, completed_at,"
-    " raw_score, max_score, deadline, stop_reason"
+    " raw_score, max_score, deadline, stop_reason, n_scored, n_correct, theta, se, scale_score,"
+    " percentile, skill_profile"
 )
 
 
@@ -163,14 +173,30 @@ async def _complete(
     at: datetime | None = None,
 ) -> dict[str, Any]:
     """Score the locked attempt, complete it (`at`, default now) and announce
-    `exams.attempt.completed.v1`. Returns the completed row."""
+    `exams.attempt.completed.v1` (and `exams.attempt.scored.v1` with an IRT result). Returns the
+    completed row."""
+    answered, param_ids, irt = await _irt(conn, row["attempt_id"], info)
+    score = irt.score if irt else None
     cur = await conn.execute(
         "update exams.attempts set status = 'completed', completed_at = coalesce(%(at)s, now()),"
         " raw_score = (select count(*) from exams.responses where attempt_id = %(id)s"
-        " and is_correct), max_score = %(max)s, stop_reason = %(reason)s"
+        " and is_correct), max_score = %(max)s, stop_reason = %(reason)s,"
+        " param_ids = %(param_ids)s::uuid[], n_scored = %(n_scored)s, n_correct = %(n_correct)s,"
+        " theta = %(theta)s, se = %(se)s, scale_score = %(scale_score)s,"
+        " percentile = %(percentile)s, skill_profile = %(skills)s::jsonb"
         f" where attempt_id = %(id)s returning {_COLUMNS}",
-        {"id": row["attempt_id"], "max": len(info.pool), "reason": reason, "at": at},
-    )
+        {
+            "id": row["attempt_id"], "max": len(info.pool), "reason": reason, "at": at,
+            "param_ids": param_ids,
+            "n_scored": irt.n_scored if irt else 0,
+            "n_correct": irt.n_correct if irt else 0,
+            "theta": score.theta if score else None,
+            "se": score.se if score else None,
+            "scale_score": score.scale_score if score else None,
+            "percentile": score.percentile if score else None,
+            "skills": json.dumps(score.skills) if score else None,
+        },
+    )  # fmt: skip
     done = await cur.fetchone()
     assert done is not None
     await outbox.append(
@@ -187,6 +213,25 @@ async def _complete(
         ),
         occurred_at=done["completed_at"],
     )
+    if irt is not None:
+        await outbox.append(
+            conn,
+            AttemptScoredV1(
+                attempt_id=done["attempt_id"],
+                exam_id=info.exam.exam_id,
+                student_id=done["student_id"],
+                class_id=info.exam.class_id,
+                theta=irt.score.theta,
+                se=irt.score.se,
+                scale_score=irt.score.scale_score,
+                percentile=irt.score.percentile,
+                items_administered=answered,
+                scored_items=irt.n_scored,
+                stop_reason=reason,
+                completed_at=done["completed_at"],
+            ),
+            occurred_at=done["completed_at"],
+        )
     return dict(done)
 
 
@@ -209,3 +254,96 @@ async def view(conn: AsyncConnection[Any], row: dict[str, Any], info: ExamInfo) 
 
 def _items(info: ExamInfo) -> list[ExamItem]:
     return [entry.shown() for entry in info.pool]
+
+
+# ------------------------------------------------------------------------------ IRT result
+@dataclass(frozen=True)
+class IrtResult:
+    """An IRT result and the counts it rests on (calibrated items answered, of them correct)."""
+
+    score: adaptive.Score
+    n_scored: int
+    n_correct: int
+
+
+async def _irt(
+    conn: AsyncConnection[Any], attempt_id: str, info: ExamInfo
+) -> tuple[int, list[str | None], IrtResult | None]:
+    """(answers, live parameter ids in pool order, IRT result or None) of an attempt."""
+    cur = await conn.execute(
+        "select item_id::text, choice from exams.responses where attempt_id = %s", (attempt_id,)
+    )
+    choices = {r["item_id"]: r["choice"] for r in await cur.fetchall()}
+    cur = await conn.execute(
+        "select item_id::text, param_id::text, model, a, d, c from content.item_parameters"
+        " where item_id = any(%s::uuid[]) and is_live",
+        ([p.item_id for p in info.pool],),
+    )
+    live = {
+        r["item_id"]: adaptive.ParamRow(r["param_id"], r["model"], r["a"], tuple(r["d"]), r["c"])
+        for r in await cur.fetchall()
+    }
+    # Parameters fit the pinned version only with its number of score categories (keyed: 2).
+    usable = {
+        p.item_id: live[p.item_id]
+        for p in info.pool
+        if p.item_id in live
+        and len(live[p.item_id].d) == (len(p.options) - 1 if p.scoring == "graded" else 1)
+    }
+    param_ids = [usable[p.item_id].param_id if p.item_id in usable else None for p in info.pool]
+    scored = [p for p in info.pool if p.item_id in usable and p.item_id in choices]
+    result = irt_result(
+        scored, [usable[p.item_id] for p in scored], [choices[p.item_id] for p in scored],
+        info.scale,
+    )  # fmt: skip
+    return len(choices), param_ids, result
+
+
+def irt_result(
+    entries: Sequence[PoolEntry],
+    params: Sequence[adaptive.ParamRow],
+    choices: Sequence[int],
+    scale: dict[str, float],
+) -> IrtResult | None:
+    """θ and SE by EAP (Bock & Mislevy 1982) under the N(0, 1) prior of the calibration scale,
+    the scale score (mean + sd · θ), the percentile in that population, and a per-skill profile
+    (EAP from each skill's items alone, as for adaptive attempts). None with no item to score.
+
+    entries, params, choices: one per answered calibrated item, in the same order (length J).
+    """
+    if not entries:
+        return None
+    items = adaptive.item_parameters(list(params), [len(p.d) + 1 for p in params])
+    scored = [e.score_of(c) for e, c in zip(entries, choices, strict=True)]
+    codes = np.array([s for s, _ in scored], dtype=np.float64)
+    skills = sorted({s for e in entries for s in (e.skills or (adaptive.NO_SKILL,))})
+    # Row 0: every item; row 1 + k: only skill k's items (the others missing).
+    responses = np.full((1 + len(skills), len(entries)), np.nan)
+    responses[0] = codes
+    for k, skill in enumerate(skills, start=1):
+        mine = [j for j, e in enumerate(entries) if skill in (e.skills or (adaptive.NO_SKILL,))]
+        responses[k, mine] = codes[mine]
+    est = eap_scores(responses, items)
+    theta, se = float(est.theta[0]), float(est.se[0])
+    profile = [
+        {
+            "skill": skill,
+            "items": int(np.sum(~np.isnan(responses[k]))),
+            "correct": sum(
+                1
+                for j, e in enumerate(entries)
+                if skill in (e.skills or (adaptive.NO_SKILL,)) and scored[j][1]
+            ),
+            "theta": round(float(est.theta[k]), 4),
+            "se": round(float(est.se[k]), 4),
+        }
+        for k, skill in enumerate(skills, start=1)
+    ]
+    score = adaptive.Score(
+        theta=theta,
+        se=se,
+        scale_score=round(scale["mean"] + scale["sd"] * theta, 1),
+        percentile=adaptive.percentile_of(theta, 0.0, 1.0),
+        skills=profile,
+    )
+    return IrtResult(score, len(entries), sum(1 for _, correct in scored if correct))

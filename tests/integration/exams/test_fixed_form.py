@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import psycopg
+import pytest
 from litestar.testing import AsyncTestClient
 
 from core.settings import Settings
+from psychometrics import ItemParameters, eap_scores
 from tests.integration.exams.school import School, school
 
 
@@ -226,3 +229,78 @@ async def test_a_time_limit_set_twice_must_agree(client: AsyncTestClient) -> Non
         "/api/v1/exams/", json={**base, "time_limit_seconds": 5}, headers=sch.teacher.headers
     )
     assert too_short.status_code == 400 and "time_limit_seconds" in too_short.text
+
+
+async def test_a_finished_attempt_on_calibrated_items_has_an_irt_result(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    sch = await school(client, n_items=6)
+    exam = await _fixed_exam(client, sch, n_items=6)
+    student = sch.students[0]
+    attempt = (
+        await client.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student.headers)
+    ).json()
+    url = f"/api/v1/attempts/{attempt['attempt_id']}"
+    answered = exam["item_ids"][:5]  # the sixth is left unanswered: missing, not wrong
+    right = {answered[0], answered[2], answered[3]}
+    for item_id in answered:
+        key = sch.bank[item_id].key
+        choice = key if item_id in right else (key + 1) % 4
+        reply = await client.post(
+            f"{url}/responses", json={"item_id": item_id, "choice": choice},
+            headers=student.headers,
+        )  # fmt: skip
+        assert reply.status_code == 201, reply.text
+    assert (await client.post(f"{url}/finish", headers=student.headers)).status_code == 200
+    result = (await client.get(f"{url}/result", headers=student.headers)).json()
+
+    # The same estimate computed here, from the bank's 2PL parameters (d = -a·b).
+    bank = [sch.bank[i] for i in answered]
+    a = np.array([b.a for b in bank])
+    expected = eap_scores(
+        np.array([1.0 if i in right else 0.0 for i in answered]),
+        ItemParameters("2pl", a, -a * np.array([b.b for b in bank]), np.zeros(len(bank))),
+    )
+    assert result["theta"] == pytest.approx(float(expected.theta[0]), abs=1e-9)
+    assert result["se"] == pytest.approx(float(expected.se[0]), abs=1e-9)
+    assert result["scale_score"] == round(500 + 100 * result["theta"], 1)
+    assert 0 < result["percentile"] < 100
+    assert (result["raw_score"], result["max_score"]) == (3, 6)
+    profile = {s["skill"]: s for s in result["skills"]}
+    assert sum(s["items"] for s in profile.values()) == 5
+    assert sum(s["correct"] for s in profile.values()) == 3
+    with psycopg.connect(settings.database_url) as conn:
+        scored = conn.execute(
+            "select payload from events.outbox where aggregate_id = %s"
+            " and event_type = 'exams.attempt.scored.v1'",
+            (attempt["attempt_id"],),
+        ).fetchall()
+        pinned = conn.execute(
+            "select cardinality(param_ids), n_scored, n_correct from exams.attempts"
+            " where attempt_id = %s",
+            (attempt["attempt_id"],),
+        ).fetchone()
+    assert len(scored) == 1 and scored[0][0]["theta"] == result["theta"]
+    assert scored[0][0]["items_administered"] == 5 and scored[0][0]["scored_items"] == 5
+    assert pinned == (6, 5, 3)
+
+
+async def test_an_attempt_on_uncalibrated_items_has_only_a_raw_score(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    sch = await school(client, n_items=0, n_pilot=3)  # pilot items: no parameters
+    exam = await _fixed_exam(client, sch, n_items=3)
+    student = sch.students[0]
+    attempt = (
+        await client.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student.headers)
+    ).json()
+    url = f"/api/v1/attempts/{attempt['attempt_id']}"
+    first = exam["item_ids"][0]
+    await client.post(
+        f"{url}/responses", json={"item_id": first, "choice": sch.bank[first].key},
+        headers=student.headers,
+    )  # fmt: skip
+    assert (await client.post(f"{url}/finish", headers=student.headers)).status_code == 200
+    result = (await client.get(f"{url}/result", headers=student.headers)).json()
+    assert (result["raw_score"], result["theta"], result["skills"]) == (1, None, [])
+    assert _events(settings, attempt["attempt_id"], "exams.attempt.scored.v1") == 0
