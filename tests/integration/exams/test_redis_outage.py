@@ -32,7 +32,7 @@ from apis.gateway.principal import Principal
 from apis.state import AppState
 from core.db import create_pool
 from core.settings import Settings
-from tests.integration.exams.school import School, adaptive_exam, choose, school
+from tests.integration.exams.school import School, User, adaptive_exam, choose, school
 from tests.integration.exams.test_adaptive import independent_eap
 from tests.support.redis_server import RedisServer, throwaway_redis
 from tests.support.servers import serve_in_thread
@@ -113,6 +113,15 @@ async def _answer_once(
     taker.done = taker.next_item is None
 
 
+async def _until_refused(api: httpx.AsyncClient, url: str, student: User) -> None:
+    """Wait (bounded) until an authenticated request is refused with 503."""
+    for _ in range(200):
+        if (await api.get(url, headers=student.headers)).status_code == 503:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the API kept serving for 10 s with Redis down")
+
+
 async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
     settings: Settings, api_url: str, redis_server: RedisServer
 ) -> None:
@@ -140,8 +149,12 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
             await asyncio.gather(*(_answer_once(api, sch, t, rngs[t.index]) for t in takers))
         stats_before = dict(cat_cache.STATS)
 
-        # Kill Redis while everybody keeps answering (their requests fail and are retried).
+        # Kill Redis while everybody keeps answering (their requests fail and are retried). The
+        # API notices within about a second (its revocation mirror loses its subscription) and
+        # fails closed from then on; a request in that window may still be served, so the
+        # answers start once it has noticed.
         redis_server.kill()
+        await _until_refused(api, f"/api/v1/attempts/{takers[1].attempt_id}", sch.students[1])
         outage = [asyncio.create_task(_answer_once(api, sch, t, rngs[t.index])) for t in takers[1:]]
         # Meanwhile a replica whose Redis is unreachable serves student 0 from PostgreSQL.
         pool = create_pool(settings.database_url, min_size=1, max_size=2)
