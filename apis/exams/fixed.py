@@ -316,24 +316,23 @@ def irt_result(
     items = adaptive.item_parameters(list(params), [len(p.d) + 1 for p in params])
     scored = [e.score_of(c) for e, c in zip(entries, choices, strict=True)]
     codes = np.array([s for s, _ in scored], dtype=np.float64)
-    skills = sorted({s for e in entries for s in (e.skills or (adaptive.NO_SKILL,))})
+    by_skill: dict[str, list[int]] = {}
+    for j, e in enumerate(entries):
+        for skill in e.skills or (adaptive.NO_SKILL,):
+            by_skill.setdefault(skill, []).append(j)
+    skills = sorted(by_skill)
     # Row 0: every item; row 1 + k: only skill k's items (the others missing).
     responses = np.full((1 + len(skills), len(entries)), np.nan)
     responses[0] = codes
     for k, skill in enumerate(skills, start=1):
-        mine = [j for j, e in enumerate(entries) if skill in (e.skills or (adaptive.NO_SKILL,))]
-        responses[k, mine] = codes[mine]
+        responses[k, by_skill[skill]] = codes[by_skill[skill]]
     est = eap_scores(responses, items)
     theta, se = float(est.theta[0]), float(est.se[0])
     profile = [
         {
             "skill": skill,
-            "items": int(np.sum(~np.isnan(responses[k]))),
-            "correct": sum(
-                1
-                for j, e in enumerate(entries)
-                if skill in (e.skills or (adaptive.NO_SKILL,)) and scored[j][1]
-            ),
+            "items": len(by_skill[skill]),
+            "correct": sum(1 for j in by_skill[skill] if scored[j][1]),
             "theta": round(float(est.theta[k]), 4),
             "se": round(float(est.se[k]), 4),
         }
