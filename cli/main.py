@@ -9,7 +9,7 @@ import click
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """DreamSeed: adaptive exams, AI tutor and lakehouse analytics for schools."""
+    """DreamSeed: adaptive exams, item banks and lakehouse analytics for schools."""
 
 
 # (module, command attribute) pairs; each module owns one part of the command line.

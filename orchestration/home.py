@@ -9,7 +9,8 @@ from core.settings import Settings
 DAGSTER_YAML = """\
 # Written by DreamSeed (orchestration/home.py). Local runs keep Dagster's own storage as SQLite
 # files in this folder. For Postgres storage use dagster-postgres with
-# `scheme: postgresql+psycopg2` under postgres_db (SQLAlchemy 2.1 gotcha, see shared/STACK.md).
+# `scheme: postgresql+psycopg2` under postgres_db: with SQLAlchemy 2.1 the default driver
+# breaks `NOTIFY run_events, $1`.
 telemetry:
   enabled: false
 run_coordinator:
