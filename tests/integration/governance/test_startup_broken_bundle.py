@@ -26,11 +26,11 @@ def _settings(bundle: Path) -> Settings:
 
 
 def _break_rego(bundle: Path) -> tuple[str, int]:
-    target = bundle / "policies" / "api" / "authz.rego"
+    target = bundle / "policies" / "dreamseed" / "api" / "authz" / "authz.rego"
     lines = target.read_text().splitlines()
     lines.insert(5, "allow if {{{ this is not rego")
     target.write_text("\n".join(lines) + "\n")
-    return "policies/api/authz.rego", 6
+    return "policies/dreamseed/api/authz/authz.rego", 6
 
 
 def test_intact_copy_starts(tmp_path: Path) -> None:

@@ -48,8 +48,8 @@ def test_load_engine_without_url_is_local() -> None:
 
 def test_revision_ignores_tests_but_tracks_policies_and_data(bundle_copy: Path) -> None:
     base = load_bundle(bundle_copy).revision
-    (bundle_copy / "policies/api/authz_test.rego").write_text(
-        (bundle_copy / "policies/api/authz_test.rego").read_text() + "\n# comment\n"
+    (bundle_copy / "policies/dreamseed/api/authz/authz_test.rego").write_text(
+        (bundle_copy / "policies/dreamseed/api/authz/authz_test.rego").read_text() + "\n# comment\n"
     )
     assert load_bundle(bundle_copy).revision == base
     roles = bundle_copy / "data/roles.json"
@@ -58,16 +58,16 @@ def test_revision_ignores_tests_but_tracks_policies_and_data(bundle_copy: Path) 
 
 
 def test_syntax_error_names_file_and_line(bundle_copy: Path) -> None:
-    target = bundle_copy / "policies/sql/rows.rego"
+    target = bundle_copy / "policies/dreamseed/sql/rows/rows.rego"
     lines = target.read_text().splitlines()
     lines.insert(11, "broken := {")  # line 12 of the file
     target.write_text("\n".join(lines) + "\n")
     with pytest.raises(PolicyLoadError) as info:
         load_engine(None, bundle_copy)
     err = info.value
-    assert err.file == "policies/sql/rows.rego"
+    assert err.file == "policies/dreamseed/sql/rows/rows.rego"
     assert err.line is not None and err.line >= 12
-    assert str(err).startswith(f"policies/sql/rows.rego:{err.line}:")
+    assert str(err).startswith(f"policies/dreamseed/sql/rows/rows.rego:{err.line}:")
     assert "Stack backtrace" not in str(err)
 
 
@@ -79,7 +79,7 @@ def test_bad_json_names_file_and_line(bundle_copy: Path) -> None:
 
 
 def test_runtime_error_in_policy_fails_start_up(bundle_copy: Path) -> None:
-    target = bundle_copy / "policies/api/authz.rego"
+    target = bundle_copy / "policies/dreamseed/api/authz/authz.rego"
     text = target.read_text().replace(
         'decision := {"allow": allow, "reason": reason}',
         'decision := {"allow": allow, "reason": reason, "x": 1 / 0}',
@@ -90,7 +90,7 @@ def test_runtime_error_in_policy_fails_start_up(bundle_copy: Path) -> None:
 
 
 def test_missing_entrypoint_fails_start_up(bundle_copy: Path) -> None:
-    (bundle_copy / "policies/dashboards/rows.rego").unlink()
+    (bundle_copy / "policies/dreamseed/dashboards/rows/rows.rego").unlink()
     with pytest.raises(PolicyLoadError, match=r"dashboards\.rows\.filter"):
         LocalEngine(bundle_copy)
 
@@ -107,8 +107,10 @@ def test_reload_picks_up_changes_and_keeps_old_bundle_on_error(bundle_copy: Path
     denied = engine.authorize(STUDENT, "users.me.read", now=NOW)
     assert not denied.allowed and denied.policy_revision == engine.revision
     second = engine.revision
-    (bundle_copy / "policies/api/authz.rego").write_text("package dreamseed.api.authz\nx := {\n")
-    with pytest.raises(PolicyLoadError, match=r"policies/api/authz\.rego"):
+    (bundle_copy / "policies/dreamseed/api/authz/authz.rego").write_text(
+        "package dreamseed.api.authz\nx := {\n"
+    )
+    with pytest.raises(PolicyLoadError, match=r"policies/dreamseed/api/authz/authz\.rego"):
         engine.reload()
     assert engine.revision == second
     assert not engine.authorize(STUDENT, "users.me.read", now=NOW).allowed
@@ -117,7 +119,7 @@ def test_reload_picks_up_changes_and_keeps_old_bundle_on_error(bundle_copy: Path
 def test_reload_rolls_back_when_self_check_fails(bundle_copy: Path) -> None:
     engine = LocalEngine(bundle_copy)
     revision = engine.revision
-    (bundle_copy / "policies/dashboards/rows.rego").unlink()
+    (bundle_copy / "policies/dreamseed/dashboards/rows/rows.rego").unlink()
     with pytest.raises(PolicyLoadError):
         engine.reload()
     assert engine.revision == revision

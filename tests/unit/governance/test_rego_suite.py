@@ -53,23 +53,6 @@ def test_every_rule_name_appears_in_some_test() -> None:
             assert re.search(rf"\.{name}\b", tests_text), f"{rel}: {name} never used in a test"
 
 
-def test_each_policy_has_a_test_package_beside_it() -> None:
-    bundle = load_bundle()
-    tests = {rel for rel, _ in bundle.tests}
-    for rel, text in bundle.policies:
-        assert rel.removesuffix(".rego") + "_test.rego" in tests, f"{rel} has no test file"
-        package = re.search(r"^package\s+([\w.]+)", text, re.M)
-        assert package is not None
-        # package dreamseed.<domain>.<decision> in policies/<domain>/<decision>.rego
-        expected = "dreamseed." + rel.removeprefix("policies/").removesuffix(".rego").replace(
-            "/", "."
-        )
-        assert package.group(1) == expected, rel
-    for rel, text in bundle.tests:
-        package = re.search(r"^package\s+([\w.]+)", text, re.M)
-        assert package is not None and package.group(1).endswith("_test"), rel
-
-
 def test_default_bundle_dir_is_the_package() -> None:
     assert (DEFAULT_BUNDLE_DIR / "policies").is_dir()
     assert (DEFAULT_BUNDLE_DIR / "data" / "roles.json").is_file()
