@@ -223,6 +223,12 @@ ITEM_PARAMETERS_SCHEMA = Schema(
     NestedField(23, "source_table", StringType(), required=True),
     NestedField(24, "source_snapshot_id", LongType(), required=True),
     NestedField(25, "created_at", TimestamptzType(), required=True, doc="UTC"),
+    # linking to the live scale (theta_live = A * theta_new + B); added after the first release,
+    # so older tables get them appended as nullable columns (ensure_item_parameters)
+    NestedField(26, "link_method", StringType(), required=False, doc="stocking-lord, none, ..."),
+    NestedField(27, "link_a", DoubleType(), required=False, doc="slope A of the linking"),
+    NestedField(28, "link_b", DoubleType(), required=False, doc="intercept B of the linking"),
+    NestedField(29, "link_anchors", IntegerType(), required=False, doc="anchor items used"),
 )
 
 ITEM_PARAMETERS_DEF = TableDef(
@@ -235,7 +241,15 @@ ITEM_PARAMETERS_DEF = TableDef(
 
 
 def ensure_item_parameters(catalog: Catalog, settings: Settings) -> Table:
-    return ensure_table(catalog, settings, ITEM_PARAMETERS_DEF)
+    """The table, with any column the schema gained since it was created added as nullable."""
+    table = ensure_table(catalog, settings, ITEM_PARAMETERS_DEF)
+    have = {f.name for f in table.schema().fields}
+    missing = [f for f in ITEM_PARAMETERS_SCHEMA.fields if f.name not in have]
+    if not missing:
+        return table
+    with table.update_schema() as update:
+        update.union_by_name(Schema(*missing))
+    return catalog.load_table(identifier(settings, ITEM_PARAMETERS))
 
 
 def append_item_parameters(

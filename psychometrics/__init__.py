@@ -10,6 +10,9 @@ Scoring: :func:`score`, :func:`eap_scores`, :func:`map_scores`, :func:`ml_scores
     :func:`wle_scores` (Warm 1989).
 Fit: :func:`sx2_item_fit` (Orlando & Thissen 2000), :func:`marginal_reliability`,
     :func:`empirical_reliability`.  Classical: :func:`item_analysis`, :func:`cronbach_alpha`.
+Linking and equating: :func:`link` (mean/mean, mean/sigma, Haebara, Stocking–Lord),
+    :func:`link_anchors` (with purification of drifted anchors), :func:`transform_items`,
+    :func:`true_score_equating` (Lord 1980).
 CAT (stateless functions over a serialisable :class:`CATState`): :class:`CATConfig`,
     :class:`CATBank`, :func:`start`, :func:`select_next_item`, :func:`record_response`,
     :func:`check_stop`, :func:`finish`, :func:`simulate_cat`.
@@ -47,6 +50,17 @@ from psychometrics.fit import (
     marginal_reliability,
     sx2_item_fit,
 )
+from psychometrics.linking import (
+    LINKING_METHODS,
+    AnchorLink,
+    LinkingConstants,
+    TrueScoreEquating,
+    link,
+    link_anchors,
+    transform_items,
+    transform_theta,
+    true_score_equating,
+)
 from psychometrics.models import (
     ItemParameters,
     category_probabilities,
@@ -64,7 +78,9 @@ from psychometrics.scoring import (
 )
 
 __all__ = [
+    "LINKING_METHODS",
     "REASONS",
+    "AnchorLink",
     "CATBank",
     "CATConfig",
     "CATState",
@@ -75,6 +91,7 @@ __all__ = [
     "ItemChoice",
     "ItemFit",
     "ItemParameters",
+    "LinkingConstants",
     "Priors",
     "QuadratureGrid",
     "ResponseData",
@@ -82,6 +99,7 @@ __all__ = [
     "StandardErrors",
     "StopDecision",
     "ThetaEstimates",
+    "TrueScoreEquating",
     "calibrate",
     "category_probabilities",
     "check_stop",
@@ -91,6 +109,8 @@ __all__ = [
     "finish",
     "item_analysis",
     "item_information",
+    "link",
+    "link_anchors",
     "map_scores",
     "marginal_reliability",
     "ml_scores",
@@ -105,5 +125,8 @@ __all__ = [
     "sx2_item_fit",
     "sympson_hetter_calibrate",
     "test_information",
+    "transform_items",
+    "transform_theta",
+    "true_score_equating",
     "wle_scores",
 ]

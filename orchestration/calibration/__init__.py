@@ -5,7 +5,8 @@ outbox_events (bronze; silver `responses` once it exists)
     ▼
 item_parameters  ── asset: calibrate (2PL by default, engine.py), write a new, not-live
     │               version per item to content.item_parameters (+ outbox events) and the
-    │               Iceberg history table `item_parameters`, provenance on every row
+    │               Iceberg history table `item_parameters`, provenance on every row;
+    │               each group linked to the live scale through its live items first
     │  blocking checks: item_parameters_are_finite, item_parameters_are_within_bounds,
     │                   item_parameters_drift_is_small (vs the live version)
     ▼

@@ -44,7 +44,7 @@ def _lock(conn: psycopg.Connection[Any], item_ids: Iterable[str]) -> None:
 def load_bank(conn: psycopg.Connection[Any]) -> dict[str, BankItem]:
     rows = conn.execute(
         "select i.item_id::text as item_id, i.status, i.scoring, p.param_id::text as param_id,"
-        " p.model, p.a, p.d, p.c from content.items i"
+        " p.model, p.a, p.d, p.c, p.calibration_id, p.version from content.items i"
         " left join content.item_parameters p on p.item_id = i.item_id and p.is_live"
     ).fetchall()
     return {
@@ -57,6 +57,8 @@ def load_bank(conn: psycopg.Connection[Any]) -> dict[str, BankItem]:
             live_a=float(r[5]) if r[5] is not None else None,
             live_d=tuple(float(x) for x in r[6]) if r[6] is not None else (),
             live_c=float(r[7]) if r[7] is not None else 0.0,
+            live_calibration_id=r[8],
+            live_version=int(r[9]) if r[9] is not None else None,
         )
         for r in rows
     }
@@ -110,6 +112,7 @@ def write_candidates(
             "se": {"a": c.se_a, "b": c.se_b},
             "fit": {"statistic": "S-X2", "value": c.sx2, "df": c.sx2_df, "p": c.sx2_p},
             "is_promotable": c.is_promotable,
+            "linking": c.linking,
         }
         b = list(c.b)
         row = conn.execute(

@@ -61,8 +61,9 @@ def item_parameters_are_within_bounds(
     asset=item_parameters,
     blocking=True,
     description=(
-        "No item's curve moved from its live version by more than max_icc_rmsd (root mean "
-        "squared difference of the ICCs over theta ~ N(0, 1)); drifted items block promotion."
+        "No item's curve, linked to the live scale through the anchor items, moved from its "
+        "live version by more than max_icc_rmsd (root mean squared difference of the ICCs over "
+        "theta ~ N(0, 1)); drifted items block promotion."
     ),
 )
 def item_parameters_drift_is_small(

@@ -13,6 +13,14 @@ Design (see orchestration/calibration/__init__.py for the whole loop):
   operational items of their group that have live parameters are held at those values and the
   latent mean and SD are estimated, so the pilots land on the live scale. A pilot is promotable
   once it has `pilot_promote_responses` responses; before that its candidate is only recorded.
+* Linking: a free calibration puts each group's examinees at N(0, 1), so when the population
+  shifts, every item moves with the scale. Items of the group that have live parameters are the
+  anchors: the new calibration is linked to the live scale through them (Stocking-Lord by
+  default, `linking`), anchors that still differ from their live curve by more than
+  `max_icc_rmsd` after linking are dropped as drifted (one at a time, worst first), and the
+  candidates are the *linked* parameters, with the constants and their provenance recorded.
+  The drift check then compares on the live scale: a population shift is absorbed by the
+  constants, a changed item is not.
 * Fit: Orlando-Thissen S-X2 on the group's attempts that answered every item of the group
   (skipped when fewer than `fit_min_persons` did, e.g. adaptive exams).
 """
@@ -31,16 +39,22 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from psychometrics import (
+    LINKING_METHODS,
     CalibrationResult,
     ItemParameters,
+    LinkingConstants,
     calibrate,
     category_probabilities,
+    link_anchors,
     normal_grid,
     responses_from_triples,
     sx2_item_fit,
+    transform_items,
 )
 
 ANCHOR_MODELS = ("rasch", "1pl", "2pl")
+#: Live versions of these models can anchor a linking (dichotomous curves).
+LINK_MODELS = ("rasch", "1pl", "2pl", "3pl")
 ENV_PREFIX = "DREAMSEED_CALIBRATION_"
 
 
@@ -70,6 +84,12 @@ class CalibrationConfig:
     standard_errors: bool = True
     tol: float = 1e-4
     max_iter: int = 500
+    #: Linking of each free calibration to the live scale through the group's live items:
+    #: stocking-lord, haebara, mean-sigma, mean-mean, or none (drift is then compared on the
+    #: calibration's own N(0, 1) scale).
+    linking: str = "stocking-lord"
+    #: Fewer live anchors (after purification) than this and the group is not linked.
+    min_link_anchors: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +134,8 @@ class BankItem:
     live_a: float | None = None
     live_d: tuple[float, ...] = ()
     live_c: float = 0.0
+    live_calibration_id: str | None = None
+    live_version: int | None = None
 
     @property
     def has_live(self) -> bool:
@@ -146,10 +168,49 @@ class Candidate:
     sx2: float | None = None
     sx2_df: int | None = None
     sx2_p: float | None = None
+    #: How the parameters were put on the live scale (see `Linking.to_dict`).
+    linking: dict[str, Any] = field(default_factory=dict)
 
     @property
     def b(self) -> tuple[float, ...]:
         return tuple(-x / self.a for x in self.d)
+
+
+@dataclass(frozen=True)
+class Linking:
+    """How a group's calibration was put on the live scale: theta_live = A * theta_new + B.
+
+    `method` is a linking method (`stocking-lord`, ...), `fixed-anchor` (pilots calibrated with
+    live anchors held fixed: already on the live scale) or `none` (with the `reason`)."""
+
+    method: str
+    A: float = 1.0
+    B: float = 0.0
+    se_a: float | None = None
+    se_b: float | None = None
+    anchors: int = 0
+    anchors_available: int = 0
+    dropped: tuple[str, ...] = ()
+    target_calibrations: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def constants(self) -> LinkingConstants:
+        return LinkingConstants(self.A, self.B, self.method, self.anchors)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "A": self.A,
+            "B": self.B,
+            "se_A": self.se_a,
+            "se_B": self.se_b,
+            "anchors": self.anchors,
+            "anchors_available": self.anchors_available,
+            "dropped_as_drifted": list(self.dropped),
+            "target_calibrations": list(self.target_calibrations),
+            **({"reason": self.reason} if self.reason else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -273,6 +334,7 @@ def _run(
 
 def _candidates(
     result: CalibrationResult,
+    linking: Linking,
     n_persons: int,
     fit: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     local_ids: Sequence[str],
@@ -283,20 +345,26 @@ def _candidates(
     anchors: int,
     cfg: CalibrationConfig,
 ) -> list[Candidate]:
+    """Candidate rows of the `free` items, on the live scale when `linking` moved them (SEs
+    scale with the constants: se(a) / A, se(b) * A)."""
     out = []
     se = result.standard_errors
+    A = linking.A
+    items = (
+        transform_items(result.items, linking.constants) if A != 1 or linking.B else result.items
+    )
     for j in free:
         n = int(counts[j])
         out.append(
             Candidate(
                 item_id=local_ids[j],
                 role=role,
-                model=result.items.model,
-                a=float(result.items.a[j]),
-                d=tuple(float(x) for x in result.items.d[j] if not np.isnan(x)),
-                c=float(result.items.c[j]),
-                se_a=_finite(float(se.a[j])) if se is not None else None,
-                se_b=_finite(float(se.b[j, 0])) if se is not None else None,
+                model=items.model,
+                a=float(items.a[j]),
+                d=tuple(float(x) for x in items.d[j] if not np.isnan(x)),
+                c=float(items.c[j]),
+                se_a=_finite(float(se.a[j]) / A) if se is not None else None,
+                se_b=_finite(float(se.b[j, 0]) * A) if se is not None else None,
                 n_responses=n,
                 group_id=group_id,
                 n_persons=n_persons,
@@ -304,16 +372,83 @@ def _candidates(
                 converged=bool(result.converged),
                 iterations=int(result.iterations),
                 max_change=float(result.convergence.max_change),
-                latent_mean=float(result.latent_mean),
-                latent_sd=float(result.latent_sd),
+                latent_mean=A * float(result.latent_mean) + linking.B,
+                latent_sd=A * float(result.latent_sd),
                 anchors=anchors,
                 is_promotable=role == "operational" or n >= cfg.pilot_promote_responses,
                 sx2=_finite(float(fit[0][j])) if fit is not None else None,
                 sx2_df=int(fit[1][j]) if fit is not None else None,
                 sx2_p=_finite(float(fit[2][j])) if fit is not None else None,
+                linking=linking.to_dict(),
             )
         )
     return out
+
+
+def _live_items(entries: Sequence[BankItem]) -> ItemParameters:
+    """Live parameters of dichotomous bank items (as stored: slope-intercept)."""
+    return ItemParameters(
+        "3pl" if any(e.live_c for e in entries) else "2pl",
+        np.array([float(e.live_a or 0.0) for e in entries]),
+        np.array([[e.live_d[0]] for e in entries]),
+        np.array([float(e.live_c) for e in entries]),
+        tuple(e.item_id for e in entries),
+    )
+
+
+def link_to_live(
+    result: CalibrationResult,
+    ids: Sequence[str],
+    bank: Mapping[str, BankItem],
+    cfg: CalibrationConfig,
+) -> Linking:
+    """Link a group's free calibration to the live scale through its items that are live.
+
+    Anchors whose linked curve stays more than `max_icc_rmsd` from the live one are dropped
+    (`psychometrics.link_anchors`); with fewer than `min_link_anchors` the group is not
+    linked (`method = none` and the reason)."""
+    if cfg.linking == "none":
+        return Linking("none", reason="linking disabled (config)")
+    live = [
+        j
+        for j, i in enumerate(ids)
+        if (e := bank.get(i)) is not None
+        and e.has_live
+        and e.live_model in LINK_MODELS
+        and len(e.live_d) == 1
+    ]
+    if len(live) < cfg.min_link_anchors:
+        return Linking(
+            "none",
+            anchors_available=len(live),
+            reason=f"{len(live)} live anchor(s), fewer than min_link_anchors="
+            f"{cfg.min_link_anchors}",
+        )
+    entries = [bank[ids[j]] for j in live]
+    source = result.items.subset(live)
+    target = _live_items(entries)
+    linked = link_anchors(
+        source,
+        target,
+        cfg.linking,
+        max_rmsd=cfg.max_icc_rmsd,
+        min_anchors=cfg.min_link_anchors,
+        standard_errors=True,
+    )
+    kept = [e for e, k in zip(entries, linked.kept, strict=True) if k]
+    dropped = tuple(e.item_id for e, k in zip(entries, linked.kept, strict=True) if not k)
+    c = linked.constants
+    return Linking(
+        method=c.method,
+        A=c.A,
+        B=c.B,
+        se_a=_finite(c.se_a),
+        se_b=_finite(c.se_b),
+        anchors=len(kept),
+        anchors_available=len(entries),
+        dropped=dropped,
+        target_calibrations=tuple(sorted({e.live_calibration_id or "" for e in kept} - {""})),
+    )
 
 
 def plan_calibration(coded: Coded, bank: Mapping[str, BankItem], cfg: CalibrationConfig) -> Plan:
@@ -321,6 +456,10 @@ def plan_calibration(coded: Coded, bank: Mapping[str, BankItem], cfg: Calibratio
     plan = Plan()
     if cfg.model not in ("rasch", "1pl", "2pl", "3pl"):
         raise ValueError(f"the calibration loop handles dichotomous models, not {cfg.model!r}")
+    if cfg.linking not in (*LINKING_METHODS, "none"):
+        raise ValueError(
+            f"linking must be one of {(*LINKING_METHODS, 'none')}, not {cfg.linking!r}"
+        )
     n_items = len(coded.item_ids)
     counts = np.bincount(coded.item, minlength=n_items) if n_items else np.zeros(0, np.int64)
     role = np.full(n_items, "", dtype=object)
@@ -362,10 +501,13 @@ def plan_calibration(coded: Coded, bank: Mapping[str, BankItem], cfg: Calibratio
                 person[sel], idx[item[sel]], correct[sel], members.size, cfg
             )
             ids = [coded.item_ids[j] for j in members]
+            linking = link_to_live(result, ids, bank, cfg)
             group_id = len(plan.groups)
-            plan.groups.append(_group_summary(group_id, "operational", result, n_persons, ids, 0))
+            plan.groups.append(
+                _group_summary(group_id, "operational", result, n_persons, ids, 0, linking)
+            )
             plan.candidates += _candidates(
-                result, n_persons, fit, ids, range(members.size), counts[members],
+                result, linking, n_persons, fit, ids, range(members.size), counts[members],
                 "operational", group_id, 0, cfg,
             )  # fmt: skip
 
@@ -420,13 +562,23 @@ def plan_calibration(coded: Coded, bank: Mapping[str, BankItem], cfg: Calibratio
                 anchors=range(a_members.size), anchor_parameters=anchor_parameters,
             )  # fmt: skip
             ids = [coded.item_ids[j] for j in order]
+            linking = Linking(
+                "fixed-anchor",
+                anchors=int(a_members.size),
+                anchors_available=int(a_members.size),
+                target_calibrations=tuple(
+                    sorted({e.live_calibration_id or "" for e in anchors} - {""})
+                ),
+            )
             group_id = len(plan.groups)
             plan.groups.append(
-                _group_summary(group_id, "pilot", result, n_persons, ids, int(a_members.size))
+                _group_summary(
+                    group_id, "pilot", result, n_persons, ids, int(a_members.size), linking
+                )
             )
             plan.n_responses_used += int(np.isin(item[gsel], p_members).sum())
             plan.candidates += _candidates(
-                result, n_persons, fit, ids, range(a_members.size, order.size),
+                result, linking, n_persons, fit, ids, range(a_members.size, order.size),
                 counts[order], "pilot", group_id, int(a_members.size), cfg,
             )  # fmt: skip
     return plan
@@ -439,6 +591,7 @@ def _group_summary(
     n_persons: int,
     ids: list[str],
     anchors: int,
+    linking: Linking,
 ) -> dict[str, Any]:
     return {
         "group_id": group_id,
@@ -452,9 +605,11 @@ def _group_summary(
         "converged": bool(result.converged),
         "iterations": int(result.iterations),
         "max_change": float(result.convergence.max_change),
-        "latent_mean": round(float(result.latent_mean), 4),
-        "latent_sd": round(float(result.latent_sd), 4),
+        # the group's ability distribution on the live scale
+        "latent_mean": round(linking.A * float(result.latent_mean) + linking.B, 4),
+        "latent_sd": round(linking.A * float(result.latent_sd), 4),
         "seconds": round(float(result.convergence.seconds), 3),
+        "linking": linking.to_dict(),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -222,3 +223,89 @@ def test_config_from_environment_variables() -> None:
     assert CalibrationConfig.from_mapping({}) == CalibrationConfig()
     with pytest.raises(ValueError, match="SLOPE_PRIOR"):
         CalibrationConfig.from_mapping({"DREAMSEED_CALIBRATION_SLOPE_PRIOR": "1"})
+
+
+def _shifted(
+    rng: np.random.Generator, a: np.ndarray, b: np.ndarray, n: int, mean: float, sd: float
+) -> pa.Table:
+    theta = rng.normal(mean, sd, n)
+    y = rng.random((n, a.size)) < 1 / (1 + np.exp(-a * (theta[:, None] - b)))
+    s, j = np.nonzero(np.ones_like(y))
+    return pa.table(
+        {"attempt_id": [f"s{x}" for x in s], "item_id": [f"I{x}" for x in j], "is_correct": y[s, j]}
+    )
+
+
+def _live_bank(a: np.ndarray, b: np.ndarray) -> dict[str, BankItem]:
+    return {
+        f"I{j}": BankItem(
+            f"I{j}", "operational", "key", f"param-{j}", "2pl", float(a[j]),
+            (float(-a[j] * b[j]),), 0.0, "cal-1", 1,
+        )
+        for j in range(a.size)
+    }  # fmt: skip
+
+
+def _as_rows(plan_candidates: list[Candidate]) -> list[ParamRow]:
+    return [ParamRow(c.item_id, c.model, c.a, c.d, c.b, c.c) for c in plan_candidates]
+
+
+def test_a_recalibration_on_a_shifted_population_is_linked_to_the_live_scale() -> None:
+    """Unchanged items, a population of N(0.6, 1.3^2) on the live scale: the free calibration
+    standardises it, linking through the live items brings the parameters back, drift passes;
+    without linking the same data fail the drift check."""
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(0.8, 1.8, 20), rng.normal(0, 1, 20)
+    table = _shifted(rng, a, b, 3000, 0.6, 1.3)
+    bank = _live_bank(a, b)
+    live = {i: ParamRow(i, "2pl", e.live_a or 0, e.live_d, (b[j],), 0.0) for j, (i, e) in enumerate(bank.items())}  # fmt: skip
+    plan = plan_calibration(code_responses(table), bank, CFG)
+    (group,) = plan.groups
+    linking = group["linking"]
+    assert linking["method"] == "stocking-lord" and linking["anchors"] == 20
+    assert linking["dropped_as_drifted"] == [] and linking["target_calibrations"] == ["cal-1"]
+    # population constants within the anchors' and the examinees' sampling error
+    tol_a = 3 * math.hypot(linking["se_A"], 1.3 / math.sqrt(3000))
+    tol_b = 3 * math.hypot(linking["se_B"], 1.3 / math.sqrt(3000))
+    assert abs(linking["A"] - 1.3) < tol_a and abs(linking["B"] - 0.6) < tol_b, linking
+    assert group["latent_mean"] == pytest.approx(linking["B"], abs=1e-3)
+    assert all(c.linking == linking for c in plan.candidates)
+    est_b = np.array([c.b[0] for c in sorted(plan.candidates, key=lambda c: int(c.item_id[1:]))])
+    assert math.sqrt(np.mean((est_b - b) ** 2)) < 0.15
+    assert check_drift(_as_rows(plan.candidates), live, CFG).passed
+    unlinked = plan_calibration(code_responses(table), bank, replace(CFG, linking="none"))
+    assert unlinked.groups[0]["linking"]["method"] == "none"
+    assert not check_drift(_as_rows(unlinked.candidates), live, CFG).passed
+
+
+def test_drifted_anchors_are_dropped_from_the_link_and_still_fail_the_drift_check() -> None:
+    rng = np.random.default_rng(6)
+    a, b = rng.uniform(0.8, 1.8, 20), rng.normal(0, 1, 20)
+    changed = b.copy()
+    changed[:3] += 1.2
+    table = _shifted(rng, a, changed, 3000, 0.6, 1.3)
+    bank = _live_bank(a, b)
+    live = {i: ParamRow(i, "2pl", e.live_a or 0, e.live_d, (b[j],), 0.0) for j, (i, e) in enumerate(bank.items())}  # fmt: skip
+    plan = plan_calibration(code_responses(table), bank, CFG)
+    linking = plan.groups[0]["linking"]
+    assert sorted(linking["dropped_as_drifted"]) == ["I0", "I1", "I2"]
+    assert linking["anchors"] == 17 and linking["anchors_available"] == 20
+    assert abs(linking["B"] - 0.6) < 0.15 and abs(linking["A"] - 1.3) < 0.15
+    outcome = check_drift(_as_rows(plan.candidates), live, CFG)
+    assert set(outcome.failures) == {"I0", "I1", "I2"}
+
+
+def test_too_few_live_anchors_leave_the_calibration_unlinked() -> None:
+    rng = np.random.default_rng(7)
+    a, b = rng.uniform(0.8, 1.8, 8), rng.normal(0, 1, 8)
+    table = _shifted(rng, a, b, 1000, 0.0, 1.0)
+    bank = _live_bank(a, b)
+    for j in range(4, 8):
+        bank[f"I{j}"] = BankItem(f"I{j}", "operational", "key")
+    plan = plan_calibration(code_responses(table), bank, CFG)
+    linking = plan.groups[0]["linking"]
+    assert linking["method"] == "none" and linking["anchors_available"] == 4
+    assert "min_link_anchors=5" in linking["reason"]
+    assert {c.linking["method"] for c in plan.candidates} == {"none"}
+    with pytest.raises(ValueError, match="linking must be one of"):
+        plan_calibration(code_responses(table), bank, replace(CFG, linking="magic"))
