@@ -1,7 +1,8 @@
 """The DreamSeed API: one Litestar app holding every service router (`dreamseed serve`).
 
 Request path: RequestContext (request id, access log, metrics) → Auth (JWT, revocation)
-→ RateLimit (Redis) → route guard (policy) → controller → service (one transaction + outbox).
+→ RateLimit (Redis) → ReadRetry (a read runs once more if PostgreSQL was lost under it)
+→ route guard (policy) → controller → service (one transaction + outbox).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from apis.gateway.auth import AuthMiddleware
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate, policy_guard
 from apis.gateway.rate_limit import RateCounters, RateLimitMiddleware
+from apis.gateway.read_retry import ReadRetryMiddleware
 from apis.gateway.request_context import RequestContextMiddleware
 from apis.gateway.revocations import RevocationMirror
 from apis.governance.controllers import GovernanceController
@@ -178,7 +180,12 @@ def create_app(
     return Litestar(
         route_handlers=[Router("/", route_handlers=handlers)],
         lifespan=[lifespan],
-        middleware=[RequestContextMiddleware(), AuthMiddleware(), RateLimitMiddleware()],
+        middleware=[
+            RequestContextMiddleware(),
+            AuthMiddleware(),
+            RateLimitMiddleware(),
+            ReadRetryMiddleware(),
+        ],
         guards=[policy_guard],
         dependencies={"app_state": Provide(provide_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

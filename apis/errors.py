@@ -7,8 +7,10 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from psycopg import OperationalError
 from redis.exceptions import RedisError
 
+from core.db import is_connection_loss
 from core.errors import DomainError
 
 _log = logging.getLogger("dreamseed.api")
@@ -53,6 +55,26 @@ def redis_error_handler(
     )
 
 
+# Set in the request's scope when PostgreSQL was lost mid-request: the read-retry middleware
+# (gateway/read_retry.py) may then run an idempotent request once more.
+DATABASE_LOST = "dreamseed.database_lost"
+
+
+def database_error_handler(
+    request: Request[Any, Any, Any], exc: OperationalError
+) -> Response[dict[str, Any]]:
+    """PostgreSQL restarting, failing over or out of connections: the transaction was rolled
+    back, so the client may retry; a 503, never a 500."""
+    if not is_connection_loss(exc):
+        return internal_error_handler(request, exc)
+    _log.warning("PostgreSQL unavailable on %s %s: %r", request.method, request.url.path, exc)
+    request.scope[DATABASE_LOST] = True  # type: ignore[literal-required]
+    return error_response(
+        503, "the database is unavailable (restarting or failing over); retry shortly",
+        {"Retry-After": "2"},
+    )  # fmt: skip
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, Any]]:
@@ -65,5 +87,6 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
     RedisError: redis_error_handler,
+    OperationalError: database_error_handler,
     Exception: internal_error_handler,
 }

@@ -2,17 +2,64 @@
 
 from __future__ import annotations
 
+import select
+from typing import Any
+
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+# How long a request waits for a pooled connection before it is refused with a 503: long
+# enough to ride out a busy moment, short enough that a lost database answers promptly.
+POOL_TIMEOUT_SECONDS = 5.0
 
-def create_pool(database_url: str, *, min_size: int = 2, max_size: int = 20) -> AsyncConnectionPool:
-    """An unopened pool returning dict rows; open it with `await pool.open(wait=True)`."""
+
+async def discard_dead_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's check before it hands out a connection: raise if it is dead, so the pool drops
+    it and gives out (or opens) another.
+
+    An idle connection's socket has nothing to read unless the server spoke first: after a
+    restart or `pg_terminate_backend` that is its termination notice, or end-of-file. Only then
+    is the connection probed with a round trip (psycopg_pool's own `check_connection`), so a
+    healthy connection costs no extra round trip per checkout.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
+def is_connection_loss(exc: BaseException) -> bool:
+    """PostgreSQL is unreachable, restarting or out of connections right now: an error worth
+    retrying later (a 503), unlike a fault in the request or the code (class 54, program limits,
+    is the request's fault).
+    """
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    sqlstate = exc.sqlstate or ""
+    return not sqlstate.startswith("54")
+
+
+def create_pool(
+    database_url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 20,
+    timeout: float = POOL_TIMEOUT_SECONDS,
+) -> AsyncConnectionPool:
+    """An unopened pool returning dict rows; open it with `await pool.open(wait=True)`.
+
+    Dead connections are dropped at checkout (`discard_dead_connection`) and replaced in the
+    background, so a database restart costs the requests in flight, not every later one.
+    """
     return AsyncConnectionPool(
         database_url,
         min_size=min_size,
         max_size=max_size,
         open=False,
         kwargs={"row_factory": dict_row, "autocommit": False},
+        check=discard_dead_connection,
+        timeout=timeout,
         name="dreamseed",
     )

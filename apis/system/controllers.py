@@ -13,16 +13,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from apis.state import AppState
 
 OPS = {"public": True, "no_rate_limit": True}
+PROBE_SECONDS = 2.0  # each dependency answers within this, or counts as down
 
 
 async def _check_postgres(state: AppState) -> str:
-    async with state.pool.connection(timeout=2) as conn:
+    # A round trip every time, never a remembered state: the pool drops a connection the
+    # server has closed (a restart) and this waits for a live one up to the probe's limit.
+    async with asyncio.timeout(PROBE_SECONDS), state.pool.connection() as conn:
         await conn.execute("select 1")
     return "ok"
 
 
 async def _check_redis(state: AppState) -> str:
-    await state.redis.ping()
+    async with asyncio.timeout(PROBE_SECONDS):
+        await state.redis.ping()
     if state.revocations is not None and not state.revocations.live:
         raise RuntimeError("the revoked-token list is not mirrored yet")
     return "ok"
@@ -31,7 +35,7 @@ async def _check_redis(state: AppState) -> str:
 async def _check_s3(state: AppState) -> str:
     if not state.settings.s3_endpoint:
         return "ok (local lake directory)"
-    async with httpx.AsyncClient(timeout=2) as client:
+    async with httpx.AsyncClient(timeout=PROBE_SECONDS) as client:
         # Any HTTP answer (even 403 to an anonymous request) proves the gateway is serving.
         await client.get(state.settings.s3_endpoint)
     return "ok"
@@ -57,7 +61,7 @@ class SystemController(Controller):
             return_exceptions=True,
         )
         checks = {
-            name: (f"failed: {r}" if isinstance(r, BaseException) else r)
+            name: (f"failed: {r or type(r).__name__}" if isinstance(r, BaseException) else r)
             for name, r in zip(names, results, strict=True)
         }
         ok = not any(isinstance(r, BaseException) for r in results)
