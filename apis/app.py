@@ -29,7 +29,6 @@ from apis.classes.controllers import ClassesController
 from apis.content.controllers import ItemsController
 from apis.deps import provide_state
 from apis.errors import EXCEPTION_HANDLERS
-from apis.exams import cat_cache
 from apis.exams.controllers import AttemptsController, ExamsController, ResultsController
 from apis.gateway.auth import AuthMiddleware
 from apis.gateway.metrics import Metrics
@@ -160,7 +159,7 @@ def create_app(
             if relay_task is not None:
                 await relay_task
             await decision_log.stop()
-            await cat_cache.drain()  # the CAT cache writes still in flight
+            await state.exams.cat.drain()  # the CAT cache writes still in flight
             await rate_counters.stop()
             await revocations.stop()
             await redis.aclose()

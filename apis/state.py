@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from apis.exams.caches import ExamCaches
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
 from apis.gateway.rate_limit import RateCounters
@@ -23,3 +24,8 @@ class AppState:
     metrics: Metrics
     revocations: RevocationMirror | None = None
     rate_counters: RateCounters | None = None
+    # The exams service's caches (exams, CAT banks, CAT state): one set per app, on its Redis.
+    exams: ExamCaches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.exams = ExamCaches(self.redis)

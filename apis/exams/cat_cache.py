@@ -9,6 +9,8 @@ them and the selection waiting for an answer.
 - **Redis** (JSON, `exams:cat:<attempt id>`, 6 h TTL): shared by the replicas. Writes are sent in
   the background after the reply is on its way; a lost or late write only costs a rebuild.
 
+One `CatCache` per app, held on the app state (`ExamCaches.cat`), bound to the app's Redis client.
+
 Neither tier is the truth. PostgreSQL is: the answer's write is conditional on the attempt still
 being at the entry's position (see `recording`), so a stale entry from either tier makes that
 write match nothing, and the caller falls back to the next tier, then to PostgreSQL.
@@ -18,15 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
 
 from apis.exams.lru import Lru
+from apis.exams.model import AttemptHeader
 from apis.gateway.timing import stage
 from psychometrics import CATState, ItemChoice
 
@@ -36,18 +36,21 @@ PREFIX = "exams:cat:"
 TTL_SECONDS = 6 * 3600
 TIMEOUT_SECONDS = 0.25
 LOCAL_SIZE = 20_000
-# The attempt row's fields that never change once it has started.
-HEADER = ("attempt_id", "student_id", "exam_id", "seed", "bank_key", "deadline", "started_at")
-# How this process got the CAT state of the answers it served (observability and tests).
-STATS = {"hits": 0, "rebuilds": 0}
+DRAIN_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class Entry:
-    header: dict[str, Any]  # HEADER fields; deadline and started_at as datetimes
+class Entry(msgspec.Struct, frozen=True):
+    header: AttemptHeader  # what never changes once the attempt has started
     position: int  # items answered
     state: CATState  # after those answers
     pending: ItemChoice  # the selection being asked
+
+
+class CacheWrite(msgspec.Struct, frozen=True):
+    """A change to make once the transaction that justifies it has committed."""
+
+    attempt_id: str
+    entry: Entry | None  # None: the attempt is finished, forget it
 
 
 def key(attempt_id: str) -> str:
@@ -61,10 +64,19 @@ def _numpy_scalar(value: Any) -> Any:
     raise NotImplementedError(f"cannot encode {type(value).__name__}")
 
 
+class _Stored(msgspec.Struct):
+    """An entry as Redis holds it (JSON)."""
+
+    position: int
+    attempt: AttemptHeader
+    state: dict[str, Any]
+    pending: tuple[int, bool, str, float | None]
+
+
 # msgspec encodes the CATState dataclass (and its Decision tuple) directly, giving the JSON of
 # `CATState.to_dict()` without building that dict (dataclasses.asdict deep-copies every field).
 _encode = msgspec.json.Encoder(enc_hook=_numpy_scalar).encode
-_decode = msgspec.json.Decoder().decode
+_decode = msgspec.json.Decoder(_Stored).decode
 
 
 def encode(entry: Entry) -> bytes:
@@ -82,81 +94,74 @@ def encode(entry: Entry) -> bytes:
 def decode(raw: bytes | str) -> Entry | None:
     """The entry in `raw`, or None when it is malformed or written by an older version."""
     try:
-        value = _decode(raw)
-        header = dict(value["attempt"])
-        missing = [k for k in HEADER if k not in header]
-        if missing:
-            return None
-        deadline = header["deadline"]
-        header["deadline"] = datetime.fromisoformat(deadline) if deadline else None
-        header["started_at"] = datetime.fromisoformat(header["started_at"])
-        item, pilot, reason, criterion = value["pending"]
+        stored = _decode(raw)
+        item, pilot, reason, criterion = stored.pending
         return Entry(
-            header,
-            int(value["position"]),
-            CATState.from_dict(value["state"]),
-            ItemChoice(int(item), bool(pilot), str(reason), criterion),
+            stored.attempt,
+            stored.position,
+            CATState.from_dict(stored.state),
+            ItemChoice(item, pilot, reason, criterion),
         )
     except (msgspec.DecodeError, KeyError, TypeError, ValueError):
         return None
 
 
-LOCAL = Lru(LOCAL_SIZE)
-# Background Redis writes still running (kept referenced until done).
-_writes: set[asyncio.Task[None]] = set()
+class CatCache:
+    """Both tiers for one app: this process's LRU and the Redis client `redis`, whose writes
+    are coalesced: whatever the answers finished while the previous pipeline was out goes in the
+    next one, the latest entry of each attempt only. Under load that is one round trip for many
+    answers instead of a task and a round trip each, which matters most when answers complete
+    in a burst (after a slow disk flush)."""
 
-
-def local(attempt_id: str) -> Entry | None:
-    entry: Entry | None = LOCAL.get_fresh(attempt_id)
-    return entry
-
-
-async def shared(redis: Redis, attempt_id: str) -> Entry | None:
-    """The Redis tier's entry; None when absent, garbage or Redis is down or slow."""
-    try:
-        # asyncio.timeout, not wait_for: no extra task per call.
-        async with asyncio.timeout(TIMEOUT_SECONDS):
-            with stage("cache"):
-                raw = await redis.get(key(attempt_id))
-    except Exception as exc:  # Redis down or slow: PostgreSQL has everything
-        _log.warning("CAT cache read failed for %s (%s); rebuilding", attempt_id, exc)
-        return None
-    return decode(raw) if raw else None
-
-
-def put(redis: Redis, attempt_id: str, entry: Entry | None) -> None:
-    """Remember `entry` in both tiers (None: the attempt is finished, forget it)."""
-    if entry is None:
-        LOCAL.pop(attempt_id, None)
-    else:
-        LOCAL.put(attempt_id, entry)
-    writer = _writers.get(redis)
-    if writer is None:
-        writer = _writers[redis] = _WriteBehind(redis)
-    writer.put(attempt_id, entry)
-
-
-class _WriteBehind:
-    """The Redis tier's writes of one client, coalesced: whatever the answers finished while the
-    previous pipeline was out goes in the next one, the latest entry of each attempt only. Under
-    load that is one round trip for many answers instead of a task and a round trip each, which
-    matters most when answers complete in a burst (after a slow disk flush)."""
-
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, local_size: int = LOCAL_SIZE) -> None:
         self.redis = redis
-        self.pending: dict[str, Entry | None] = {}
-        self.task: asyncio.Task[None] | None = None
+        self._local = Lru(local_size)
+        self._pending: dict[str, Entry | None] = {}
+        self._task: asyncio.Task[None] | None = None
+        # How this process got the CAT state of the answers it served (observability, tests).
+        self.hits = 0
+        self.rebuilds = 0
+
+    def local(self, attempt_id: str) -> Entry | None:
+        entry: Entry | None = self._local.get_fresh(attempt_id)
+        return entry
+
+    def drop_local(self, attempt_id: str | None = None) -> None:
+        """Forget this process's entry of an attempt (stale), or all of them."""
+        if attempt_id is None:
+            self._local.clear()
+        else:
+            self._local.pop(attempt_id, None)
+
+    async def shared(self, attempt_id: str) -> Entry | None:
+        """The Redis tier's entry; None when absent, garbage or Redis is down or slow."""
+        try:
+            # asyncio.timeout, not wait_for: no extra task per call.
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                with stage("cache"):
+                    raw = await self.redis.get(key(attempt_id))
+        except Exception as exc:  # Redis down or slow: PostgreSQL has everything
+            _log.warning("CAT cache read failed for %s (%s); rebuilding", attempt_id, exc)
+            return None
+        return decode(raw) if raw else None
 
     def put(self, attempt_id: str, entry: Entry | None) -> None:
-        self.pending[attempt_id] = entry
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run())
-            _writes.add(self.task)
-            self.task.add_done_callback(_writes.discard)
+        """Remember `entry` in both tiers (None: the attempt is finished, forget it)."""
+        if entry is None:
+            self._local.pop(attempt_id, None)
+        else:
+            self._local.put(attempt_id, entry)
+        self._pending[attempt_id] = entry
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write())
 
-    async def _run(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending, {}
+    def apply(self, write: CacheWrite | None) -> None:
+        if write is not None:
+            self.put(write.attempt_id, write.entry)
+
+    async def _write(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, {}
             try:
                 async with asyncio.timeout(TIMEOUT_SECONDS):
                     pipe = self.redis.pipeline(transaction=False)
@@ -169,18 +174,8 @@ class _WriteBehind:
             except Exception as exc:  # the cache is optional: PostgreSQL already has everything
                 _log.warning("CAT cache write of %d attempts failed (%s)", len(batch), exc)
 
-
-# One write-behind per Redis client (each app has its own, on its own event loop).
-_writers: weakref.WeakKeyDictionary[Redis, _WriteBehind] = weakref.WeakKeyDictionary()
-
-
-DRAIN_SECONDS = 2.0
-
-
-async def drain() -> None:
-    """Wait (at most `DRAIN_SECONDS`) for this event loop's background writes in flight (shutdown,
-    tests); writes of another loop (an app that already stopped) are not waited for."""
-    loop = asyncio.get_running_loop()
-    mine = [t for t in _writes if not t.done() and t.get_loop() is loop]
-    if mine:
-        await asyncio.wait(mine, timeout=DRAIN_SECONDS)
+    async def drain(self) -> None:
+        """Wait (at most `DRAIN_SECONDS`) for the background write in flight (shutdown, tests)."""
+        task = self._task
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait([task], timeout=DRAIN_SECONDS)

@@ -45,7 +45,7 @@ class ExamsController(Controller):
         items are the pool; `adaptive` sets selection, exposure, blueprint, stopping, time limit
         and pilot share), from items of the caller's bank, optionally for a class."""
         if data.kind == "adaptive":
-            return await delivery.create_adaptive_exam(app_state, principal.user_id, data)
+            return await services.create_adaptive_exam(app_state, principal.user_id, data)
         if data.adaptive is not None:
             raise InvalidInput("adaptive settings need kind 'adaptive'")
         return await services.create_exam(

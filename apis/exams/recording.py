@@ -17,13 +17,15 @@ and one durable commit; inside the locked fallback transaction it is the same wr
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from psycopg import AsyncConnection
+from psycopg.rows import kwargs_row
 
+from apis.exams.model import ATTEMPT_COLUMNS, AttemptRow, Completion
 from apis.gateway.timing import stage
 from core import outbox
 from core.events import Event
@@ -65,6 +67,20 @@ ADVANCE_SQL = (
     " select attempt_id::text from moved"
 )
 
+# The last answer: the attempt is completed with its result in the same statement.
+COMPLETE_SQL = (
+    "with moved as (update exams.attempts set status = 'completed',"
+    " completed_at = %(answered_at)s::timestamptz, raw_score = %(raw_score)s::int,"
+    " max_score = %(max_score)s::int, n_scored = %(n_scored)s::int,"
+    " n_correct = %(n_correct)s::int, theta = %(theta)s::float8, se = %(se)s::float8,"
+    " scale_score = %(scale_score)s::float8, percentile = %(percentile)s::float8,"
+    " skill_profile = %(skill_profile)s::jsonb, stop_reason = %(stop_reason)s::text,"
+    " current_item = null, position = %(position)s::int + 1"
+    f"{_GUARD} returning {ATTEMPT_COLUMNS}),"
+    f" {_RESPONSE},"
+    f" {_EVENTS}"
+    " select * from moved"
+)
 
 START_SQL = (
     "with attempt as (insert into exams.attempts (attempt_id, exam_id, student_id, seed,"
@@ -83,36 +99,51 @@ START_SQL = (
 )
 
 
+class Selected(msgspec.Struct, frozen=True, kw_only=True):
+    """A selection as stored in `exams.selections` (less its attempt and position)."""
+
+    exam_id: str
+    item_id: str
+    bank_index: int
+    pilot: bool
+    rule: str
+    reason: str
+    criterion: float | None
+    candidates: int
+    seed: int
+    rng: str
+    theta: float  # the estimate the item was selected at
+    se: float
+
+
+class StartedAttempt(msgspec.Struct, frozen=True, kw_only=True):
+    """A new adaptive attempt: its row's start values and the parameter set it is pinned to."""
+
+    attempt_id: str
+    student_id: str
+    param_ids: str  # uuid[] as PostgreSQL's array text
+    bank_key: str
+    started_at: datetime
+    deadline: datetime | None
+
+
 async def start(
-    conn: AsyncConnection[Any], params: dict[str, Any], events: list[tuple[Event, datetime | None]]
+    conn: AsyncConnection[Any],
+    attempt: StartedAttempt,
+    first: Selected,
+    events: Sequence[tuple[Event, datetime | None]],
 ) -> None:
-    """Insert the attempt, its first selection and their events (`params`: attempt_id,
-    exam_id, student_id, seed, param_ids (uuid[] text), bank_key, started_at, deadline,
-    item_id, bank_index, pilot, rule, reason, criterion, candidates, rng, theta, se)."""
+    """Insert the attempt, its first selection and their events."""
+    params = {
+        **msgspec.structs.asdict(attempt),
+        **msgspec.structs.asdict(first),
+        "events": outbox.encode_many(events),
+    }
     with stage("db"):
-        await conn.execute(START_SQL, {**params, "events": outbox.encode_many(events)})
+        await conn.execute(START_SQL, params)
 
 
-@functools.cache
-def complete_sql(returning: str) -> str:
-    """The last answer: the attempt is completed with its result in the same statement."""
-    return (
-        "with moved as (update exams.attempts set status = 'completed',"
-        " completed_at = %(answered_at)s::timestamptz, raw_score = %(raw_score)s::int,"
-        " max_score = %(max_score)s::int, n_scored = %(max_score)s::int,"
-        " n_correct = %(raw_score)s::int, theta = %(theta)s::float8, se = %(se)s::float8,"
-        " scale_score = %(scale_score)s::float8, percentile = %(percentile)s::float8,"
-        " skill_profile = %(skill_profile)s::jsonb, stop_reason = %(stop_reason)s::text,"
-        " current_item = null, position = %(position)s::int + 1"
-        f"{_GUARD} returning {returning}),"
-        f" {_RESPONSE},"
-        f" {_EVENTS}"
-        " select * from moved"
-    )
-
-
-@dataclass(frozen=True)
-class AnsweredItem:
+class AnsweredItem(msgspec.Struct, frozen=True, kw_only=True):
     """What the student answered, and how it scored (the response row)."""
 
     attempt_id: str
@@ -128,34 +159,34 @@ class AnsweredItem:
     answered_at: datetime
     grace: timedelta
 
-    def params(self) -> dict[str, Any]:
-        return {
-            "attempt_id": self.attempt_id,
-            "student_id": self.student_id,
-            "position": self.position,
-            "item_id": self.item_id,
-            "item_version": self.item_version,
-            "choice": self.choice,
-            "score": self.score,
-            "is_correct": self.is_correct,
-            "pilot": self.pilot,
-            "idempotency_key": self.idempotency_key,
-            "answered_at": self.answered_at,
-            "grace": self.grace,
-        }
-
 
 async def advance(
     conn: AsyncConnection[Any],
     answered: AnsweredItem,
-    selection: dict[str, Any],
-    events: list[tuple[Event, datetime | None]],
+    selected: Selected,
+    events: Sequence[tuple[Event, datetime | None]],
 ) -> bool:
-    """Record the answer and the next selection (`selection`: exam_id, next_item_id,
-    bank_index, next_pilot, rule, reason, criterion, candidates, seed, rng, theta and se (the
-    attempt's new estimate, which the next item was selected at), scored and scored_correct
-    (0/1 increments of the attempt's counters)). False when the attempt was not in the expected state: nothing written."""
-    params = {**answered.params(), **selection, "events": outbox.encode_many(events)}
+    """Record the answer and the next selection. False when the attempt was not in the
+    expected state: nothing written."""
+    params = {
+        **msgspec.structs.asdict(answered),
+        "exam_id": selected.exam_id,
+        "next_item_id": selected.item_id,
+        "bank_index": selected.bank_index,
+        "next_pilot": selected.pilot,
+        "rule": selected.rule,
+        "reason": selected.reason,
+        "criterion": selected.criterion,
+        "candidates": selected.candidates,
+        "seed": selected.seed,
+        "rng": selected.rng,
+        "theta": selected.theta,
+        "se": selected.se,
+        # the attempt's counters move by one scored (non-pilot) answer, correct or not
+        "scored": 0 if answered.pilot else 1,
+        "scored_correct": int(answered.is_correct and not answered.pilot),
+        "events": outbox.encode_many(events),
+    }
     with stage("db"):
         cur = await conn.execute(ADVANCE_SQL, params)
         return await cur.fetchone() is not None
@@ -164,15 +195,17 @@ async def advance(
 async def complete(
     conn: AsyncConnection[Any],
     answered: AnsweredItem,
-    result: dict[str, Any],
-    events: list[tuple[Event, datetime | None]],
-    returning: str,
-) -> dict[str, Any] | None:
-    """Record the last answer and complete the attempt (`result`: raw_score, max_score, theta,
-    se, scale_score, percentile, skill_profile (JSON text), stop_reason). The attempt row
-    (`returning` columns), or None when it was not in the expected state: nothing written."""
-    params = {**answered.params(), **result, "events": outbox.encode_many(events)}
+    done: Completion,
+    events: Sequence[tuple[Event, datetime | None]],
+) -> AttemptRow | None:
+    """Record the last answer and complete the attempt with `done`. The completed attempt, or
+    None when it was not in the expected state: nothing written."""
+    params = {
+        **msgspec.structs.asdict(answered),
+        **done.columns(),
+        "events": outbox.encode_many(events),
+    }
     with stage("db"):
-        cur = await conn.execute(complete_sql(returning), params)
-        row = await cur.fetchone()
-    return dict(row) if row is not None else None
+        cur = conn.cursor(row_factory=kwargs_row(AttemptRow))
+        await cur.execute(COMPLETE_SQL, params)
+        return await cur.fetchone()

@@ -159,29 +159,6 @@ class Attempt(msgspec.Struct):
     next_item: ExamItem | None = None  # adaptive: the item to answer now
     result: Result | None = None
 
-    @classmethod
-    def from_row(
-        cls,
-        row: dict[str, Any],
-        items: list[ExamItem],
-        responses: list[Response],
-        **delivery: Any,
-    ) -> Attempt:
-        """From an `exams.attempts` row; `delivery` sets kind, deadline, next_item, result."""
-        return cls(
-            row["attempt_id"],
-            row["exam_id"],
-            row["student_id"],
-            row["status"],
-            row["started_at"],
-            row["completed_at"],
-            row["raw_score"],
-            row["max_score"],
-            items,
-            responses,
-            **delivery,
-        )
-
 
 class AnswerReply(msgspec.Struct):
     item_id: str

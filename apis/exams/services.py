@@ -1,37 +1,40 @@
-"""Setting fixed-form exams, and reading an exam. (Attempts of either kind: `delivery`.)"""
+"""Setting exams (fixed-form and adaptive) and reading one. (Attempts: `delivery`.)"""
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import Any
 
-from psycopg import AsyncConnection
+import msgspec
 
-from apis.exams.schemas import Exam
+from apis.exams import adaptive, queries
+from apis.exams.schemas import AdaptiveConfig, CreateExamRequest, Exam
 from apis.state import AppState
 from core import outbox
-from core.errors import InvalidInput, NotFound
+from core.errors import InvalidInput
 from core.events import ExamCreatedV1
 from core.ids import new_id
-
-_EXAM_COLUMNS = (
-    "exam_id::text, owner_id::text, class_id::text, title, kind, item_ids::text[], created_at,"
-    " config"
-)
+from psychometrics import CATConfig
 
 
-async def ensure_teaches(conn: AsyncConnection[Any], teacher_id: str, class_id: str | None) -> None:
-    """An exam may be set for a class only by the class's own teacher."""
-    if class_id is None:
-        return
-    cur = await conn.execute(
-        "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+def _distinct(item_ids: list[str]) -> list[str]:
+    if len(set(item_ids)) != len(item_ids):
+        raise InvalidInput("item_ids contains the same item twice")
+    return item_ids
+
+
+async def _created(conn: queries.Conn, exam: Exam) -> Exam:
+    await outbox.append(
+        conn,
+        ExamCreatedV1(
+            exam_id=exam.exam_id,
+            owner_id=exam.owner_id,
+            class_id=exam.class_id,
+            item_count=len(exam.item_ids),
+            created_at=exam.created_at,
+        ),
     )
-    owner = await cur.fetchone()
-    if owner is None:
-        raise InvalidInput(f"class {class_id} does not exist")
-    if owner["teacher_id"] != teacher_id:
-        raise InvalidInput(f"class {class_id} is not one of your classes")
+    return exam
 
 
 async def create_exam(
@@ -42,64 +45,80 @@ async def create_exam(
     class_id: str | None,
     time_limit_seconds: int | None = None,
 ) -> Exam:
-    if len(set(item_ids)) != len(item_ids):
-        raise InvalidInput("item_ids contains the same item twice")
-    exam_id = new_id()
+    """A fixed-form exam: these items in this order, at their current versions."""
+    _distinct(item_ids)
     async with state.pool.connection() as conn, conn.transaction():
-        await ensure_teaches(conn, owner_id, class_id)
-        cur = await conn.execute(
-            "select item_id::text, version from content.items where item_id = any(%s::uuid[])"
-            " and owner_id = %s and status <> 'retired'",
-            (item_ids, owner_id),
-        )
-        versions = {r["item_id"]: r["version"] for r in await cur.fetchall()}
-        usable = set(versions)
-        missing = [i for i in item_ids if i not in usable]
+        await queries.ensure_teaches(conn, owner_id, class_id)
+        versions = await queries.usable_versions(conn, owner_id, item_ids)
+        missing = [i for i in item_ids if i not in versions]
         if missing:
             raise InvalidInput(
                 "these items do not exist in your bank or are retired: " + ", ".join(missing)
             )
-        config = (
-            json.dumps({"time_limit_seconds": time_limit_seconds}) if time_limit_seconds else None
-        )
-        cur = await conn.execute(
-            "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids, item_versions,"
-            f" config) values (%s, %s, %s, %s, %s::uuid[], %s, %s) returning {_EXAM_COLUMNS}",
-            (
-                exam_id,
-                owner_id,
-                class_id,
-                title,
-                item_ids,
-                [versions[i] for i in item_ids],
-                config,
-            ),
-        )
-        row = await cur.fetchone()
-        assert row is not None
-        await outbox.append(
+        exam = await queries.insert_exam(
             conn,
-            ExamCreatedV1(
-                exam_id=str(exam_id),
+            exam_id=str(new_id()),
+            owner_id=owner_id,
+            class_id=class_id,
+            title=title,
+            kind="fixed",
+            item_ids=item_ids,
+            versions=[versions[i] for i in item_ids],
+            config={"time_limit_seconds": time_limit_seconds} if time_limit_seconds else None,
+        )
+        return await _created(conn, exam)
+
+
+async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamRequest) -> Exam:
+    """An adaptive exam: the items are its pool; its settings become a CAT configuration (with
+    Sympson–Hetter exposure parameters fitted by simulation when asked for)."""
+    item_ids = _distinct([str(i) for i in data.item_ids])
+    settings: dict[str, Any] = msgspec.to_builtins(data.adaptive or AdaptiveConfig())
+    if data.time_limit_seconds is not None:
+        if settings.get("time_limit_seconds") not in (None, data.time_limit_seconds):
+            raise InvalidInput(
+                "time_limit_seconds is set twice with different values (at the top level and "
+                "in adaptive); set it once"
+            )
+        settings["time_limit_seconds"] = data.time_limit_seconds
+    class_id = str(data.class_id) if data.class_id else None
+    async with state.pool.connection() as conn:
+        await queries.ensure_teaches(conn, owner_id, class_id)
+        candidates = await queries.pool_candidates(conn, owner_id, item_ids)
+        found = {c.item_id for c in candidates}
+        missing = [i for i in item_ids if i not in found]
+        if missing:
+            raise InvalidInput("these items do not exist in your bank: " + ", ".join(missing))
+        pool = [
+            adaptive.PoolItem(
+                c.item_id, c.status, tuple(c.skills), c.n_options, c.scoring, c.has_params
+            )
+            for c in candidates
+        ]
+        cat = adaptive.build_cat_config(settings, pool)
+        if settings["exposure"]["method"] == "sympson-hetter":
+            items = adaptive.item_parameters(
+                [c.params() for c in candidates], [c.n_options for c in candidates]
+            )
+            sh = await asyncio.to_thread(
+                adaptive.sympson_hetter_parameters, items, cat, settings["exposure"]["max_rate"]
+            )
+            cat = CATConfig.from_dict({**cat.to_dict(), "sh_parameters": list(sh)})
+        async with conn.transaction():
+            exam = await queries.insert_exam(
+                conn,
+                exam_id=str(new_id()),
                 owner_id=owner_id,
                 class_id=class_id,
-                item_count=len(item_ids),
-                created_at=row["created_at"],
-            ),
-        )
-    return Exam.from_row(row)
-
-
-async def _load_exam(conn: AsyncConnection[Any], exam_id: str) -> Exam:
-    cur = await conn.execute(
-        f"select {_EXAM_COLUMNS} from exams.exams where exam_id = %s", (exam_id,)
-    )
-    row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"exam {exam_id} not found")
-    return Exam.from_row(row)
+                title=data.title,
+                kind="adaptive",
+                item_ids=item_ids,
+                versions=[c.version for c in candidates],
+                config={**settings, "cat": cat.to_dict()},
+            )
+            return await _created(conn, exam)
 
 
 async def get_exam(state: AppState, exam_id: str) -> Exam:
     async with state.pool.connection() as conn:
-        return await _load_exam(conn, exam_id)
+        return await queries.exam(conn, exam_id)

@@ -1,6 +1,6 @@
 """One online CAT step per examinee: the current engine against its pre-optimisation self.
 
-What the exam API runs on every answer (``apis/exams/delivery.py``, ``_write_answer``)::
+What the exam API runs on every answer (``apis/exams/adaptive_steps.py``, ``write_answer``)::
 
     after = record_response(cat_state, pending_choice, score, bank)
     step = adaptive.advance(after, bank, config)   # check_stop → select_next_item → candidates
@@ -449,7 +449,7 @@ def legacy_step(
 def current_step(
     state: CATState, pending: ItemChoice, score: int, bank: CATBank, config: CATConfig
 ) -> tuple[CATState, Step]:
-    """The online step of the current code (what ``apis/exams/delivery.py`` runs)."""
+    """The online step of the current code (what ``apis/exams/adaptive_steps.py`` runs)."""
     after = current.record_response(state, pending, score, bank)
     return after, adaptive.advance(after, bank, config)
 

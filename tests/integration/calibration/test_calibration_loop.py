@@ -144,7 +144,7 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, obje
 
 
 def _live(settings: Settings, item_ids: list[str]) -> dict[str, tuple[str, float, float]]:
-    """What the exam service reads: the live row of each item (apis/exams/delivery.py)."""
+    """What the exam service reads: the live row of each item (apis/exams/queries.py)."""
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute(
             "select item_id::text, calibration_id, a, b[1] from content.item_parameters"

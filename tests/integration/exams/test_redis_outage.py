@@ -23,10 +23,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from litestar import Litestar
 from redis.asyncio import Redis
 
 from apis.app import create_app
-from apis.exams import cat_cache, delivery
+from apis.exams import delivery
 from apis.exams.schemas import AnswerRequest
 from apis.gateway.principal import Principal
 from apis.state import AppState
@@ -47,14 +48,19 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def api_url(settings: Settings, redis_server: RedisServer) -> Iterator[str]:
+def api_app(settings: Settings, redis_server: RedisServer) -> Litestar:
     app_settings = replace(
         settings,
         redis_url=redis_server.url,
         rate_limit_per_user=1_000_000,
         rate_limit_per_ip=1_000_000,
     )
-    with serve_in_thread(create_app(app_settings)) as url:
+    return create_app(app_settings)
+
+
+@pytest.fixture
+def api_url(api_app: Litestar) -> Iterator[str]:
+    with serve_in_thread(api_app) as url:
         yield url
 
 
@@ -123,7 +129,7 @@ async def _until_refused(api: httpx.AsyncClient, url: str, student: User) -> Non
 
 
 async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
-    settings: Settings, api_url: str, redis_server: RedisServer
+    settings: Settings, api_app: Litestar, api_url: str, redis_server: RedisServer
 ) -> None:
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as api:
         sch = await school(api, n_students=N_STUDENTS, n_items=80, n_pilot=3)
@@ -147,7 +153,8 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
         # Three items each with Redis up.
         for _ in range(3):
             await asyncio.gather(*(_answer_once(api, sch, t, rngs[t.index]) for t in takers))
-        stats_before = dict(cat_cache.STATS)
+        tiers = api_app.state.dreamseed.exams.cat  # the API's CAT cache (both tiers)
+        hits_before, rebuilds_before = tiers.hits, tiers.rebuilds
 
         # Kill Redis while everybody keeps answering (their requests fail and are retried). The
         # API notices within about a second (its revocation mirror loses its subscription) and
@@ -160,8 +167,8 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
         pool = create_pool(settings.database_url, min_size=1, max_size=2)
         await pool.open(wait=True)
         dead = Redis.from_url(redis_server.url, decode_responses=True, socket_connect_timeout=0.2)
+        state = AppState(settings, pool, dead, AllowAll(), None)  # type: ignore[arg-type]
         try:
-            state = AppState(settings, pool, dead, AllowAll(), None)  # type: ignore[arg-type]
             t0 = takers[0]
             student = sch.students[0]
             principal = Principal(
@@ -181,6 +188,7 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
                 t0.acknowledged.append((item_id, choice))
                 t0.next_item = msgspec_to_dict(done[0].next_item)
         finally:
+            await state.exams.cat.drain()
             await dead.aclose()
             await pool.close()
         await asyncio.sleep(1.0)
@@ -188,7 +196,7 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
         # Redis comes back empty, and the API's in-process tier is dropped too (as if it had
         # restarted): every CAT state must be rebuilt from PostgreSQL.
         redis_server.start()
-        cat_cache.LOCAL.clear()
+        tiers.drop_local()
         await asyncio.gather(*outage)
 
         # Everybody finishes.
@@ -197,8 +205,8 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
                 *(_answer_once(api, sch, t, rngs[t.index]) for t in takers if not t.done)
             )
         assert sum(t.retries for t in takers) > 0
-        assert cat_cache.STATS["rebuilds"] - stats_before["rebuilds"] >= N_STUDENTS
-        assert cat_cache.STATS["hits"] > stats_before["hits"]
+        assert tiers.rebuilds - rebuilds_before >= N_STUDENTS
+        assert tiers.hits > hits_before
 
         for t in takers:
             with psycopg.connect(settings.database_url) as conn:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from apis.exams.adaptive import ParamRow
-from apis.exams.delivery import PoolEntry
-from apis.exams.fixed import irt_result
+from apis.exams.fixed_delivery import irt_result
+from apis.exams.model import PoolEntry
 from psychometrics import ItemParameters, eap_scores
 
 
