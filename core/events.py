@@ -221,6 +221,96 @@ class AttemptScoredV1(Event, frozen=True, kw_only=True):
         return self.attempt_id
 
 
+# ------------------------------------------------------------------------------ learning
+class CourseCreatedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "learning.course.created.v1"
+    course_id: str
+    owner_id: str
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.course_id
+
+
+class CourseUpdatedV1(Event, frozen=True, kw_only=True):
+    """Renamed, described again, archived or restored."""
+
+    event_type: ClassVar[str] = "learning.course.updated.v1"
+    course_id: str
+    owner_id: str
+    archived: bool
+    updated_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.course_id
+
+
+class CourseAssignedV1(Event, frozen=True, kw_only=True):
+    """A class now sees the course (`assigned` false: it no longer does)."""
+
+    event_type: ClassVar[str] = "learning.course.assigned.v1"
+    course_id: str
+    class_id: str
+    owner_id: str
+    assigned: bool
+    changed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.course_id
+
+
+class UnitCreatedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "learning.unit.created.v1"
+    unit_id: str
+    course_id: str
+    position: int
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.unit_id
+
+
+class LessonChangedV1(Event, frozen=True, kw_only=True):
+    """Base of the lesson events (one family, one silver table)."""
+
+    lesson_id: str
+    unit_id: str
+    course_id: str
+    owner_id: str
+    version: int
+    published_version: int | None
+    attachment_count: int
+    changed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.lesson_id
+
+
+class LessonCreatedV1(LessonChangedV1, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "learning.lesson.created.v1"
+
+
+class LessonUpdatedV1(LessonChangedV1, frozen=True, kw_only=True):
+    """A new version of the lesson's title, body or attachments."""
+
+    event_type: ClassVar[str] = "learning.lesson.updated.v1"
+
+
+class LessonPublishedV1(LessonChangedV1, frozen=True, kw_only=True):
+    """`published_version` is what students see from now on."""
+
+    event_type: ClassVar[str] = "learning.lesson.published.v1"
+
+
+class LessonUnpublishedV1(LessonChangedV1, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "learning.lesson.unpublished.v1"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -237,6 +327,14 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ItemParametersPromotedV1,
         ItemSelectedV1,
         AttemptScoredV1,
+        CourseCreatedV1,
+        CourseUpdatedV1,
+        CourseAssignedV1,
+        UnitCreatedV1,
+        LessonCreatedV1,
+        LessonUpdatedV1,
+        LessonPublishedV1,
+        LessonUnpublishedV1,
     )
 }
 

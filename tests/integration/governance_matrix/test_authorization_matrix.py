@@ -58,11 +58,15 @@ class World:
     people: dict[str, Account]
     class_a: str
     class_c_code: str  # a spare class to join (joining must not change who is in class A or B)
+    class_c: str
     item_a: str
     exam_a: str
     exam_a2: str
     attempt_done: str  # S1's completed attempt on exam A
     attempt_open: str  # S1's attempt in progress on exam A2
+    course_a: str  # TA's course, assigned to class A, with one unit and a published lesson
+    unit_a: str
+    lesson_a: str
 
 
 Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
@@ -162,6 +166,45 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/results"): Case(RESULT_LISTERS, lambda w: ("/api/v1/results", None)),
     ("GET", "/api/v1/governance/decisions"): Case(
         ADMINS, lambda w: ("/api/v1/governance/decisions?limit=5", None)
+    ),
+    ("POST", "/api/v1/courses"): Case(
+        TEACHERS_ADMIN, lambda w: ("/api/v1/courses", {"title": "matrix course"})
+    ),
+    ("GET", "/api/v1/courses"): Case(row(A, A, A, A, A, D, A), lambda w: ("/api/v1/courses", None)),
+    ("GET", "/api/v1/courses/{course_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/courses/{w.course_a}", None)
+    ),
+    ("PATCH", "/api/v1/courses/{course_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/courses/{w.course_a}", {"description": "matrix"})
+    ),
+    ("POST", "/api/v1/courses/{course_id:uuid}/classes"): Case(
+        BANK_OWNER,
+        lambda w: (f"/api/v1/courses/{w.course_a}/classes", {"class_id": w.class_a}),
+    ),
+    ("DELETE", "/api/v1/courses/{course_id:uuid}/classes/{class_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/courses/{w.course_a}/classes/{w.class_c}", None)
+    ),
+    ("POST", "/api/v1/courses/{course_id:uuid}/units"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/courses/{w.course_a}/units", {"title": "matrix unit"})
+    ),
+    ("POST", "/api/v1/units/{unit_id:uuid}/lessons"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/units/{w.unit_a}/lessons", {"title": "matrix lesson"})
+    ),
+    ("GET", "/api/v1/lessons/{lesson_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/lessons/{w.lesson_a}", None)
+    ),
+    ("PATCH", "/api/v1/lessons/{lesson_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}", {"body": "# edited"})
+    ),
+    ("GET", "/api/v1/lessons/{lesson_id:uuid}/versions"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/versions", None)
+    ),
+    ("POST", "/api/v1/lessons/{lesson_id:uuid}/publish"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/publish", {"version": 1})
+    ),
+    # Sorted after every read of the lesson, so the reads above see it published.
+    ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/unpublish", None)
     ),
 }
 
@@ -295,15 +338,38 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         ),
         201,
     )
+    course = await _ok(await client.post("/api/v1/courses", json={"title": "A"}, headers=ta), 201)
+    course_path = f"/api/v1/courses/{course['course_id']}"
+    await _ok(
+        await client.post(
+            f"{course_path}/classes", json={"class_id": class_a["class_id"]}, headers=ta
+        )
+    )
+    unit = await _ok(
+        await client.post(f"{course_path}/units", json={"title": "U"}, headers=ta), 201
+    )
+    lesson = await _ok(
+        await client.post(
+            f"/api/v1/units/{unit['unit_id']}/lessons",
+            json={"title": "L", "body": "*read me*"},
+            headers=ta,
+        ),
+        201,
+    )
+    await _ok(await client.post(f"/api/v1/lessons/{lesson['lesson_id']}/publish", headers=ta))
     return World(
         people,
         class_a["class_id"],
         class_c["join_code"],
+        class_c["class_id"],
         items[0],
         exams[0],
         exams[1],
         done["attempt_id"],
         opened["attempt_id"],
+        course["course_id"],
+        unit["unit_id"],
+        lesson["lesson_id"],
     )
 
 

@@ -2,7 +2,7 @@
 
 The oracle below is the issue's specification written independently of the Rego:
 route level = the role lists the action; resource level = additionally
-student: own resources, or class/exam/assignment of a class she is in;
+student: own resources, or class/exam/assignment/course/lesson of a class she is in;
 teacher: own resources or resources of a class she teaches; analyst: own resources or
 aggregate reports; admin and service: all; anonymous: nothing resource-level.
 """
@@ -24,7 +24,7 @@ ROLES_JSON: dict[str, list[str]] = json.loads(
 ACTIONS = sorted({action for actions in ROLES_JSON.values() for action in actions})
 ROLES = ["anonymous", "student", "teacher", "analyst", "service", "admin"]
 ME = {"anonymous": None, "student": "s1", "teacher": "t1", "analyst": "a1", "service": "svc"}
-CLASS_SHARED = {"class", "exam", "assignment"}
+CLASS_SHARED = {"class", "exam", "assignment", "course", "lesson"}
 NOW = "2024-04-29T10:00:00Z"
 
 

@@ -1,0 +1,495 @@
+"""Courses → units → lessons. A teacher owns her courses; each lesson edit is a new immutable
+version and publishing pins one version for students; a course is visible to the classes its
+teacher assigned it to. Every write is one transaction with its outbox event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+
+from apis.learning.markdown import render
+from apis.learning.schemas import (
+    Attachment,
+    Course,
+    CreateCourseRequest,
+    CreateLessonRequest,
+    Lesson,
+    LessonSummary,
+    LessonVersion,
+    Unit,
+    UpdateCourseRequest,
+    UpdateLessonRequest,
+)
+from apis.state import AppState
+from core import outbox
+from core.errors import Conflict, InvalidInput, NotFound
+from core.events import (
+    CourseAssignedV1,
+    CourseCreatedV1,
+    CourseUpdatedV1,
+    LessonChangedV1,
+    LessonCreatedV1,
+    LessonPublishedV1,
+    LessonUnpublishedV1,
+    LessonUpdatedV1,
+    UnitCreatedV1,
+)
+from core.ids import new_id
+
+_COURSE = "course_id::text, owner_id::text, title, description, archived, created_at, updated_at"
+_LESSON = (
+    "lesson_id::text, unit_id::text, course_id::text, owner_id::text, position, title, body,"
+    " attachments::text[] as attachments, version, published_version, created_at, updated_at"
+)
+
+
+def parse_uuid(value: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput(f"{field} {value!r} is not a UUID") from None
+
+
+def _course(row: dict[str, Any]) -> Course:
+    return Course(
+        row["course_id"],
+        row["owner_id"],
+        row["title"],
+        row["description"],
+        row["archived"],
+        row["created_at"],
+        row["updated_at"],
+    )
+
+
+# ------------------------------------------------------------------------------ access
+async def access_class(state: AppState, course_id: str, user_id: str) -> str | None:
+    """A class through which `user_id` reaches the course (she is a member or its teacher), or
+    None. The policy decides with it (students: class-shared resources of their classes)."""
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select cc.class_id::text from learning.course_classes cc"
+            " join classes.classes c on c.class_id = cc.class_id"
+            " where cc.course_id = %s and (c.teacher_id = %s or exists (select 1 from"
+            " classes.memberships m where m.class_id = cc.class_id and m.student_id = %s))"
+            " order by cc.class_id limit 1",
+            (course_id, user_id, user_id),
+        )
+        row = await cur.fetchone()
+    return row["class_id"] if row else None
+
+
+# ------------------------------------------------------------------------------ courses
+async def create_course(state: AppState, owner_id: str, data: CreateCourseRequest) -> Course:
+    async with state.pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "insert into learning.courses (course_id, owner_id, title, description)"
+            f" values (%s, %s, %s, %s) returning {_COURSE}",
+            (new_id(), owner_id, data.title, data.description),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await outbox.append(
+            conn,
+            CourseCreatedV1(
+                course_id=row["course_id"], owner_id=owner_id, created_at=row["created_at"]
+            ),
+        )
+    return _course(row)
+
+
+async def get_course_row(state: AppState, course_id: str) -> Course:
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            f"select {_COURSE} from learning.courses where course_id = %s", (course_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"course {course_id} not found")
+    return _course(row)
+
+
+async def course_outline(state: AppState, course: Course, *, published_only: bool) -> Course:
+    """The course with its units and lessons (students: published lessons only) and, for its
+    teacher, the classes it is assigned to."""
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select unit_id::text, title, position from learning.units where course_id = %s"
+            " order by position",
+            (course.course_id,),
+        )
+        units = {
+            r["unit_id"]: Unit(r["unit_id"], r["title"], r["position"], [])
+            for r in await cur.fetchall()
+        }
+        cur = await conn.execute(
+            "select lesson_id::text, unit_id::text, position, version, published_version,"
+            " coalesce((select v.title from learning.lesson_versions v where v.lesson_id ="
+            " l.lesson_id and v.version = l.published_version), l.title) as published_title,"
+            " title from learning.lessons l where course_id = %s"
+            " and (not %s or published_version is not null) order by unit_id, position",
+            (course.course_id, published_only),
+        )
+        for r in await cur.fetchall():
+            title = r["published_title"] if published_only else r["title"]
+            units[r["unit_id"]].lessons.append(
+                LessonSummary(
+                    r["lesson_id"], title, r["position"], r["version"], r["published_version"]
+                )
+            )
+        if not published_only:
+            cur = await conn.execute(
+                "select class_id::text from learning.course_classes where course_id = %s"
+                " order by class_id",
+                (course.course_id,),
+            )
+            course.class_ids = [r["class_id"] for r in await cur.fetchall()]
+    course.units = list(units.values())
+    return course
+
+
+async def list_courses(state: AppState, user_id: str, role: str) -> list[Course]:
+    """A teacher's own courses; a student's (anyone else's) courses assigned to her classes and
+    not archived: what she can study."""
+    async with state.pool.connection() as conn:
+        if role == "student":
+            cur = await conn.execute(
+                f"select {_COURSE} from learning.courses where not archived and course_id in"
+                " (select cc.course_id from learning.course_classes cc join classes.memberships m"
+                " on m.class_id = cc.class_id where m.student_id = %s) order by created_at",
+                (user_id,),
+            )
+        else:
+            cur = await conn.execute(
+                f"select {_COURSE} from learning.courses where owner_id = %s order by created_at",
+                (user_id,),
+            )
+        return [_course(r) for r in await cur.fetchall()]
+
+
+async def update_course(state: AppState, course_id: str, data: UpdateCourseRequest) -> Course:
+    async with state.pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "update learning.courses set title = coalesce(%s, title),"
+            " description = coalesce(%s, description), archived = coalesce(%s, archived),"
+            f" updated_at = now() where course_id = %s returning {_COURSE}",
+            (data.title, data.description, data.archived, course_id),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"course {course_id} not found")
+        await outbox.append(
+            conn,
+            CourseUpdatedV1(
+                course_id=course_id,
+                owner_id=row["owner_id"],
+                archived=row["archived"],
+                updated_at=row["updated_at"],
+            ),
+        )
+    return _course(row)
+
+
+async def class_teacher(state: AppState, class_id: str) -> str:
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"class {class_id} not found")
+    return str(row["teacher_id"])
+
+
+async def set_course_class(
+    state: AppState, course: Course, class_id: str, *, assigned: bool
+) -> list[str]:
+    """Assign the course to a class (or withdraw it); idempotent, an event only on a change."""
+    class_id = parse_uuid(class_id, "class_id")
+    async with state.pool.connection() as conn, conn.transaction():
+        if assigned:
+            cur = await conn.execute(
+                "insert into learning.course_classes (course_id, class_id) values (%s, %s)"
+                " on conflict do nothing returning assigned_at",
+                (course.course_id, class_id),
+            )
+        else:
+            cur = await conn.execute(
+                "delete from learning.course_classes where course_id = %s and class_id = %s"
+                " returning now() as assigned_at",
+                (course.course_id, class_id),
+            )
+        changed = await cur.fetchone()
+        if changed is not None:
+            await outbox.append(
+                conn,
+                CourseAssignedV1(
+                    course_id=course.course_id,
+                    class_id=class_id,
+                    owner_id=course.owner_id,
+                    assigned=assigned,
+                    changed_at=changed["assigned_at"],
+                ),
+            )
+        cur = await conn.execute(
+            "select class_id::text from learning.course_classes where course_id = %s"
+            " order by class_id",
+            (course.course_id,),
+        )
+        return [r["class_id"] for r in await cur.fetchall()]
+
+
+# ------------------------------------------------------------------------------ units
+async def create_unit(state: AppState, course_id: str, title: str) -> Unit:
+    async with state.pool.connection() as conn, conn.transaction():
+        # The course row lock serialises positions within the course.
+        await conn.execute(
+            "select 1 from learning.courses where course_id = %s for update", (course_id,)
+        )
+        cur = await conn.execute(
+            "insert into learning.units (unit_id, course_id, title, position) values"
+            " (%s, %s, %s, (select count(*) from learning.units where course_id = %s))"
+            " returning unit_id::text, title, position, created_at",
+            (new_id(), course_id, title, course_id),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await outbox.append(
+            conn,
+            UnitCreatedV1(
+                unit_id=row["unit_id"],
+                course_id=course_id,
+                position=row["position"],
+                created_at=row["created_at"],
+            ),
+        )
+    return Unit(row["unit_id"], row["title"], row["position"], [])
+
+
+async def unit_course(state: AppState, unit_id: str) -> Course:
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select course_id::text from learning.units where unit_id = %s", (unit_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"unit {unit_id} not found")
+    return await get_course_row(state, row["course_id"])
+
+
+# ------------------------------------------------------------------------------ lessons
+def _lesson_event(cls: type[LessonChangedV1], row: dict[str, Any]) -> LessonChangedV1:
+    return cls(
+        lesson_id=row["lesson_id"],
+        unit_id=row["unit_id"],
+        course_id=row["course_id"],
+        owner_id=row["owner_id"],
+        version=row["version"],
+        published_version=row["published_version"],
+        attachment_count=len(row["attachments"]),
+        changed_at=row["updated_at"],
+    )
+
+
+async def _insert_version(conn: AsyncConnection[Any], row: dict[str, Any], by: str) -> None:
+    await conn.execute(
+        "insert into learning.lesson_versions (lesson_id, version, title, body, attachments,"
+        " created_by, created_at) values (%s, %s, %s, %s, %s::uuid[], %s, %s)",
+        (
+            row["lesson_id"],
+            row["version"],
+            row["title"],
+            row["body"],
+            row["attachments"],
+            by,
+            row["updated_at"],
+        ),
+    )
+
+
+async def create_lesson(
+    state: AppState, course: Course, unit_id: str, by: str, data: CreateLessonRequest
+) -> Lesson:
+    async with state.pool.connection() as conn, conn.transaction():
+        await conn.execute("select 1 from learning.units where unit_id = %s for update", (unit_id,))
+        cur = await conn.execute(
+            "insert into learning.lessons (lesson_id, unit_id, course_id, owner_id, position,"
+            " title, body) values (%s, %s, %s, %s,"
+            " (select count(*) from learning.lessons where unit_id = %s), %s, %s)"
+            f" returning {_LESSON}",
+            (new_id(), unit_id, course.course_id, course.owner_id, unit_id, data.title, data.body),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await _insert_version(conn, row, by)
+        await outbox.append(conn, _lesson_event(LessonCreatedV1, row))
+    return _lesson(row, [])
+
+
+async def _load_lesson(
+    conn: AsyncConnection[Any], lesson_id: str, *, lock: bool = False
+) -> dict[str, Any]:
+    cur = await conn.execute(
+        f"select {_LESSON} from learning.lessons where lesson_id = %s"
+        + (" for update" if lock else ""),
+        (lesson_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"lesson {lesson_id} not found")
+    return dict(row)
+
+
+async def lesson_row(state: AppState, lesson_id: str) -> dict[str, Any]:
+    async with state.pool.connection() as conn:
+        return await _load_lesson(conn, lesson_id)
+
+
+async def _attachments(conn: AsyncConnection[Any], media_ids: list[str]) -> list[Attachment]:
+    if not media_ids:
+        return []
+    cur = await conn.execute(
+        "select media_id::text, kind, content_type, size_bytes, filename from learning.media"
+        " where media_id = any(%s::uuid[]) and status = 'ready'",
+        (media_ids,),
+    )
+    found = {r["media_id"]: r for r in await cur.fetchall()}
+    return [
+        Attachment(
+            m,
+            found[m]["kind"],
+            found[m]["content_type"],
+            found[m]["size_bytes"],
+            found[m]["filename"],
+        )
+        for m in media_ids
+        if m in found
+    ]
+
+
+def _lesson(row: dict[str, Any], attachments: list[Attachment]) -> Lesson:
+    return Lesson(
+        row["lesson_id"],
+        row["unit_id"],
+        row["course_id"],
+        row["owner_id"],
+        row["title"],
+        row["body"],
+        render(row["body"]),
+        attachments,
+        row["version"],
+        row["published_version"],
+        row["created_at"],
+        row["updated_at"],
+    )
+
+
+async def show_lesson(state: AppState, row: dict[str, Any], *, published: bool) -> Lesson:
+    """The lesson as its teacher edits it, or (`published`) the version students see."""
+    async with state.pool.connection() as conn:
+        if published:
+            if row["published_version"] is None:
+                raise NotFound(f"lesson {row['lesson_id']} is not published")
+            cur = await conn.execute(
+                "select title, body, attachments::text[] as attachments from"
+                " learning.lesson_versions where lesson_id = %s and version = %s",
+                (row["lesson_id"], row["published_version"]),
+            )
+            pinned = await cur.fetchone()
+            assert pinned is not None
+            row = {**row, **pinned, "version": row["published_version"]}
+        return _lesson(row, await _attachments(conn, list(row["attachments"])))
+
+
+async def update_lesson(
+    state: AppState, lesson_id: str, by: str, data: UpdateLessonRequest
+) -> Lesson:
+    async with state.pool.connection() as conn, conn.transaction():
+        row = await _load_lesson(conn, lesson_id, lock=True)
+        if data.expected_version is not None and data.expected_version != row["version"]:
+            raise Conflict(
+                f"lesson {lesson_id} is at version {row['version']}, not "
+                f"{data.expected_version}: reload it and edit again"
+            )
+        attachments = list(row["attachments"])
+        if data.attachments is not None:
+            attachments = [parse_uuid(m, "attachments[]") for m in data.attachments]
+            if len(set(attachments)) != len(attachments):
+                raise InvalidInput("attachments: the same media id appears twice")
+            cur = await conn.execute(
+                "select media_id::text from learning.media where media_id = any(%s::uuid[])"
+                " and status = 'ready' and holder_type = 'lesson' and holder_id = %s",
+                (attachments, lesson_id),
+            )
+            usable = {r["media_id"] for r in await cur.fetchall()}
+            missing = [m for m in attachments if m not in usable]
+            if missing:
+                raise InvalidInput(
+                    "attachments: not finalised uploads of this lesson: " + ", ".join(missing)
+                )
+        title = data.title if data.title is not None else row["title"]
+        body = data.body if data.body is not None else row["body"]
+        if (title, body, attachments) == (row["title"], row["body"], list(row["attachments"])):
+            return _lesson(row, await _attachments(conn, attachments))
+        cur = await conn.execute(
+            "update learning.lessons set title = %s, body = %s, attachments = %s::uuid[],"
+            f" version = version + 1, updated_at = now() where lesson_id = %s returning {_LESSON}",
+            (title, body, attachments, lesson_id),
+        )
+        updated = await cur.fetchone()
+        assert updated is not None
+        await _insert_version(conn, updated, by)
+        await outbox.append(conn, _lesson_event(LessonUpdatedV1, updated))
+        return _lesson(updated, await _attachments(conn, attachments))
+
+
+async def set_published(state: AppState, lesson_id: str, version: int | None) -> Lesson:
+    """Publish `version` (default newest), or unpublish when `version` is 0."""
+    async with state.pool.connection() as conn, conn.transaction():
+        row = await _load_lesson(conn, lesson_id, lock=True)
+        if version == 0:
+            pinned = None
+            event: type[LessonChangedV1] = LessonUnpublishedV1
+        else:
+            pinned = version or row["version"]
+            if pinned > row["version"]:
+                raise InvalidInput(
+                    f"version: lesson {lesson_id} has versions 1 to {row['version']}, not {pinned}"
+                )
+            event = LessonPublishedV1
+        if pinned == row["published_version"]:
+            return _lesson(row, await _attachments(conn, list(row["attachments"])))
+        cur = await conn.execute(
+            "update learning.lessons set published_version = %s, updated_at = now()"
+            f" where lesson_id = %s returning {_LESSON}",
+            (pinned, lesson_id),
+        )
+        updated = await cur.fetchone()
+        assert updated is not None
+        await outbox.append(conn, _lesson_event(event, updated))
+        return _lesson(updated, await _attachments(conn, list(updated["attachments"])))
+
+
+async def lesson_versions(state: AppState, lesson_id: str) -> list[LessonVersion]:
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select lesson_id::text, version, title, body, attachments::text[] as attachments,"
+            " created_by::text, created_at from learning.lesson_versions where lesson_id = %s"
+            " order by version",
+            (lesson_id,),
+        )
+        return [
+            LessonVersion(
+                r["lesson_id"],
+                r["version"],
+                r["title"],
+                r["body"],
+                list(r["attachments"]),
+                r["created_by"],
+                r["created_at"],
+            )
+            for r in await cur.fetchall()
+        ]
