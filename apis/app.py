@@ -43,7 +43,9 @@ from apis.state import AppState
 from apis.system.controllers import SystemController
 from apis.users.controllers import AuthController, UsersController
 from core.db import create_pool
+from core.passwords import PasswordWorkers
 from core.relay import run_relay
+from core.sessions import AuthService
 from core.settings import Settings
 from governance import load_engine
 from governance.decision_log import DecisionLog
@@ -136,14 +138,19 @@ def create_app(
         await revocations.start()
         rate_counters = RateCounters(redis)
         await rate_counters.start()
+        passwords = PasswordWorkers(settings.password_workers, settings.password_queue_limit)
+        auth = AuthService(
+            settings, pool.connection, redis, passwords, on_published=revocations.apply
+        )
         state = AppState(
             settings,
             pool,
             redis,
-            None,
+            None,  # type: ignore[arg-type]
             metrics,
             revocations,
-            rate_counters,  # type: ignore[arg-type]
+            rate_counters,
+            auth,
         )
 
         async def class_ids_of(user_id: str) -> list[str]:
@@ -164,6 +171,7 @@ def create_app(
             await state.exams.cat.drain()  # the CAT cache writes still in flight
             await rate_counters.stop()
             await revocations.stop()
+            passwords.close()
             await redis.aclose()
             await pool.close()
             await engine.aclose()

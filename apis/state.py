@@ -12,6 +12,7 @@ from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
 from apis.gateway.rate_limit import RateCounters
 from apis.gateway.revocations import RevocationMirror
+from core.sessions import AuthService
 from core.settings import Settings
 
 
@@ -24,6 +25,7 @@ class AppState:
     metrics: Metrics
     revocations: RevocationMirror | None = None
     rate_counters: RateCounters | None = None
+    auth: AuthService | None = None  # sign-in, refresh, sign-out (core.sessions)
     # The exams service's caches (exams, CAT banks, CAT state): one set per app, on its Redis.
     exams: ExamCaches = field(init=False)
 

@@ -25,6 +25,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.lake.lakehouse",
         "ingest vs row-at-a-time; DuckDB-over-Iceberg vs PostgreSQL query",
     ),
+    "login": (
+        "bench.auth.login_storm",
+        "/health p99 during a password-guessing burst vs idle; known vs unknown e-mail sign-in",
+    ),
     "demo-sample-size": (
         "bench.calibration.demo_sample_size",
         "calibration RMSE by simulated students per class",

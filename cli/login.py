@@ -1,34 +1,39 @@
 """`dreamseed login` / `dreamseed logout`: who is using the SQL door.
 
-`login` checks the e-mail and password against `users.accounts` (argon2, like the API) and stores
-a short-lived access token (the API's own JWT, `settings.access_token_minutes`) in
-`<state_dir>/sql-session.json` (mode 0600). `logout` revokes it in Redis (like the API's logout)
-and deletes the file. `dreamseed sql` takes its token from `--token`, `DREAMSEED_TOKEN`, or that
-file, in that order, and `resolve_subject` verifies it on every run: signature and expiry
-(`core.auth.decode_token` against `settings.jwt_secret`), revocation (Redis; unreachable Redis
-refuses), and the account's *current* role and classes from PostgreSQL.
+Sign-in, sign-out and token checks go through the one auth service (`core.sessions`), as in the
+API and the dashboards: `login` checks the e-mail and password (throttled like every door) and
+stores a short-lived access token (`settings.access_token_minutes`) in
+`<state_dir>/sql-session.json` (mode 0600); `logout` revokes it (every running API process refuses
+it within a second) and deletes the file. `dreamseed sql` takes its token from `--token`,
+`DREAMSEED_TOKEN`, or that file, in that order, and `resolve_subject` verifies it on every run:
+signature, expiry and revocation (unreachable Redis refuses), and the account's *current* role and
+classes from PostgreSQL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import psycopg
 import redis
 
-from core.auth import Claims, decode_token, issue_token, revocation_key, verify_password
-from core.errors import Unauthenticated
+from core.auth import Claims
+from core.errors import DomainError, Unauthenticated
+from core.sessions import AuthService, open_auth_service
 from core.settings import Settings
 from governance import Subject
 
 SESSION_FILE = "sql-session.json"
 TOKEN_ENV = "DREAMSEED_TOKEN"  # noqa: S105 - the variable name, not a secret
 
+_T = TypeVar("_T")
 __all__ = ["SESSION_FILE", "TOKEN_ENV", "login", "logout", "resolve_subject", "session_path"]
 
 
@@ -69,8 +74,12 @@ def _write_session(settings: Settings, token: str, email: str, claims: Claims) -
     return path
 
 
-def _redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+def _with_service(settings: Settings, work: Callable[[AuthService], Awaitable[_T]]) -> _T:
+    async def run() -> _T:
+        async with open_auth_service(settings) as service:
+            return await work(service)
+
+    return asyncio.run(run())
 
 
 def verify_token(settings: Settings, token: str) -> Claims:
@@ -80,19 +89,14 @@ def verify_token(settings: Settings, token: str) -> Claims:
             "DREAMSEED_JWT_SECRET is empty: cannot verify tokens (run `dreamseed up`)"
         )
     try:
-        claims = decode_token(settings.jwt_secret, token, "access")
+        return _with_service(settings, lambda service: service.check_access(token))
     except Unauthenticated as exc:
         raise NotSignedIn(f"{exc.message}; sign in again with `dreamseed login`") from exc
-    try:
-        revoked = _redis(settings).exists(revocation_key(claims.token_id))
-    except redis.RedisError as exc:
+    except (redis.RedisError, OSError) as exc:
         raise NotSignedIn(
             f"cannot check whether the token was revoked (Redis at {settings.redis_url}: {exc});"
             " refusing"
         ) from exc
-    if revoked:
-        raise NotSignedIn("the token has been revoked (logged out); sign in with `dreamseed login`")
-    return claims
 
 
 def resolve_subject(settings: Settings, token: str | None) -> Subject:
@@ -136,20 +140,17 @@ def login(ctx: click.Context, email: str, password_stdin: bool) -> None:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True)
-    with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
-        row = conn.execute(
-            "select user_id::text, role, password_hash from users.accounts where email = %s",
-            (email.strip().lower(),),
-        ).fetchone()
-    # Same message for an unknown e-mail and a wrong password, like the API.
-    if row is None or not verify_password(str(row[2]), password):
-        raise click.ClickException("e-mail or password is wrong")
-    user_id, role = str(row[0]), str(row[1])
-    lifetime = timedelta(minutes=settings.access_token_minutes)
-    token, claims = issue_token(settings.jwt_secret, user_id, role, "access", lifetime)
-    path = _write_session(settings, token, email.strip().lower(), claims)
+    try:
+        session = _with_service(
+            settings,
+            lambda service: service.sign_in(email, password, client="cli", with_refresh=False),
+        )
+    except DomainError as exc:  # wrong credentials, throttled, busy: the service's words
+        raise click.ClickException(exc.message) from exc
+    token, claims = session.access_token, session.access
+    path = _write_session(settings, token, session.account.email, claims)
     click.echo(
-        f"signed in as {email.strip().lower()} ({role}) until "
+        f"signed in as {session.account.email} ({claims.role}) until "
         f"{claims.expires_at:%Y-%m-%d %H:%M:%S} UTC; token in {path}"
     )
 
@@ -165,18 +166,11 @@ def logout(ctx: click.Context) -> None:
         path.unlink(missing_ok=True)
         click.echo("not signed in")
         return
-    try:
-        claims = decode_token(settings.jwt_secret, token, "access")
-    except Unauthenticated:
-        claims = None  # expired or foreign: nothing left to revoke
-    if claims is not None:
-        ttl = int((claims.expires_at - datetime.now(UTC)).total_seconds()) + 1
-        if ttl > 0:
-            try:
-                _redis(settings).set(revocation_key(claims.token_id), "1", ex=ttl)
-            except redis.RedisError as exc:
-                raise click.ClickException(
-                    f"could not revoke the token (Redis: {exc}); the session file is kept"
-                ) from exc
+    try:  # an expired or foreign token has nothing left to revoke
+        _with_service(settings, lambda service: service.sign_out_token(token))
+    except (redis.RedisError, OSError) as exc:
+        raise click.ClickException(
+            f"could not revoke the token (Redis: {exc}); the session file is kept"
+        ) from exc
     path.unlink(missing_ok=True)
     click.echo("signed out; the token is revoked")

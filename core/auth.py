@@ -1,7 +1,8 @@
-"""Passwords (argon2id) and tokens (JWT, HS256) shared by the API and the dashboards.
+"""Tokens (JWT, HS256) shared by every door; the synchronous password helpers are re-exported
+from `core.passwords` (servers hash off the event loop with `core.passwords.PasswordWorkers`).
 
-Access tokens are short-lived; refresh tokens live longer and are single-use. Logout revokes a
-token by putting its id (`jti`) in Redis until the token would have expired anyway.
+Access tokens are short-lived; refresh tokens live longer and are single-use. Revocation (logout,
+deactivation) is `core.revocation`; sign-in, refresh and sign-out are `core.sessions`.
 """
 
 from __future__ import annotations
@@ -13,26 +14,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from core.errors import Unauthenticated
+from core.passwords import hash_password as hash_password
+from core.passwords import verify_password as verify_password
+from core.revocation import TOKEN_PREFIX, token_key
 
 TokenType = Literal["access", "refresh"]
 ALGORITHM = "HS256"
-REVOKED_PREFIX = "auth:revoked:"
-_hasher = PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+REVOKED_PREFIX = TOKEN_PREFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +32,7 @@ class Claims:
     token_id: str
     token_type: TokenType
     expires_at: datetime
+    issued_at: float = 0.0  # unix time, sub-second: a user-wide revocation cuts at an instant
 
 
 def issue_token(
@@ -50,13 +41,15 @@ def issue_token(
     if not secret:
         raise RuntimeError("DREAMSEED_JWT_SECRET is empty: run `dreamseed up` or set it")
     now = datetime.now(UTC)
-    claims = Claims(user_id, role, secrets.token_hex(16), token_type, now + lifetime)
+    claims = Claims(
+        user_id, role, secrets.token_hex(16), token_type, now + lifetime, now.timestamp()
+    )
     payload = {
         "sub": user_id,
         "role": role,
         "jti": claims.token_id,
         "typ": token_type,
-        "iat": now,
+        "iat": claims.issued_at,  # a float: NumericDate allows fractions
         "exp": claims.expires_at,
     }
     return jwt.encode(payload, secret, algorithm=ALGORITHM), claims
@@ -80,6 +73,7 @@ def decode_token(secret: str, token: str, expected: TokenType) -> Claims:
         token_id=str(payload["jti"]),
         token_type=expected,
         expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        issued_at=float(payload.get("iat", 0.0)),
     )
 
 
@@ -107,4 +101,4 @@ def decode_token_cached(secret: str, token: str, expected: TokenType) -> Claims:
 
 
 def revocation_key(token_id: str) -> str:
-    return REVOKED_PREFIX + token_id
+    return token_key(token_id)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import select
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -63,3 +66,11 @@ def create_pool(
         timeout=timeout,
         name="dreamseed",
     )
+
+
+@asynccontextmanager
+async def connect_once(database_url: str) -> AsyncIterator[AsyncConnection[Any]]:
+    """One connection for one unit of work (commands, scripts): committed on success, rolled back
+    on error, closed either way -- the same contract as `pool.connection()`."""
+    async with await AsyncConnection.connect(database_url, connect_timeout=5) as conn:
+        yield conn

@@ -50,6 +50,18 @@ class Settings:
     pseudonym_key: str = ""
     access_token_minutes: int = 15
     refresh_token_days: int = 14
+    # Password hashing threads per process (0: the cores minus one, at least one) and how many
+    # password checks may wait for them before sign-in answers 503 (core.passwords).
+    password_workers: int = 0
+    password_queue_limit: int = 64
+    # Failed sign-ins allowed per sliding window (core.login_throttle): per account and client
+    # address, per client address (a school behind one NAT address shares it), per account from
+    # clients it never signed in from; a client stays known for `login_known_client_days`.
+    login_window_seconds: int = 900
+    login_failures_per_account_client: int = 5
+    login_failures_per_client: int = 100
+    login_failures_per_account: int = 20
+    login_known_client_days: int = 30
     # Policy: in-process Rego bundle unless opa_url names a remote OPA server.
     opa_url: str = ""
     policy_dir: Path = Path(__file__).resolve().parent.parent / "governance"

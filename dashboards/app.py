@@ -15,11 +15,9 @@ Everything but /login, /logout, /health and /static/ requires a valid access tok
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
-from functools import cache
+from datetime import timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,6 @@ import plotly
 from psycopg import Error as PsycopgError
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -42,8 +39,7 @@ from starlette.responses import (
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.auth import decode_token, hash_password, issue_token, revocation_key, verify_password
-from core.errors import Unauthenticated
+from core.errors import DomainError
 from core.settings import Settings
 from dashboards.access import PolicyUnavailable, check_pages, load_subject, open_policy
 from dashboards.auth import (
@@ -62,9 +58,6 @@ from governance import PolicyEngine
 log = logging.getLogger(__name__)
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-LOGIN_FAILURE_LIMIT = 10
-LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
-LOGIN_FAILURE_PREFIX = "dashboards:login_failures:"
 
 
 def create_app(
@@ -137,12 +130,6 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-@cache
-def _dummy_hash() -> str:
-    """Verified against when the e-mail is unknown, so timing does not reveal accounts."""
-    return hash_password("not-a-real-password")
 
 
 def _is_form(request: Request) -> bool:
@@ -240,39 +227,21 @@ class _Views:
 
         if not email or not password:
             return fail(400, "email and password are required")
-        redis = self.ctx.resources.redis()
-        failures_key = LOGIN_FAILURE_PREFIX + email
+        client = request.client.host if request.client else "unknown"
         try:
-            failures = int(await redis.get(failures_key) or 0)
-            if failures >= LOGIN_FAILURE_LIMIT:
-                return fail(429, "too many failed sign-ins for this account; try again later")
-            rows = await self.ctx.resources.fetch_all(
-                "select user_id::text as user_id, role, password_hash"
-                " from users.accounts where email = %s",
-                (email,),
+            session = await self.ctx.resources.auth().sign_in(
+                email, password, client=client, with_refresh=False
             )
-            account = rows[0] if rows else None
-            stored = str(account["password_hash"]) if account else _dummy_hash()
-            verified = await run_in_threadpool(verify_password, stored, password)
-            if account is None or not verified:
-                async with redis.pipeline(transaction=True) as pipe:
-                    pipe.incr(failures_key)
-                    pipe.expire(failures_key, int(LOGIN_FAILURE_WINDOW.total_seconds()))
-                    await pipe.execute()
-                return fail(401, "wrong email or password")
-            await redis.delete(failures_key)
+        except DomainError as exc:  # wrong credentials 401, throttled 429, busy 503
+            refused = fail(exc.status, exc.message)
+            refused.headers.update(exc.headers)
+            return refused
         except (RedisError, PsycopgError, OSError) as exc:
             log.error("sign-in failed on a backing service: %s", exc)
             return fail(503, "sign-in is unavailable right now; try again shortly")
 
         lifetime = timedelta(minutes=self.settings.access_token_minutes)
-        token, claims = issue_token(
-            self.settings.jwt_secret,
-            str(account["user_id"]),
-            str(account["role"]),
-            "access",
-            lifetime,
-        )
+        token, claims = session.access_token, session.access
         response: Response
         if as_form:
             response = RedirectResponse(next_path, status_code=303)
@@ -301,19 +270,11 @@ class _Views:
         root = app_root(request.scope)
         token = token_from_headers(Headers(scope=request.scope))
         if token:
-            try:
-                claims = decode_token(self.settings.jwt_secret, token, "access")
-            except Unauthenticated:
-                claims = None  # expired or invalid: nothing to revoke
-            if claims is not None:
-                ttl = math.ceil((claims.expires_at - datetime.now(UTC)).total_seconds())
-                try:
-                    await self.ctx.resources.redis().set(
-                        revocation_key(claims.token_id), "1", ex=max(ttl, 1)
-                    )
-                except (RedisError, OSError) as exc:
-                    log.error("cannot revoke token: %s", exc)
-                    return error_response(503, "sign-out is unavailable right now; try again")
+            try:  # an expired or invalid token has nothing left to revoke
+                await self.ctx.resources.auth().sign_out_token(token)
+            except (RedisError, OSError) as exc:
+                log.error("cannot revoke token: %s", exc)
+                return error_response(503, "sign-out is unavailable right now; try again")
         response: Response
         if request.method == "GET" or _is_form(request):
             response = RedirectResponse(f"{root}/login", status_code=303)

@@ -1,10 +1,10 @@
 """Authentication for every dashboards request (HTTP and WebSocket), as a pure ASGI middleware.
 
 The access token comes from the `ds_session` cookie (browsers, set by /login) or an
-`Authorization: Bearer` header (API clients, tests). It is decoded with core.auth (signature,
-expiry, type "access") and refused when its id is in Redis' revocation set. The verified claims are
-put into the ASGI scope under `USER_SCOPE_KEY`, where routes, page gates and Shiny sessions
-(`session.http_conn.scope`) read them.
+`Authorization: Bearer` header (API clients, tests). It is checked by the one auth service
+(`core.sessions.AuthService.check_access`: signature, expiry, type "access", revocation). The
+verified claims are put into the ASGI scope under `USER_SCOPE_KEY`, where routes, page gates and
+Shiny sessions (`session.http_conn.scope`) read them.
 
 Unauthenticated: a browser GET that accepts text/html is redirected to /login?next=<path>;
 anything else gets 401. A WebSocket is closed before it is accepted. Redis down: 503 (fail closed,
@@ -23,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.auth import Claims, decode_token, revocation_key
+from core.auth import Claims
 from core.errors import Unauthenticated
 from dashboards.resources import Resources
 
@@ -62,10 +62,7 @@ async def authenticate(resources: Resources, token: str | None) -> Claims:
     """
     if not token:
         raise Unauthenticated("sign in required")
-    claims = decode_token(resources.settings.jwt_secret, token, "access")
-    if await resources.redis().exists(revocation_key(claims.token_id)):
-        raise Unauthenticated("token has been revoked")
-    return claims
+    return await resources.auth().check_access(token)
 
 
 def current_user(scope: Scope) -> Claims | None:

@@ -1,4 +1,5 @@
-"""Process-wide connections of the dashboards app: one PostgreSQL pool, one Redis client.
+"""Process-wide connections of the dashboards app: one PostgreSQL pool, one Redis client, and the
+auth service (`core.sessions`) on top of them.
 
 Both are opened lazily on first use (so the app works whether or not the ASGI server runs the
 lifespan protocol, e.g. under httpx's ASGITransport) and closed by the app's lifespan.
@@ -7,12 +8,17 @@ lifespan protocol, e.g. under httpx's ASGITransport) and closed by the app's lif
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import create_pool
+from core.passwords import PasswordWorkers
+from core.sessions import AuthService
 from core.settings import Settings
 from governance import Decision
 from governance.decision_log import DecisionLog
@@ -27,6 +33,7 @@ class Resources:
         self._pool: AsyncConnectionPool | None = None
         self._redis: aioredis.Redis | None = None
         self._decision_log: DecisionLog | None = None
+        self._auth: AuthService | None = None
         self._lock = asyncio.Lock()
 
     async def pool(self) -> AsyncConnectionPool:
@@ -48,6 +55,22 @@ class Resources:
                 self.settings.redis_url, socket_timeout=3, socket_connect_timeout=3
             )
         return self._redis
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection for one unit of work (the auth service's connection factory)."""
+        pool = await self.pool()
+        async with pool.connection() as conn:
+            yield conn
+
+    def auth(self) -> AuthService:
+        """Sign-in, sign-out and token checks: the same service as the API's and the CLI's."""
+        if self._auth is None:
+            passwords = PasswordWorkers(
+                self.settings.password_workers, self.settings.password_queue_limit
+            )
+            self._auth = AuthService(self.settings, self.connection, self.redis(), passwords)
+        return self._auth
 
     async def record_decision(self, decision: Decision) -> bool:
         """Queue a policy decision for `governance.decisions` (never blocks).
@@ -75,6 +98,9 @@ class Resources:
             return cast(list[dict[str, Any]], await cursor.fetchall())
 
     async def close(self) -> None:
+        if self._auth is not None:
+            self._auth.passwords.close()
+            self._auth = None
         if self._decision_log is not None:
             await self._decision_log.stop(drain_seconds=5.0)
             self._decision_log = None

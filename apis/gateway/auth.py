@@ -57,7 +57,7 @@ class AuthMiddleware(ASGIMiddleware):
             revocations: RevocationMirror = state.revocations
             if not revocations.live:
                 raise revocation_unavailable(revocations.error)
-            if revocations.is_revoked(claims.token_id):
+            if revocations.is_revoked(claims):
                 raise Unauthenticated("token has been revoked (logged out)")
         except Unauthenticated as exc:
             exc.headers["WWW-Authenticate"] = "Bearer"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from typing import Any
+
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -36,9 +38,12 @@ class AuthController(Controller):
         )
 
     @post("/login", status_code=HTTP_200_OK, opt=PUBLIC)
-    async def login(self, app_state: AppState, data: LoginRequest) -> TokenPair:
+    async def login(
+        self, app_state: AppState, request: Request[Any, Any, Any], data: LoginRequest
+    ) -> TokenPair:
         """Exchange e-mail and password for an access and a refresh token."""
-        return await services.login(app_state, data.email, data.password)
+        client = request.client.host if request.client else "unknown"
+        return await services.login(app_state, data.email, data.password, client)
 
     @post("/refresh", status_code=HTTP_200_OK, opt=PUBLIC)
     async def refresh(self, app_state: AppState, data: RefreshRequest) -> TokenPair:

@@ -40,7 +40,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.auth import Claims, revocation_key
+from core.auth import Claims
+from core.revocation import is_revoked
 from core.settings import Settings
 from dashboards.access import (
     PageAccess,
@@ -167,7 +168,7 @@ class SessionGuard:
         if time.monotonic() - self._checked_at < self._interval:
             return True
         try:
-            revoked = await self._resources.redis().exists(revocation_key(self._user.token_id))
+            revoked = await is_revoked(self._resources.redis(), self._user)
         except (RedisError, OSError):
             return False
         self._checked_at = time.monotonic()
