@@ -154,6 +154,10 @@ async def test_redis_outage_answers_503_not_500(settings: Settings) -> None:
     """Tokens cannot be checked against the revocation list: fail closed with 503."""
     async with AsyncTestClient(create_app(settings)) as healthy:
         account = await make_account(healthy, "student")
+        signed_in = await healthy.post(
+            "/api/v1/auth/login", json={"email": account.email, "password": account.password}
+        )
+        refresh_token = signed_in.json()["refresh_token"]
     # Nothing listens on port 1: a real connection failure, not a mock.
     down = replace(settings, redis_url="redis://127.0.0.1:1/0")
     async with AsyncTestClient(create_app(down, relay=False)) as client:
@@ -166,10 +170,10 @@ async def test_redis_outage_answers_503_not_500(settings: Settings) -> None:
         login = await client.post(
             "/api/v1/auth/login", json={"email": account.email, "password": account.password}
         )
-        assert login.status_code == 200  # login needs only PostgreSQL
-        refreshed = await client.post(
-            "/api/v1/auth/refresh", json={"refresh_token": login.json()["refresh_token"]}
-        )
+        # Sign-in fails closed too: without Redis failed guesses could not be counted (and the
+        # token could not be used anyway).
+        assert login.status_code == 503 and login.headers["retry-after"] == "1"
+        refreshed = await client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
         assert refreshed.status_code == 503
 
 
