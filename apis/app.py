@@ -1,8 +1,9 @@
 """The DreamSeed API: one Litestar app holding every service router (`dreamseed serve`).
 
 Request path: RequestContext (request id, access log, metrics) → Auth (JWT, revocation)
-→ RateLimit (Redis) → ReadRetry (a read runs once more if PostgreSQL was lost under it)
-→ route guard (policy) → controller → service (one transaction + outbox).
+→ RateLimit (Redis) → InputHygiene (size, encoding, NUL, depth, strict body types) → ReadRetry
+(a read runs once more if PostgreSQL was lost under it) → route guard (policy) → controller →
+service (one transaction + outbox).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from apis.deps import provide_state
 from apis.errors import EXCEPTION_HANDLERS
 from apis.exams.controllers import AttemptsController, ExamsController, ResultsController
 from apis.gateway.auth import AuthMiddleware
+from apis.gateway.input_hygiene import MAX_BODY_BYTES, InputHygieneMiddleware
 from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate, policy_guard
 from apis.gateway.rate_limit import RateCounters, RateLimitMiddleware
@@ -193,8 +195,10 @@ def create_app(
             RequestContextMiddleware(),
             AuthMiddleware(),
             RateLimitMiddleware(),
+            InputHygieneMiddleware(),
             ReadRetryMiddleware(),
         ],
+        request_max_body_size=MAX_BODY_BYTES,
         guards=[policy_guard],
         dependencies={"app_state": Provide(provide_state, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,

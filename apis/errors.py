@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from psycopg import OperationalError
 from redis.exceptions import RedisError
 
+from apis.validation import humanize
 from core.db import is_connection_loss
 from core.errors import DomainError
 
@@ -37,8 +38,9 @@ def validation_error_handler(
     for item in extra or []:
         if isinstance(item, dict):
             where = item.get("key") or item.get("source") or "body"
-            parts.append(f"{where}: {item.get('message', '')}".strip())
-    message = "invalid request: " + ("; ".join(parts) if parts else str(exc.detail))
+            item["message"] = humanize(str(item.get("message", "")), where=str(where))
+            parts.append(item["message"])
+    message = "; ".join(parts) if parts else str(exc.detail)
     return error_response(400, message, detail=extra)
 
 

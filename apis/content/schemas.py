@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z0-9_.-]+$")]
+from apis.validation import pattern
+
+SKILL_MEANING = "a skill name (lowercase letters, digits, '_', '.' and '-')"
+Skill = Annotated[str, pattern(r"^[a-z0-9_.-]+$", SKILL_MEANING, min_length=1, max_length=64)]
 Option = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 Stem = Annotated[str, msgspec.Meta(min_length=1, max_length=10000)]
 Options = Annotated[list[Option], msgspec.Meta(min_length=2, max_length=10)]

@@ -26,7 +26,9 @@ from apis.content.schemas import (
     ParametersIn,
     UpdateItemRequest,
 )
+from apis.gateway.input_hygiene import unstorable_path
 from apis.state import AppState
+from apis.validation import humanize
 from core import outbox
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import (
@@ -507,7 +509,9 @@ def parse_csv(text: str) -> list[ImportItem]:
     for n, raw in enumerate(reader, start=2):
         try:
             out.append(_csv_row(raw))
-        except (ValueError, msgspec.ValidationError) as exc:
+        except msgspec.ValidationError as exc:
+            errors.append(f"line {n}: {humanize(str(exc), ImportItem)}")
+        except ValueError as exc:
             errors.append(f"line {n}: {exc}")
         if len(errors) >= 20:
             break
@@ -530,6 +534,8 @@ def _csv_row(raw: dict[str, str | None]) -> ImportItem:
             row["media"] = json.loads(cell("media"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"options/media must be JSON arrays ({exc})") from None
+    except RecursionError:
+        raise ValueError("options/media are nested too deeply") from None
     for name in ("item_id", "scoring", "status"):
         if cell(name):
             row[name] = cell(name)
@@ -549,6 +555,9 @@ def _csv_row(raw: dict[str, str | None]) -> ImportItem:
             params["c"] = float(cell("c"))
         params["calibration_id"] = cell("calibration_id") or "import"
         row["parameters"] = params
+    bad = unstorable_path(row)
+    if bad is not None:
+        raise ValueError(f"{bad}: contains a NUL or an unpaired surrogate, which is not allowed")
     return msgspec.convert(row, ImportItem)
 
 

@@ -1,4 +1,5 @@
-"""Operational routes: liveness, readiness (PostgreSQL, Redis, S3), Prometheus metrics."""
+"""Operational routes: the API root (links for a newcomer), liveness, readiness (PostgreSQL,
+Redis, S3), Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import msgspec
 from litestar import Controller, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -41,9 +43,34 @@ async def _check_s3(state: AppState) -> str:
     return "ok"
 
 
+class Links(msgspec.Struct):
+    """Where to go from the API root."""
+
+    name: str
+    docs: str
+    openapi: str
+    health: str
+    ready: str
+    metrics: str
+    login: str
+
+
 class SystemController(Controller):
     tags = ["system"]
     include_in_schema = True
+
+    @get("/", opt=OPS)
+    async def root(self) -> Links:
+        """The API root: links to the docs, the OpenAPI description and the health routes."""
+        return Links(
+            name="DreamSeed API",
+            docs="/schema/docs",
+            openapi="/schema/openapi.json",
+            health="/health",
+            ready="/ready",
+            metrics="/metrics",
+            login="/api/v1/auth/login",
+        )
 
     @get("/health", opt=OPS)
     async def health(self) -> dict[str, str]:

@@ -7,8 +7,11 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from apis.validation import pattern
+
 Email = Annotated[
-    str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    str,
+    pattern(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", "a valid e-mail address", min_length=3, max_length=254),
 ]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
