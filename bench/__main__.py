@@ -12,6 +12,7 @@ import sys
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "calibration": ("bench.psychometrics.calibration", "IRT calibration vs girth and mirt"),
     "cat": ("bench.psychometrics.cat", "CAT simulation vs catsim"),
+    "dif": ("bench.psychometrics.dif", "DIF Monte Carlo: MH and LR type-I error and power"),
     "policy": ("bench.governance.policy_latency", "one policy decision, in-process regorus"),
     "enforcement": (
         "bench.governance.enforcement_overhead",

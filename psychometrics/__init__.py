@@ -13,6 +13,8 @@ Fit: :func:`sx2_item_fit` (Orlando & Thissen 2000), :func:`marginal_reliability`
 Linking and equating: :func:`link` (mean/mean, mean/sigma, Haebara, Stocking–Lord),
     :func:`link_anchors` (with purification of drifted anchors), :func:`transform_items`,
     :func:`true_score_equating` (Lord 1980).
+Fairness: :func:`mantel_haenszel_dif` (ETS A/B/C), :func:`lr_dif` (IRT likelihood ratio),
+    both purified; :func:`calibrate_multigroup` (group means and SDs free).
 CAT (stateless functions over a serialisable :class:`CATState`): :class:`CATConfig`,
     :class:`CATBank`, :func:`start`, :func:`select_next_item`, :func:`record_response`,
     :func:`check_stop`, :func:`finish`, :func:`simulate_cat`.
@@ -44,6 +46,14 @@ from psychometrics.cat import (
 )
 from psychometrics.classical import ItemAnalysis, cronbach_alpha, item_analysis
 from psychometrics.data import ResponseData, prepare_responses, responses_from_triples
+from psychometrics.dif import (
+    ETS_CLASSES,
+    LikelihoodRatioDIF,
+    MantelHaenszelDIF,
+    ets_class,
+    lr_dif,
+    mantel_haenszel_dif,
+)
 from psychometrics.fit import (
     ItemFit,
     empirical_reliability,
@@ -67,6 +77,7 @@ from psychometrics.models import (
     item_information,
     test_information,
 )
+from psychometrics.multigroup import MultigroupResult, calibrate_multigroup
 from psychometrics.quadrature import QuadratureGrid, normal_grid
 from psychometrics.scoring import (
     ThetaEstimates,
@@ -78,6 +89,7 @@ from psychometrics.scoring import (
 )
 
 __all__ = [
+    "ETS_CLASSES",
     "LINKING_METHODS",
     "REASONS",
     "AnchorLink",
@@ -91,7 +103,10 @@ __all__ = [
     "ItemChoice",
     "ItemFit",
     "ItemParameters",
+    "LikelihoodRatioDIF",
     "LinkingConstants",
+    "MantelHaenszelDIF",
+    "MultigroupResult",
     "Priors",
     "QuadratureGrid",
     "ResponseData",
@@ -101,16 +116,20 @@ __all__ = [
     "ThetaEstimates",
     "TrueScoreEquating",
     "calibrate",
+    "calibrate_multigroup",
     "category_probabilities",
     "check_stop",
     "cronbach_alpha",
     "eap_scores",
     "empirical_reliability",
+    "ets_class",
     "finish",
     "item_analysis",
     "item_information",
     "link",
     "link_anchors",
+    "lr_dif",
+    "mantel_haenszel_dif",
     "map_scores",
     "marginal_reliability",
     "ml_scores",
