@@ -67,5 +67,11 @@ RUN mkdir -p /app/transforms/dbt/logs /opt/dagster/home/storage \
 
 USER 10001:10001
 EXPOSE 8000 8050 3000
+# Liveness of the default process (`dreamseed serve`): /health answers while the process serves,
+# whatever PostgreSQL or Redis do (/ready is for traffic routing, not for restarts). Other
+# processes run from this image set their own check (compose) or probes (Kubernetes ignores
+# HEALTHCHECK); a one-shot command such as `migrate` disables it.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('DREAMSEED_API_PORT', '8000') + '/health', timeout=4)"]
 ENTRYPOINT ["dreamseed"]
 CMD ["serve"]

@@ -215,7 +215,7 @@ def test_dashboards_readiness_route_exists(no_network: None) -> None:
 
 
 def test_pods_are_hardened_and_sized() -> None:
-    for kind in ("Deployment", "Job"):
+    for kind in ("Deployment", "StatefulSet", "Job"):
         for name, workload in by_kind(_objects(), kind).items():
             spec = pod_spec(workload)
             assert spec["securityContext"]["runAsNonRoot"] is True, name
@@ -273,8 +273,11 @@ def test_secrets_are_references_only() -> None:
     for path in kustomizations:
         for gen in load_docs(path)[0].get("secretGenerator", []):
             assert not gen.get("literals"), f"{path}: literal secret values"
-    for kind in ("Deployment", "Job"):
+    for kind in ("Deployment", "StatefulSet", "Job"):
         for name, workload in by_kind(_objects(), kind).items():
+            for volume in pod_spec(workload).get("volumes", []):
+                if "secret" in volume:
+                    assert volume["secret"]["secretName"] == SECRET_NAME, name
             for c in all_containers(pod_spec(workload)):
                 for env in c.get("env", []):
                     ref = env.get("valueFrom", {}).get("secretKeyRef")
@@ -316,6 +319,10 @@ def test_overlays_build(tmp_path: Path) -> None:
     assert not by_kind(production, "Secret"), "production Secrets are provided out of band"
     bundles = [n for n in by_kind(production, "ConfigMap") if n.startswith("dreamseed-policy")]
     assert len(bundles) == 1
+    alerting = [n for n in by_kind(production, "ConfigMap") if n.startswith("dreamseed-alert")]
+    statefulset = by_kind(production, "StatefulSet")["alertmanager"]
+    config = next(v for v in pod_spec(statefulset)["volumes"] if v["name"] == "config")
+    assert len(alerting) == 1 and config["configMap"]["name"] == alerting[0]  # hashed name
     for name in SERVICES:
         dep = by_kind(production, "Deployment")[f"api-{name}"]
         assert dep["metadata"]["namespace"] == "dreamseed"
@@ -326,6 +333,7 @@ def test_overlays_build(tmp_path: Path) -> None:
     # The local overlay needs a secrets.env: build a copy with the template's empty values.
     copy = tmp_path / "repo"
     shutil.copytree(K8S, copy / "infra" / "k8s")
+    shutil.copytree(K8S.parent / "monitoring", copy / "infra" / "monitoring")
     shutil.copytree(GOVERNANCE / "policies", copy / "governance" / "policies")
     shutil.copytree(GOVERNANCE / "data", copy / "governance" / "data")
     local_dir = copy / "infra" / "k8s" / "overlays" / "local"
