@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import secrets
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -27,7 +24,9 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from cli.processes import busy_ports
 from cli.simulate import add_history
+from cli.supervisor import Child, Children, StopRequested, stop_signals
 from core.auth import hash_password
 from core.ids import new_id
 from core.migrate import migrate
@@ -53,7 +52,8 @@ def _dreamseed(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli", *args]
 
 
-def _wait_http(url: str, timeout: float = 60.0) -> None:
+def _wait_http(url: str, child: Child, timeout: float = 600.0) -> None:
+    """Wait until `url` answers; fail at once, with its log's tail, if `child` exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -61,8 +61,14 @@ def _wait_http(url: str, timeout: float = 60.0) -> None:
                 return
         except httpx.HTTPError:
             pass
+        if child.proc.poll() is not None:
+            tail = child.log.read_text(errors="replace").splitlines()[-30:]
+            raise click.ClickException(
+                f"{child.name} exited (code {child.proc.returncode}) before {url} answered; "
+                f"{child.log} ends:\n" + "\n".join(tail)
+            )
         time.sleep(0.3)
-    raise click.ClickException(f"{url} did not answer within {timeout:.0f}s")
+    raise click.ClickException(f"{url} did not answer within {timeout:.0f}s (log {child.log})")
 
 
 def _register(api: httpx.Client, role: str, name: str, email: str, password: str) -> None:
@@ -177,46 +183,67 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
     return logins
 
 
-def _start(
-    args: list[str], log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        args,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def _run_logged(args: list[str], log: Path) -> None:
+def _run_logged(children: Children, name: str, args: list[str], log: Path) -> None:
     """Run a step to completion with its output in `log`; on failure show the log's tail."""
-    with log.open("ab") as out:
-        done = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, check=False)
-    if done.returncode != 0:
+    if children.run(name, args, log) != 0:
         tail = log.read_text(errors="replace").splitlines()[-30:]
         raise click.ClickException(f"{' '.join(args[2:])} failed (log {log}):\n" + "\n".join(tail))
     console.print(f"  done (log {log})")
 
 
-def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in children:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+def _refuse_busy_ports(settings: Settings, serve: bool) -> None:
+    """Name every port the demo needs that another process holds, before starting anything."""
+    wanted = [(settings.api_host, settings.api_port, "the API (DREAMSEED_API_PORT)")]
+    if serve:
+        wanted.append(
+            (
+                settings.api_host,
+                settings.dashboard_port,
+                "the dashboards (DREAMSEED_DASHBOARD_PORT)",
+            )
+        )
+        wanted.append(
+            ("127.0.0.1", settings.dagster_port, "the Dagster UI (DREAMSEED_DAGSTER_PORT)")
+        )
+    busy = busy_ports(wanted)
+    if busy:
+        raise click.ClickException(
+            "cannot start the demo:\n"
+            + "".join(f"  {port.describe()}\n" for port in busy)
+            + "Stop that process (a demo still running elsewhere?) or choose another port with the"
+            " environment variable named."
+        )
 
 
 @click.command()
 @click.option("--serve/--no-serve", default=True, help="keep API, dashboards and Dagster UI up")
-def demo(serve: bool) -> None:
-    """Run the whole platform with a demo school and print every URL and login."""
+@click.option(
+    "--pipeline/--no-pipeline",
+    default=True,
+    help="materialize the pipeline first (--no-pipeline serves what an earlier run built)",
+)
+def demo(serve: bool, pipeline: bool) -> None:
+    """Run the whole platform with a demo school and print every URL and login.
+
+    Ctrl-C, SIGTERM and SIGHUP all stop every process the demo started.
+    """
+    settings = Settings.load()
+    _refuse_busy_ports(settings, serve)
+    children = Children()
+    with stop_signals():
+        try:
+            _run_demo(settings, children, serve=serve, pipeline=pipeline)
+        except (KeyboardInterrupt, StopRequested) as stop:
+            why = f" ({stop})" if isinstance(stop, StopRequested) else ""
+            console.print(f"stopping{why}…")
+        finally:
+            children.stop_all()
+
+
+def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: bool) -> None:
     from cli.services import bring_up, ensure_database
 
-    settings = bring_up(Settings.load())
+    settings = bring_up(settings)
     ensure_database(settings.database_url)
     migrate(settings.database_url)
     state = settings.state_dir / "demo"
@@ -225,32 +252,32 @@ def demo(serve: bool) -> None:
     api_url = f"http://{settings.api_host}:{settings.api_port}"
     # The whole demo school is seeded from one loopback address: lift the per-IP limit for it.
     demo_api_env = {"DREAMSEED_RATE_LIMIT_PER_IP": "100000"}
-    children = [_start(_dreamseed("serve"), logs / "api.log", demo_api_env)]
-    try:
-        _wait_http(f"{api_url}/health")
-        fresh = not (state / "logins.json").exists()
-        logins = seed_school(settings, api_url, state)
-        if fresh:
-            # Enough history for the calibration loop to recover the true item parameters.
-            add_history(settings, HISTORY_STUDENTS_PER_CLASS, days=60, seed=SEED)
+    api = children.start("the API", _dreamseed("serve"), logs / "api.log", demo_api_env)
+    _wait_http(f"{api_url}/health", api)
+    fresh = not (state / "logins.json").exists()
+    logins = seed_school(settings, api_url, state)
+    if fresh:
+        # Enough history for the calibration loop to recover the true item parameters.
+        add_history(settings, HISTORY_STUDENTS_PER_CLASS, days=60, seed=SEED)
+    if pipeline:
         console.print("materializing the pipeline (outbox → Iceberg → dbt marts → calibration)…")
-        _run_logged(_dreamseed("pipeline", "run"), logs / "pipeline.log")
-        if not serve:
-            _print_summary(settings, logins, serving=False)
-            return
-        children.append(_start(_dreamseed("dashboards", "serve"), logs / "dashboards.log"))
-        children.append(_start(_dreamseed("pipeline", "ui"), logs / "dagster.log"))
-        _wait_http(f"http://{settings.api_host}:{settings.dashboard_port}/health")
-        _wait_http(f"http://{settings.api_host}:{settings.dagster_port}/", timeout=180)
-        _print_summary(settings, logins, serving=True)
-        console.print(f"logs in {logs}; press Ctrl-C to stop")
-        while all(child.poll() is None for child in children):
-            time.sleep(1)
-        raise click.ClickException(f"a service stopped; see the logs in {logs}")
-    except KeyboardInterrupt:
-        console.print("stopping…")
-    finally:
-        _stop_all(children)
+        _run_logged(children, "the pipeline", _dreamseed("pipeline", "run"), logs / "pipeline.log")
+    if not serve:
+        _print_summary(settings, logins, serving=False)
+        return
+    dashboards = children.start(
+        "the dashboards", _dreamseed("dashboards", "serve"), logs / "dashboards.log"
+    )
+    dagster = children.start("the Dagster UI", _dreamseed("pipeline", "ui"), logs / "dagster.log")
+    _wait_http(f"http://{settings.api_host}:{settings.dashboard_port}/health", dashboards)
+    _wait_http(f"http://127.0.0.1:{settings.dagster_port}/", dagster)
+    _print_summary(settings, logins, serving=True)
+    console.print(f"logs in {logs}; press Ctrl-C to stop")
+    while (stopped := children.first_stopped()) is None:
+        time.sleep(1)
+    raise click.ClickException(
+        f"{stopped.name} stopped (exit {stopped.proc.returncode}); see {stopped.log}"
+    )
 
 
 def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) -> None:

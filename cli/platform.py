@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from cli.processes import busy_ports
 from core.migrate import migrate as apply_migrations
 from core.settings import Settings
 
@@ -47,9 +48,13 @@ def serve(
             "DREAMSEED_JWT_SECRET is empty: run `dreamseed up` (it writes .env with generated "
             "secrets) or set it in the environment"
         )
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    busy = busy_ports([(bind_host, bind_port, "the API (--port, DREAMSEED_API_PORT)")])
+    if busy:
+        raise click.ClickException(f"cannot serve: {busy[0].describe()}")
     options: dict[str, Any] = {
-        "host": host or settings.api_host,
-        "port": port or settings.api_port,
+        "host": bind_host,
+        "port": bind_port,
         "log_level": "warning",
         "access_log": False,  # the gateway writes its own JSON access log
     }
