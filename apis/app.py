@@ -40,7 +40,12 @@ from apis.gateway.read_retry import ReadRetryMiddleware
 from apis.gateway.request_context import RequestContextMiddleware
 from apis.gateway.revocations import RevocationMirror
 from apis.governance.controllers import GovernanceController
-from apis.learning.controllers import CoursesController, LessonsController, UnitsController
+from apis.learning.controllers import (
+    CoursesController,
+    LessonsController,
+    MediaController,
+    UnitsController,
+)
 from apis.state import AppState
 from apis.system.controllers import SystemController
 from apis.users.controllers import AuthController, UsersController
@@ -57,7 +62,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "classes": (ClassesController,),
     "content": (ItemsController,),
     "exams": (ExamsController, AttemptsController, ResultsController),
-    "learning": (CoursesController, UnitsController, LessonsController),
+    "learning": (CoursesController, UnitsController, LessonsController, MediaController),
     "governance": (GovernanceController,),
 }
 SWAGGER_ASSETS = "/schema/assets"

@@ -12,6 +12,7 @@ from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
 from apis.gateway.rate_limit import RateCounters
 from apis.gateway.revocations import RevocationMirror
+from core.media import MediaStore
 from core.sessions import AuthService
 from core.settings import Settings
 
@@ -28,6 +29,9 @@ class AppState:
     auth: AuthService | None = None  # sign-in, refresh, sign-out (core.sessions)
     # The exams service's caches (exams, CAT banks, CAT state): one set per app, on its Redis.
     exams: ExamCaches = field(init=False)
+    # Presigned URLs and object checks for media (no connection is made until first use).
+    media: MediaStore = field(init=False)
 
     def __post_init__(self) -> None:
         self.exams = ExamCaches(self.redis)
+        self.media = MediaStore(self.settings)

@@ -311,6 +311,49 @@ class LessonUnpublishedV1(LessonChangedV1, frozen=True, kw_only=True):
     event_type: ClassVar[str] = "learning.lesson.unpublished.v1"
 
 
+class MediaChangedV1(Event, frozen=True, kw_only=True):
+    """Base of the media events (one family, one silver table). `reason` says why an upload
+    was refused or swept; no file names (free text stays in the service's store)."""
+
+    media_id: str
+    user_id: str | None
+    holder_type: str | None
+    holder_id: str | None
+    kind: str | None
+    content_type: str | None
+    size_bytes: int | None
+    reason: str | None = None
+    changed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.media_id
+
+
+class MediaUploadIssuedV1(MediaChangedV1, frozen=True, kw_only=True):
+    """A presigned PUT was issued for a declared upload (the row is pending)."""
+
+    event_type: ClassVar[str] = "learning.media.issued.v1"
+
+
+class MediaFinalisedV1(MediaChangedV1, frozen=True, kw_only=True):
+    """The stored object matched its declaration: the file counts from now on."""
+
+    event_type: ClassVar[str] = "learning.media.finalised.v1"
+
+
+class MediaRejectedV1(MediaChangedV1, frozen=True, kw_only=True):
+    """Finalise found no object or a mismatching one: object and row deleted."""
+
+    event_type: ClassVar[str] = "learning.media.rejected.v1"
+
+
+class MediaSweptV1(MediaChangedV1, frozen=True, kw_only=True):
+    """An upload never finalised (or an object without a row) was removed by the sweep."""
+
+    event_type: ClassVar[str] = "learning.media.swept.v1"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -335,6 +378,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LessonUpdatedV1,
         LessonPublishedV1,
         LessonUnpublishedV1,
+        MediaUploadIssuedV1,
+        MediaFinalisedV1,
+        MediaRejectedV1,
+        MediaSweptV1,
     )
 }
 

@@ -45,6 +45,12 @@ class Settings:
     lake_bucket: str = "dreamseed-lake"
     lake_local_dir: Path = Path(".dreamseed/lake")
     lake_namespace: str = "dreamseed"
+    # Media (lesson/item/submission files under media/<namespace>/ in the bucket): lifetimes of
+    # the presigned upload and download URLs, and how long past its upload URL an unfinished
+    # upload is kept before the sweep removes it.
+    media_upload_seconds: int = 900
+    media_download_seconds: int = 300
+    media_sweep_grace_seconds: int = 600
     # Secrets: generated into services.env by `dreamseed up`; never committed.
     jwt_secret: str = ""
     pseudonym_key: str = ""

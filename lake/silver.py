@@ -99,6 +99,7 @@ SILVER_ROUTES: dict[str, str] = {
     "learning.course": "lesson_events",
     "learning.unit": "lesson_events",
     "learning.lesson": "lesson_events",
+    "learning.media": "media_events",
     "learning.record": "learning_records",
     "tutor.turn": "tutor_turns",
     "notifications.notification": "notifications",

@@ -16,19 +16,21 @@ from orchestration.lake.checks import lake_checks
 from orchestration.lake.resources import LakeResource
 from orchestration.lake.schedules import lake_schedules
 from orchestration.lake.sensors import lake_sensors
+from orchestration.learning.jobs import MediaResource, learning_jobs, learning_schedules
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project()
     return dg.Definitions(
         assets=[*lake_assets, build_dbt_assets(project), item_parameters, live_item_parameters],
-        jobs=lake_jobs,
+        jobs=[*lake_jobs, *learning_jobs],
         asset_checks=[*lake_checks, *calibration_checks],
         sensors=lake_sensors,
-        schedules=[*lake_schedules, analytics_daily, calibration_nightly],
+        schedules=[*lake_schedules, analytics_daily, calibration_nightly, *learning_schedules],
         resources={
             "lake": LakeResource(settings),
             "dbt": build_dbt_resource(settings, project),
             "calibration": CalibrationResource(settings),
+            "media": MediaResource(settings),
         },
     )

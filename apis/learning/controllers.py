@@ -11,19 +11,23 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from apis.deps import provide_principal
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
-from apis.learning import services
+from apis.learning import holders, media, services
 from apis.learning.schemas import (
     AssignCourseRequest,
     Course,
     CreateCourseRequest,
     CreateLessonRequest,
     CreateUnitRequest,
+    Download,
     Lesson,
     LessonVersion,
+    MediaFile,
     PublishRequest,
     Unit,
     UpdateCourseRequest,
     UpdateLessonRequest,
+    UploadRequest,
+    UploadTicket,
 )
 from apis.state import AppState
 from core.errors import Forbidden, NotFound
@@ -234,3 +238,46 @@ class LessonsController(Controller):
         """Students no longer see the lesson (its versions are kept)."""
         await owned_lesson(app_state, principal, str(lesson_id), "learning.lesson.update")
         return await services.set_published(app_state, str(lesson_id), 0)
+
+
+class MediaController(Controller):
+    path = "/api/v1/media"
+    tags = ["learning"]
+    dependencies = {"principal": Provide(provide_principal, sync_to_thread=False)}
+
+    @post("/uploads", status_code=HTTP_201_CREATED, opt={"action": "learning.media.create"})
+    async def request_upload(
+        self, app_state: AppState, principal: Principal, data: UploadRequest
+    ) -> UploadTicket:
+        """Declare a file (holder, name, content type, size, SHA-256): when the policy lets the
+        caller change the holder and the type and size are within the limits, answers a
+        presigned PUT. Then PUT the bytes there and call finalise."""
+        data.holder_id = await holders.authorize_upload(
+            app_state, principal, data.holder_type, data.holder_id
+        )
+        return await media.request_upload(app_state, principal.user_id, data)
+
+    @post(
+        "/{media_id:uuid}/finalise",
+        status_code=HTTP_200_OK,
+        opt={"action": "learning.media.create"},
+    )
+    async def finalise(
+        self, app_state: AppState, principal: Principal, media_id: UUID
+    ) -> MediaFile:
+        """Check the stored object against the declaration: size, content type, leading bytes
+        and SHA-256. A mismatch deletes the object and the upload (400); nothing uploaded: 409."""
+        row = await media.media_row(app_state, str(media_id))
+        await app_state.policy.authorize(
+            principal,
+            "learning.media.create",
+            Resource("media", row["media_id"], row["user_id"], None),
+        )
+        return await media.finalise(app_state, row)
+
+    @get("/{media_id:uuid}", opt={"action": "learning.media.read"})
+    async def download(self, app_state: AppState, principal: Principal, media_id: UUID) -> Download:
+        """A short-lived presigned GET, for callers the policy lets read what holds the file."""
+        row = await media.media_row(app_state, str(media_id))
+        await holders.authorize_download(app_state, principal, row)
+        return media.download(app_state, row)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -116,3 +116,53 @@ class LessonVersion(msgspec.Struct):
     attachments: list[str]
     created_by: str
     created_at: datetime
+
+
+# ------------------------------------------------------------------------------ media
+class UploadRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A declared upload. `holder_type`/`holder_id` name what will hold the file (a lesson or an
+    item of the caller's, or the caller's own submission to an assignment): its rights decide who
+    may upload and who may download. `sha256` is the file's SHA-256 in hex."""
+
+    holder_type: Literal["lesson", "item", "submission"]
+    holder_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    content_type: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    size_bytes: Annotated[int, msgspec.Meta(ge=1)]
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{64}$")]
+
+
+class UploadTicket(msgspec.Struct):
+    """PUT the file's bytes to `upload_url` with `headers`, before `expires_at`; then finalise."""
+
+    media_id: str
+    upload_url: str
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime
+
+
+class MediaFile(msgspec.Struct):
+    media_id: str
+    holder_type: str
+    holder_id: str
+    kind: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    filename: str
+    status: str
+    created_at: datetime
+    finalised_at: datetime | None
+
+
+class Download(msgspec.Struct):
+    """GET `url` before `expires_at` (a short-lived presigned URL)."""
+
+    media_id: str
+    url: str
+    expires_at: datetime
+    kind: str
+    content_type: str
+    size_bytes: int
+    filename: str

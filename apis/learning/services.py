@@ -493,3 +493,17 @@ async def lesson_versions(state: AppState, lesson_id: str) -> list[LessonVersion
             )
             for r in await cur.fetchall()
         ]
+
+
+async def published_attachments(state: AppState, row: dict[str, Any]) -> list[str]:
+    """The media ids of the lesson's published version (none when unpublished)."""
+    if row["published_version"] is None:
+        return []
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select attachments::text[] as attachments from learning.lesson_versions"
+            " where lesson_id = %s and version = %s",
+            (row["lesson_id"], row["published_version"]),
+        )
+        pinned = await cur.fetchone()
+    return list(pinned["attachments"]) if pinned else []

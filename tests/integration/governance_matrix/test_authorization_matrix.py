@@ -12,10 +12,12 @@ contain the owning student's id, e-mail or attempt ids: a student reaches no oth
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
@@ -67,6 +69,7 @@ class World:
     course_a: str  # TA's course, assigned to class A, with one unit and a published lesson
     unit_a: str
     lesson_a: str
+    media_a: str  # a finalised image attached to the published version of lesson A
 
 
 Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
@@ -77,6 +80,20 @@ class Case:
     expect: dict[str, bool]
     request: Request
     fresh_token: bool = False  # the route consumes the token (logout)
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def media_body(lesson_id: str) -> dict[str, Any]:
+    return {
+        "holder_type": "lesson",
+        "holder_id": lesson_id,
+        "filename": "m.png",
+        "content_type": "image/png",
+        "size_bytes": len(PNG),
+        "sha256": hashlib.sha256(PNG).hexdigest(),
+    }
 
 
 def item_body(n: str) -> dict[str, Any]:
@@ -201,6 +218,15 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/publish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/publish", {"version": 1})
+    ),
+    ("POST", "/api/v1/media/uploads"): Case(
+        BANK_OWNER, lambda w: ("/api/v1/media/uploads", media_body(w.lesson_a))
+    ),
+    ("POST", "/api/v1/media/{media_id:uuid}/finalise"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/media/{w.media_a}/finalise", None)
+    ),
+    ("GET", "/api/v1/media/{media_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/media/{w.media_a}", None)
     ),
     # Sorted after every read of the lesson, so the reads above see it published.
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
@@ -356,6 +382,23 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         ),
         201,
     )
+    ticket = await _ok(
+        await client.post(
+            "/api/v1/media/uploads", json=media_body(lesson["lesson_id"]), headers=ta
+        ),
+        201,
+    )
+    async with httpx.AsyncClient() as http:
+        stored = await http.put(ticket["upload_url"], content=PNG, headers=ticket["headers"])
+        assert stored.status_code == 200, stored.text
+    await _ok(await client.post(f"/api/v1/media/{ticket['media_id']}/finalise", headers=ta))
+    await _ok(
+        await client.patch(
+            f"/api/v1/lessons/{lesson['lesson_id']}",
+            json={"attachments": [ticket["media_id"]]},
+            headers=ta,
+        )
+    )
     await _ok(await client.post(f"/api/v1/lessons/{lesson['lesson_id']}/publish", headers=ta))
     return World(
         people,
@@ -370,6 +413,7 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         course["course_id"],
         unit["unit_id"],
         lesson["lesson_id"],
+        ticket["media_id"],
     )
 
 

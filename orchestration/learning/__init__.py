@@ -1,0 +1,1 @@
+"""The learning domain: housekeeping of media uploads (the orphan sweep)."""
