@@ -348,10 +348,10 @@ class MediaRejectedV1(MediaChangedV1, frozen=True, kw_only=True):
     event_type: ClassVar[str] = "learning.media.rejected.v1"
 
 
-class MediaSweptV1(MediaChangedV1, frozen=True, kw_only=True):
+class MediaPurgedV1(MediaChangedV1, frozen=True, kw_only=True):
     """An upload never finalised (or an object without a row) was removed by the sweep."""
 
-    event_type: ClassVar[str] = "learning.media.swept.v1"
+    event_type: ClassVar[str] = "learning.media.purged.v1"
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -381,7 +381,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MediaUploadIssuedV1,
         MediaFinalisedV1,
         MediaRejectedV1,
-        MediaSweptV1,
+        MediaPurgedV1,
     )
 }
 

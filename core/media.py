@@ -19,7 +19,7 @@ import psycopg
 from minio import Minio
 from minio.error import S3Error
 
-from core.events import MediaSweptV1
+from core.events import MediaPurgedV1
 from core.outbox import append_sync
 from core.settings import Settings
 
@@ -188,7 +188,7 @@ def sweep_orphans(
                     break
                 append_sync(
                     conn,
-                    MediaSweptV1(
+                    MediaPurgedV1(
                         media_id=row[0],
                         user_id=row[1],
                         holder_type=row[2],
@@ -222,7 +222,7 @@ def sweep_orphans(
             with conn.transaction():
                 append_sync(
                     conn,
-                    MediaSweptV1(
+                    MediaPurgedV1(
                         media_id=key.removeprefix(store.prefix),
                         user_id=None,
                         holder_type=None,

@@ -250,6 +250,6 @@ async def test_the_sweep_job_removes_uploads_never_finalised(
     past = replace(settings, media_sweep_grace_seconds=-3600)
     assert media_orphan_sweep.execute_in_process(resources={"media": MediaResource(past)}).success
     assert left_nothing(settings, issued["media_id"])
-    assert outbox_types(settings, issued["media_id"])[-1] == "learning.media.swept.v1"
+    assert outbox_types(settings, issued["media_id"])[-1] == "learning.media.purged.v1"
     store = MediaStore(settings)
     assert row_exists(settings, kept["media_id"]) and store.exists(store.key(kept["media_id"]))
