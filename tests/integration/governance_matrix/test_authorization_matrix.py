@@ -236,6 +236,7 @@ MATRIX: dict[tuple[str, str], Case] = {
 
 # Routes reachable without a token (opt public). Everything else must be in MATRIX.
 PUBLIC: set[tuple[str, str]] = {
+    ("GET", "/"),  # the API root: links to the docs and health routes
     ("GET", "/health"),
     ("GET", "/ready"),
     ("GET", "/metrics"),
