@@ -11,6 +11,10 @@ import sys
 
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "calibration": ("bench.psychometrics.calibration", "IRT calibration vs girth and mirt"),
+    "cli-speed": (
+        "bench.psychometrics.cli_speed",
+        "`dreamseed irt calibrate` process vs a numpy EM script process; `--help` vs `python`",
+    ),
     "cat": ("bench.psychometrics.cat", "CAT simulation vs catsim"),
     "dif": ("bench.psychometrics.dif", "DIF Monte Carlo: MH and LR type-I error and power"),
     "policy": ("bench.governance.policy_latency", "one policy decision, in-process regorus"),

@@ -7,33 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
-
-def _read_wide(path: Path, weight_column: str | None) -> tuple[list[str], Any, Any]:
-    """Read a wide CSV/Parquet file: one column per item, optional weight column."""
-    import polars as pl
-
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame = pl.read_parquet(path)
-    elif suffix in (".csv", ".txt", ""):
-        frame = pl.read_csv(path, null_values=["", "NA", "NaN", "."], infer_schema_length=10000)
-    else:
-        raise click.BadParameter(f"unsupported file type {suffix!r} (use .csv or .parquet)")
-    weights = None
-    if weight_column is not None:
-        if weight_column not in frame.columns:
-            raise click.BadParameter(f"weight column {weight_column!r} not in the file")
-        weights = frame[weight_column].cast(pl.Float64).to_numpy()
-        frame = frame.drop(weight_column)
-    if not frame.columns:
-        raise click.BadParameter("the file has no item columns")
-    try:
-        data = frame.select(pl.all().cast(pl.Float64)).to_numpy()
-    except Exception as exc:
-        raise click.BadParameter(f"item columns must be numeric: {exc}") from exc
-    return list(frame.columns), data, weights
+# numpy, pyarrow and the engine are imported inside the commands: `dreamseed irt --help`
+# needs none of them.
 
 
 def _parse_pair(value: str | None) -> tuple[float, float] | None:
@@ -62,7 +38,7 @@ def irt() -> None:
     "input_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="CSV or Parquet, one column per item (blank = missing).",
+    help="CSV or Parquet, one column per item (blank/null = missing), integer codes.",
 )
 @click.option("--weight-column", default=None, help="Column of pattern frequencies.")
 @click.option(
@@ -89,9 +65,14 @@ def calibrate(
     guessing_prior: str | None,
 ) -> None:
     """Calibrate items by marginal maximum likelihood (EM)."""
+    from cli.irt_input import InputError, read_wide
     from psychometrics import calibrate as fit
 
-    names, data, weights = _read_wide(input_path, weight_column)
+    try:
+        wide = read_wide(input_path, weight_column)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--input") from exc
+    names, data, weights = wide.items, wide.codes, wide.weights
     gp = _parse_pair(guessing_prior)
     if model == "3pl" and gp is None:
         gp = (5.0, 17.0)
@@ -197,6 +178,8 @@ def simulate_cat(
     fmt: str,
 ) -> None:
     """Simulate adaptive tests: mean length, RMSE of θ and exposure rates."""
+    import numpy as np
+
     from psychometrics import CATConfig, ItemParameters
     from psychometrics import simulate_cat as run
 

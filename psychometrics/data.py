@@ -1,4 +1,4 @@
-"""Response data in the form the E-step needs: an indicator *design* matrix.
+"""Response data in the form the E-step needs: an indicator *design* matrix, by blocks of rows.
 
 For ``N`` persons and ``J`` items the design ``M`` has one column per
 (item, category ≥ 1) pair plus, for each item with missing responses, one
@@ -8,17 +8,23 @@ every quadrature node is one matrix product ``M @ W`` plus the constant
 ``Σ_{complete j} log P_j0`` (Bock & Aitkin 1981 E-step as a GEMM).  The same
 design gives the expected counts as ``Mᵀ @ posterior``.
 
-Dense designs use float32 BLAS.  Designs of data with many missing responses
-are kept as CSR in a second layout, *one column per (item, category)* including
-category 0 (``full_categories``): every observed response is then exactly one
-non-zero, ``W`` holds ``log P_jk`` itself and there is no constant, so both
-products cost ``O(observed responses × Q)``.
+Dense data are kept *compact*: only the integer codes (int8 when they fit, ``-1`` =
+missing, one byte per cell) are stored, and the float32 design is built block by block
+of rows (:meth:`ResponseData.blocks`, about 1 MiB each) right before its two products, so
+a block is still in cache for the backward product and the whole float design never
+exists.  Data with many missing responses are kept as CSR in a second layout, *one
+column per (item, category)* including category 0 (``full_categories``): every observed
+response is then exactly one non-zero, ``W`` holds ``log P_jk`` itself and there is no
+constant, so both products cost ``O(observed responses × Q)``; blocks are zero-copy row
+ranges of the CSR arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -31,14 +37,22 @@ __all__ = ["ResponseData", "prepare_responses", "responses_from_triples"]
 SPARSE_OBSERVED = 0.5
 """Data with a smaller share of observed cells get a CSR design (by default)."""
 
+BLOCK_CELLS = 1 << 18
+"""Dense design cells per block (1 MiB of float32): small enough to stay in cache."""
+
+BLOCK_NONZEROS = 1 << 20
+"""Observed responses per block of a CSR design."""
+
 
 @dataclass(frozen=True)
 class ResponseData:
     """Responses prepared for EM, scoring and fit.
 
     Attributes:
-        design: dense ``(N, C)`` float array or CSR matrix of 0/1 indicators.
-        design_t: the transpose (a CSC view) when ``design`` is sparse, else ``None``.
+        stored: the design when it is kept whole: a dense ``(N, C)`` float array or a CSR
+            matrix of 0/1 indicators; ``None`` for compact data (built per block from
+            ``codes``).
+        design_t: the transpose (a CSC view) when ``stored`` is sparse, else ``None``.
         weights: person (pattern) weights, shape ``(N,)``.
         col_item: item of each design column, shape ``(C,)``.
         col_cat: category of each column (``-1`` = "observed" column), shape ``(C,)``.
@@ -49,9 +63,12 @@ class ResponseData:
         full_categories: the design has one column per (item, category) including
             category 0 (CSR layout; ``col_cat`` is then never ``-1``).
         mean_observed: weighted mean number of observed responses per person.
+        dtype: floating type of the design blocks of compact data.
+        block_rows: rows per block (default: about ``BLOCK_CELLS`` design cells or
+            ``BLOCK_NONZEROS`` responses).
     """
 
-    design: Any
+    stored: Any
     design_t: Any
     weights: FloatArray
     col_item: IntArray
@@ -61,6 +78,8 @@ class ResponseData:
     codes: AnyArray | None
     full_categories: bool = False
     mean_observed: float | None = None
+    dtype: Any = np.float32
+    block_rows: int | None = None
 
     @property
     def n_persons(self) -> int:
@@ -73,9 +92,26 @@ class ResponseData:
         return int(self.n_categories.shape[0])
 
     @property
+    def n_columns(self) -> int:
+        """Design columns ``C``."""
+        return int(self.col_item.shape[0])
+
+    @property
     def is_sparse(self) -> bool:
         """Whether the design is CSR."""
-        return bool(sp.issparse(self.design))
+        return bool(sp.issparse(self.stored))
+
+    @property
+    def is_compact(self) -> bool:
+        """Whether only the integer codes are stored (the design is built per block)."""
+        return self.stored is None
+
+    @property
+    def design(self) -> Any:
+        """The whole design (built from the codes for compact data: for tests and small data)."""
+        if self.stored is not None:
+            return self.stored
+        return self._dense_block(0, self.n_persons, self.dtype, None)
 
     def matmul(self, w: AnyArray) -> AnyArray:
         """``M @ w`` for ``w`` of shape ``(C, Q)``; returns ``(N, Q)``."""
@@ -87,39 +123,113 @@ class ResponseData:
             return np.asarray(self.design_t @ post)
         return np.asarray(self.design.T @ post)
 
+    def rows_per_block(self) -> int:
+        """Rows of each block yielded by :meth:`blocks`."""
+        if self.block_rows is not None:
+            return max(1, int(self.block_rows))
+        if self.is_sparse:
+            per_row = self.stored.nnz / max(1, self.n_persons)
+            return max(256, int(BLOCK_NONZEROS / max(per_row, 1.0)))
+        return max(64, BLOCK_CELLS // max(1, self.n_columns))
+
+    def blocks(self, dtype: Any) -> Iterator[tuple[Any, FloatArray]]:
+        """The design and the weights by blocks of rows, in order.
+
+        Dense blocks of compact data share one buffer: use each block before asking for
+        the next.  Sparse blocks are CSR views of the stored arrays.
+        """
+        n = self.n_persons
+        step = self.rows_per_block()
+        if step >= n:
+            yield self._block(0, n, dtype, None), self.weights
+            return
+        buffer = None
+        if self.stored is None:
+            buffer = np.empty((step, self.n_columns), dtype=dtype)
+        for lo in range(0, n, step):
+            hi = min(n, lo + step)
+            yield self._block(lo, hi, dtype, buffer), self.weights[lo:hi]
+
+    def _block(self, lo: int, hi: int, dtype: Any, buffer: AnyArray | None) -> Any:
+        stored = self.stored
+        if stored is None:
+            return self._dense_block(lo, hi, dtype, buffer)
+        if not sp.issparse(stored):
+            block = stored[lo:hi]
+            return block if block.dtype == dtype else block.astype(dtype)
+        if lo == 0 and hi == stored.shape[0]:
+            block = stored
+        else:
+            indptr = stored.indptr
+            first, last = indptr[lo], indptr[hi]
+            block = sp.csr_matrix(
+                (stored.data[first:last], stored.indices[first:last], indptr[lo : hi + 1] - first),
+                shape=(hi - lo, stored.shape[1]),
+            )
+        return block if block.dtype == dtype else block.astype(dtype)
+
+    @cached_property
+    def _column_runs(self) -> tuple[tuple[int, int, IntArray, int], ...]:
+        """Runs of design columns with one category: ``(start, stop, items, category)``."""
+        cc = self.col_cat
+        edges = np.flatnonzero(np.diff(cc)) + 1
+        bounds = [0, *edges.tolist(), int(cc.shape[0])]
+        return tuple((a, b, self.col_item[a:b], int(cc[a])) for a, b in pairwise(bounds))
+
+    @cached_property
+    def _codes_are_design(self) -> bool:
+        """Complete 0/1 data with one column per item, in order: the codes are the design."""
+        j = self.n_items
+        return bool(
+            self.n_columns == j
+            and np.all(self.col_cat == 1)
+            and np.array_equal(self.col_item, np.arange(j))
+            and np.all(np.asarray(self.complete, dtype=bool))
+        )
+
+    def _dense_block(self, lo: int, hi: int, dtype: Any, buffer: AnyArray | None) -> AnyArray:
+        if self.codes is None:
+            raise ValueError("compact response data need their codes")
+        codes = self.codes[lo:hi]
+        out = np.empty((hi - lo, self.n_columns), dtype) if buffer is None else buffer[: hi - lo]
+        if self._codes_are_design:
+            np.copyto(out, codes, casting="unsafe")
+            return out
+        for start, stop, items, category in self._column_runs:
+            part = codes[:, items]
+            out[:, start:stop] = part >= 0 if category < 0 else part == category
+        return out
+
     def take_rows(self, rows: IntArray) -> ResponseData:
         """A subsample of persons (used for warm starts)."""
-        design = self.design[rows]
-        return ResponseData(
-            design=design,
+        codes = None if self.codes is None else self.codes[rows]
+        if self.stored is None:
+            return replace(self, weights=self.weights[rows], codes=codes)
+        design = self.stored[rows]
+        return replace(
+            self,
+            stored=design,
             design_t=_transpose(design) if sp.issparse(design) else None,
             weights=self.weights[rows],
-            col_item=self.col_item,
-            col_cat=self.col_cat,
-            complete=self.complete,
-            n_categories=self.n_categories,
-            codes=None if self.codes is None else self.codes[rows],
-            full_categories=self.full_categories,
-            mean_observed=self.mean_observed,
+            codes=codes,
         )
 
     def astype(self, dtype: Any) -> ResponseData:
         """The same data with the design in ``dtype``."""
-        if self.design.dtype == dtype:
+        if self.stored is None:
+            return self if np.dtype(self.dtype) == np.dtype(dtype) else replace(self, dtype=dtype)
+        if self.stored.dtype == dtype:
             return self
-        design = self.design.astype(dtype)
-        return ResponseData(
-            design,
-            None if self.design_t is None else _transpose(design),
-            self.weights,
-            self.col_item,
-            self.col_cat,
-            self.complete,
-            self.n_categories,
-            self.codes,
-            self.full_categories,
-            self.mean_observed,
+        design = self.stored.astype(dtype)
+        return replace(
+            self, stored=design, design_t=None if self.design_t is None else _transpose(design)
         )
+
+    def with_block_rows(self, rows: int | None) -> ResponseData:
+        """The same data iterated by blocks of ``rows`` rows (``None``: the default size)."""
+        if rows is not None and rows < 1:
+            raise ValueError("block rows must be positive")
+        return replace(self, block_rows=rows)
 
 
 def _transpose(design: Any) -> Any:
@@ -162,21 +272,33 @@ def _csr_design(
 
 
 def _codes_from(responses: Any) -> tuple[AnyArray, Any]:
-    """Integer codes (missing = -1) and a missing mask from a dense matrix."""
+    """Integer codes (missing = -1; int8 when the codes fit) and a missing mask.
+
+    int8 input already coded ``-1 … 127`` is used as it is (no copy).
+    """
     y = np.asarray(responses)
     if y.ndim != 2:
         raise ValueError("responses must be a 2-D (persons × items) array")
     if np.issubdtype(y.dtype, np.floating):
         missing = np.isnan(y) | (y < 0)
         yi = np.where(missing, -1.0, y)
-        codes = yi.astype(np.int16)
+        top = float(yi.max()) if yi.size else 0.0
+        codes = yi.astype(_code_type(top)) if top < 32768 else yi.astype(np.int32)
         if not np.array_equal(codes, yi):
             raise ValueError("responses must be integer category codes")
-    else:
-        codes = y.astype(np.int16)
-        np.maximum(codes, -1, out=codes)
-        missing = codes < 0
-    return codes, missing
+        return codes, missing
+    if y.dtype == np.int8 and (y.size == 0 or int(y.min()) >= -1):
+        return y, y < 0
+    top = int(y.max()) if y.size else 0
+    if top >= 32768:
+        raise ValueError("response codes must be below 32768")
+    codes = y.astype(_code_type(top))
+    np.maximum(codes, -1, out=codes)
+    return codes, codes < 0
+
+
+def _code_type(top: float) -> Any:
+    return np.int8 if top < 128 else np.int16
 
 
 def _collapse(codes: AnyArray, weights: FloatArray) -> tuple[AnyArray, FloatArray]:
@@ -194,18 +316,21 @@ def prepare_responses(
     collapse: bool | None = None,
     sparse: bool | None = None,
     dtype: Any = np.float32,
+    block_rows: int | None = None,
 ) -> ResponseData:
-    """Build the E-step design from a dense response matrix.
+    """Build the E-step data from a dense response matrix.
 
     Args:
         responses: ``(N, J)`` integer categories ``0 … K_j-1``; ``NaN`` or a
-            negative code marks a missing response.
+            negative code marks a missing response.  An int8 matrix coded ``-1 … K-1``
+            is kept as it is (not copied).
         weights: optional frequency / survey weights, shape ``(N,)``.
         n_categories: categories per item; inferred as ``max + 1`` (at least 2).
         collapse: merge identical patterns (default: when ``J ≤ 20``).
-        sparse: force CSR (``True``) or dense (``False``); default: CSR when fewer
-            than ``SPARSE_OBSERVED`` of the cells are observed.
+        sparse: force CSR (``True``) or compact dense (``False``); default: CSR when
+            fewer than ``SPARSE_OBSERVED`` of the cells are observed.
         dtype: floating type of the design (float32 for BLAS speed).
+        block_rows: rows per E-step block (default: about 1 MiB of design).
 
     Returns:
         The prepared :class:`ResponseData`.
@@ -240,55 +365,43 @@ def prepare_responses(
         design, col_item, col_cat, per_row = _csr_design(codes, ~missing, kcat, dtype)
         mean_obs = float(np.einsum("n,n->", per_row, w)) / wsum if wsum > 0 else 0.0
         return ResponseData(
-            design,
-            _transpose(design),
-            w,
-            col_item,
-            col_cat,
-            np.zeros(j, dtype=bool),
-            kcat,
-            codes,
+            stored=design,
+            design_t=_transpose(design),
+            weights=w,
+            col_item=col_item,
+            col_cat=col_cat,
+            complete=np.zeros(j, dtype=bool),
+            n_categories=kcat,
+            codes=codes,
             full_categories=True,
             mean_observed=mean_obs,
+            dtype=dtype,
+            block_rows=block_rows,
         )
     mean_obs = float(j)
     if n_obs != missing.size and wsum > 0:
         mean_obs = float(np.einsum("n,n->", j - np.count_nonzero(missing, axis=1), w)) / wsum
     kmax = int(kcat.max()) if j else 2
-    if kmax == 2 and bool(complete.all()):
-        # fast path: complete dichotomous data is its own design
-        return ResponseData(
-            codes.astype(dtype),
-            None,
-            w,
-            np.arange(j, dtype=np.int64),
-            np.ones(j, dtype=np.int64),
-            complete,
-            kcat,
-            codes,
-            mean_observed=mean_obs,
-        )
-    col_item_parts: list[IntArray] = []
-    col_cat_parts: list[IntArray] = []
-    blocks: list[AnyArray] = []
-    for k in range(1, kmax):
-        items_k = np.flatnonzero(kcat > k)
-        col_item_parts.append(items_k)
-        col_cat_parts.append(np.full(items_k.size, k, dtype=np.int64))
-        blocks.append(codes[:, items_k] == k)
+    # one column per (item, category ≥ 1), then one "observed" column per incomplete item
+    col_item_parts = [np.flatnonzero(kcat > k) for k in range(1, kmax)]
+    col_cat_parts = [
+        np.full(part.size, k, dtype=np.int64) for k, part in enumerate(col_item_parts, 1)
+    ]
     obs_items = np.flatnonzero(~complete)
     col_item_parts.append(obs_items)
     col_cat_parts.append(np.full(obs_items.size, -1, dtype=np.int64))
-    blocks.append(~missing[:, obs_items])
-    col_item = np.concatenate(col_item_parts).astype(np.int64)
-    col_cat = np.concatenate(col_cat_parts).astype(np.int64)
-    dense = np.empty((n, col_item.size), dtype=dtype)
-    start = 0
-    for b in blocks:
-        dense[:, start : start + b.shape[1]] = b
-        start += b.shape[1]
     return ResponseData(
-        dense, None, w, col_item, col_cat, complete, kcat, codes, mean_observed=mean_obs
+        stored=None,
+        design_t=None,
+        weights=w,
+        col_item=np.concatenate(col_item_parts).astype(np.int64),
+        col_cat=np.concatenate(col_cat_parts).astype(np.int64),
+        complete=complete,
+        n_categories=kcat,
+        codes=codes,
+        mean_observed=mean_obs,
+        dtype=dtype,
+        block_rows=block_rows,
     )
 
 
@@ -301,6 +414,7 @@ def responses_from_triples(
     n_categories: Sequence[int] | IntArray | None = None,
     weights: Sequence[float] | FloatArray | None = None,
     dtype: Any = np.float32,
+    block_rows: int | None = None,
 ) -> ResponseData:
     """Build a sparse (CSR) design from long-format ``(person, item, response)`` triples.
 
@@ -316,6 +430,7 @@ def responses_from_triples(
         n_categories: categories per item (inferred if omitted).
         weights: person weights ``(N,)``.
         dtype: design dtype.
+        block_rows: rows per E-step block (default: about 2²⁰ responses).
     """
     p = np.asarray(person, dtype=np.int64)
     it = np.asarray(item, dtype=np.int64)
@@ -337,14 +452,16 @@ def responses_from_triples(
     per_row = np.bincount(p, minlength=n_persons).astype(np.float64)
     wsum = float(w.sum())
     return ResponseData(
-        design,
-        _transpose(design),
-        w,
-        col_item,
-        col_cat,
-        np.zeros(n_items, dtype=bool),
-        kcat,
-        None,
+        stored=design,
+        design_t=_transpose(design),
+        weights=w,
+        col_item=col_item,
+        col_cat=col_cat,
+        complete=np.zeros(n_items, dtype=bool),
+        n_categories=kcat,
+        codes=None,
         full_categories=True,
         mean_observed=float(np.einsum("n,n->", per_row, w)) / wsum if wsum > 0 else 0.0,
+        dtype=dtype,
+        block_rows=block_rows,
     )

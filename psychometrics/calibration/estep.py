@@ -4,8 +4,9 @@ For a design ``M`` (``N × C``, see :mod:`psychometrics.data`) and the table
 ``W`` (``C × Q``) of log-probability contrasts, the person-by-node log
 likelihood is ``L = M @ W + const``; the posterior over the grid is a row-wise
 softmax of ``L + log prior``; and the expected counts are ``Mᵀ @ posterior``.
-Both products run as float32 BLAS GEMMs (or CSR products for sparse data),
-while the log-likelihood is accumulated in float64.
+Both products run block by block of rows as float32 BLAS GEMMs (or CSR products
+for sparse data), while the counts and the log-likelihood are accumulated in
+float64.
 """
 
 from __future__ import annotations
@@ -61,63 +62,68 @@ def design_weights(log_p: FloatArray, data: ResponseData) -> tuple[FloatArray, F
     return w, np.asarray(const, dtype=np.float64)
 
 
-def log_posterior_unnormalised(
-    data: ResponseData, w: FloatArray, const: FloatArray, log_prior: FloatArray, dtype: Any
-) -> Any:
-    """``M @ W + const + log prior`` in ``dtype``; shape ``(N, Q)``."""
-    lik = data.matmul(w.astype(dtype, copy=False))
-    if lik.dtype != dtype:
-        lik = lik.astype(dtype)
-    lik += (const + log_prior).astype(dtype)
-    return lik
-
-
 def estep(
     data: ResponseData, log_p: FloatArray, log_prior: FloatArray, dtype: Any = np.float32
 ) -> EStepResult:
-    """One E-step.
+    """One E-step, block by block of rows (see :meth:`ResponseData.blocks`).
 
     Args:
         data: prepared responses (``N`` rows, weights ``w``).
         log_p: ``log P_jk(θ_q)``, shape ``(J, K, Q)``.
         log_prior: log prior weights of the nodes, shape ``(Q,)`` (normalised).
-        dtype: working precision of the GEMMs.
+        dtype: working precision of the products.
 
     Returns:
         Expected counts and the marginal log-likelihood.
     """
-    post, ll = _posterior(data, log_p, log_prior, dtype)
-    r = data.rmatmul(post).astype(np.float64)
-    # small reductions use einsum's single-threaded SIMD loops: 3-4x faster than
-    # ndarray.sum over the short axis, and no BLAS threads to wake (which costs far more
-    # than the work itself on a loaded machine)
-    nq = np.einsum("nq->q", post).astype(np.float64)
+    r, nq, ll = _sweep(data, log_p, log_prior, dtype, counts=True)
     return EStepResult(r, nq, ll)
-
-
-def _posterior(
-    data: ResponseData, log_p: FloatArray, log_prior: FloatArray, dtype: Any, scale: bool = True
-) -> tuple[Any, float]:
-    """Weighted posterior over the nodes (``(N, Q)`` in ``dtype``) and the log-likelihood."""
-    w, const = design_weights(log_p, data)
-    post = log_posterior_unnormalised(data, w, const, log_prior, dtype)
-    m = post.max(axis=1)
-    post -= m[:, None]
-    # exp(-80) ≈ 2e-35 is still a normal float32: no denormal (slow) arithmetic later
-    np.maximum(post, _LOG_FLOOR, out=post)
-    np.exp(post, out=post)
-    s = np.einsum("nq->n", post)
-    ll = float(np.einsum("n,n->", data.weights, m.astype(np.float64) + np.log(s, dtype=np.float64)))
-    if scale:
-        post *= (data.weights / s).astype(dtype)[:, None]
-    return post, ll
 
 
 def log_likelihood(
     data: ResponseData, log_p: FloatArray, log_prior: FloatArray, dtype: Any = np.float32
 ) -> float:
-    """The marginal log-likelihood alone (the forward product of an E-step)."""
-    return _posterior(data, log_p, log_prior, dtype, scale=False)[1]
+    """The marginal log-likelihood alone (the forward products of an E-step)."""
+    return _sweep(data, log_p, log_prior, dtype, counts=False)[2]
+
+
+def _sweep(
+    data: ResponseData, log_p: FloatArray, log_prior: FloatArray, dtype: Any, counts: bool
+) -> tuple[FloatArray, FloatArray, float]:
+    """Posterior over the nodes block by block: expected counts, ``nq`` and log-likelihood.
+
+    Per block: ``L = M_b @ W + const + log prior`` (in ``dtype``), a row-wise softmax
+    weighted by the persons' weights, then ``r += M_bᵀ @ posterior`` — the block is
+    still in cache for the second product.  Sums across blocks are float64.
+    """
+    w, const = design_weights(log_p, data)
+    table = np.ascontiguousarray(w, dtype=dtype)
+    shift = (const + log_prior).astype(dtype)
+    n_nodes = log_p.shape[2]
+    r = np.zeros((w.shape[0], n_nodes))
+    nq = np.zeros(n_nodes)
+    ll = 0.0
+    for block, weights in data.blocks(dtype):
+        post = np.asarray(block @ table)
+        if post.dtype != dtype:
+            post = post.astype(dtype)
+        post += shift
+        m = post.max(axis=1)
+        post -= m[:, None]
+        # exp(-80) ≈ 2e-35 is still a normal float32: no denormal (slow) arithmetic later
+        np.maximum(post, _LOG_FLOOR, out=post)
+        np.exp(post, out=post)
+        # small reductions use einsum's single-threaded SIMD loops: 3-4x faster than
+        # ndarray.sum over the short axis, and no BLAS threads to wake (which costs far more
+        # than the work itself on a loaded machine)
+        s = np.einsum("nq->n", post)
+        ll += float(np.einsum("n,n->", weights, m.astype(np.float64) + np.log(s, dtype=np.float64)))
+        if not counts:
+            continue
+        post *= (weights / s).astype(dtype)[:, None]
+        r += np.asarray(block.T @ post)
+        nq += np.einsum("nq->q", post)
+    return r, nq, ll
 
 
 def expected_counts(res: EStepResult, data: ResponseData, n_cat_max: int) -> FloatArray:

@@ -9,8 +9,7 @@ boundary, ``P(Y ≥ k) ≈ σ(d_k / √(1 + (a/1.702)²))``.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logit
-from scipy.stats import norm
+from scipy.special import logit, ndtri  # ndtri: normal quantile (scipy.stats is slow to import)
 
 from psychometrics._types import AnyArray, FloatArray, IntArray
 
@@ -20,6 +19,10 @@ __all__ = ["classical_start"]
 def _wsum(w: FloatArray, x: AnyArray) -> FloatArray:
     """Weighted column sums ``w @ x`` without BLAS threads (see :mod:`.estep`)."""
     return np.asarray(np.einsum("n,nj->j", w, x, dtype=np.float64))
+
+
+def _normal_pdf(z: FloatArray) -> FloatArray:
+    return np.asarray(np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi))
 
 
 def classical_start(
@@ -64,7 +67,7 @@ def classical_start(
     r = cov / np.sqrt(np.maximum(vx * vr, 1e-24))
     p = np.clip(mx, 1e-3, 1 - 1e-3)
     dich = n_categories == 2
-    r = np.where(dich, r * np.sqrt(p * (1 - p)) / norm.pdf(norm.ppf(p)), r)
+    r = np.where(dich, r * np.sqrt(p * (1 - p)) / _normal_pdf(ndtri(p)), r)
     r = np.clip(np.nan_to_num(r, nan=0.3), 0.05, 0.9)
     a = 1.702 * r / np.sqrt(1 - r * r)
     a = np.clip(a, 0.25, 4.0)

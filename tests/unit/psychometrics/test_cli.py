@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from cli.irt import irt
@@ -149,3 +150,68 @@ def test_simulate_cat(tmp_path: Path) -> None:
         ],
     )
     assert res3.exit_code == 0, res3.output
+
+
+def test_wide_files_are_read_into_int8_codes(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cli.irt_input import InputError, read_wide
+
+    table = pa.table(
+        {
+            "i8": pa.array([1, 0, None, -3], pa.int8()),
+            "i64": pa.array([2, None, 0, 1], pa.int64()),
+            "f": pa.array([1.0, float("nan"), None, 0.0]),
+            "flag": pa.array([True, None, False, True]),
+            "w": pa.array([1.0, 2.0, 3.0, 4.0]),
+        }
+    )
+    expect = np.array([[1, 2, 1, 1], [0, -1, -1, -1], [-1, 0, -1, 0], [-1, 1, 0, 1]], np.int8)
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=3)  # two row groups
+    wide = read_wide(tmp_path / "t.parquet", "w")
+    assert wide.items == ["i8", "i64", "f", "flag"] and wide.codes.dtype == np.int8
+    np.testing.assert_array_equal(wide.codes, expect)
+    np.testing.assert_allclose(wide.weights, [1, 2, 3, 4])
+    # CSV: int8 columns directly; a "1.0" spelling falls back to float parsing
+    (tmp_path / "t.csv").write_text("a,b\n1,0\n,1\nNA,0\n")
+    np.testing.assert_array_equal(
+        read_wide(tmp_path / "t.csv").codes, np.array([[1, 0], [-1, 1], [-1, 0]])
+    )
+    (tmp_path / "f.csv").write_text("a,b\n1.0,0\n0.0,\n")
+    np.testing.assert_array_equal(read_wide(tmp_path / "f.csv").codes, [[1, 0], [0, -1]])
+    # pandas' stored index is not an item
+    pandas_meta = {b"pandas": json.dumps({"index_columns": ["__index_level_0__"]}).encode()}
+    indexed = pa.table({"q": [1, 0], "__index_level_0__": [10, 11]}).replace_schema_metadata(
+        pandas_meta
+    )
+    pq.write_table(indexed, tmp_path / "pd.parquet")
+    assert read_wide(tmp_path / "pd.parquet").items == ["q"]
+    for bad, message in [
+        ({"q": pa.array([0.5, 1.0])}, "integer category codes"),
+        ({"q": pa.array([300, 1])}, "codes above 127"),
+        ({"q": pa.array(["a", "b"])}, "must be numeric"),
+    ]:
+        pq.write_table(pa.table(bad), tmp_path / "bad.parquet")
+        with pytest.raises(InputError, match=message):
+            read_wide(tmp_path / "bad.parquet")
+
+
+def test_compact_codes_calibrate_like_the_float_matrix(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from psychometrics import calibrate
+
+    rng = np.random.default_rng(11)
+    a, b = rng.lognormal(0, 0.3, 12), rng.normal(0, 1, 12)
+    p = 1 / (1 + np.exp(-a * (rng.standard_normal((2000, 1)) - b)))
+    y = (rng.random(p.shape) < p).astype(float)
+    y[rng.random(y.shape) < 0.1] = np.nan
+    path = tmp_path / "sim.parquet"
+    pq.write_table(pa.table({f"q{j}": y[:, j] for j in range(12)}), path)
+    res = CliRunner().invoke(irt, ["calibrate", "--input", str(path)])
+    assert res.exit_code == 0, res.output
+    cli_a = np.array([row["a"] for row in json.loads(res.output)["items"]])
+    ref = calibrate(y, "2pl")
+    np.testing.assert_allclose(cli_a, ref.items.a, atol=1e-6)

@@ -152,3 +152,39 @@ def test_prepare_validation_and_collapse() -> None:
     np.testing.assert_allclose(data.weights, [50, 50])
     trip = responses_from_triples([0, 1], [0, 1], [1, 2], 2, 2, n_categories=[2, 3], weights=[1, 2])
     assert list(trip.n_categories) == [2, 3]
+
+
+def test_blocks_of_rows_give_the_same_estep_for_any_block_size() -> None:
+    # compact int8 codes are used as they are; the E-step runs block by block of rows and
+    # must not depend on the block size (sizes that do not divide N included)
+    from psychometrics.calibration.estep import estep, expected_counts, log_likelihood
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, (53, 7)).astype(np.int8)
+    y[rng.random(y.shape) < 0.25] = -1
+    compact = prepare_responses(y, collapse=False, sparse=False)
+    assert compact.is_compact and compact.codes is y
+    rows, cols = np.nonzero(y >= 0)
+    layouts = {
+        "compact": compact,
+        "sparse": prepare_responses(y, collapse=False, sparse=True),
+        "triples": responses_from_triples(rows, cols, y[rows, cols], 53, 7),
+    }
+    logp = np.log(rng.dirichlet(np.ones(3), (7, 9)).transpose(0, 2, 1))
+    prior = np.log(np.full(9, 1 / 9))
+    whole = estep(compact.with_block_rows(10_000), logp, prior, np.float64)
+    counts = expected_counts(whole, compact, 3)
+    for name, data in layouts.items():
+        for block in (1, 7, 10, 53, 60):
+            part = estep(data.with_block_rows(block), logp, prior, np.float64)
+            np.testing.assert_allclose(part.nq, whole.nq, rtol=1e-10, err_msg=name)
+            np.testing.assert_allclose(
+                expected_counts(part, data, 3), counts, rtol=1e-10, atol=1e-12, err_msg=name
+            )
+            assert part.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-12)
+            ll = log_likelihood(data.with_block_rows(block), logp, prior, np.float64)
+            assert ll == pytest.approx(whole.log_likelihood, rel=1e-12)
+        sizes = [b.shape[0] for b, _ in data.with_block_rows(7).blocks(np.float32)]
+        assert sizes == [7] * 7 + [4]
+    with pytest.raises(ValueError):
+        compact.with_block_rows(0)
