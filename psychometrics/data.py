@@ -114,14 +114,31 @@ class ResponseData:
         return self._dense_block(0, self.n_persons, self.dtype, None)
 
     def matmul(self, w: AnyArray) -> AnyArray:
-        """``M @ w`` for ``w`` of shape ``(C, Q)``; returns ``(N, Q)``."""
-        return np.asarray(self.design @ w)
+        """``M @ w`` for ``w`` of shape ``(C, Q)``; returns ``(N, Q)`` (block by block for
+        compact data, so the whole design is never built)."""
+        if self.stored is not None:
+            return np.asarray(self.stored @ w)
+        dtype = np.result_type(self.dtype, w.dtype)
+        out = np.empty((self.n_persons, w.shape[1]), dtype=dtype)
+        start = 0
+        for block, _ in self.blocks(dtype):
+            np.matmul(block, w, out=out[start : start + block.shape[0]])
+            start += block.shape[0]
+        return out
 
     def rmatmul(self, post: AnyArray) -> AnyArray:
         """``Mᵀ @ post`` for ``post`` of shape ``(N, Q)``; returns ``(C, Q)``."""
         if self.design_t is not None:
             return np.asarray(self.design_t @ post)
-        return np.asarray(self.design.T @ post)
+        if self.stored is not None:
+            return np.asarray(self.stored.T @ post)
+        dtype = np.result_type(self.dtype, post.dtype)
+        out = np.zeros((self.n_columns, post.shape[1]), dtype=dtype)
+        start = 0
+        for block, _ in self.blocks(dtype):
+            out += block.T @ post[start : start + block.shape[0]]
+            start += block.shape[0]
+        return out
 
     def rows_per_block(self) -> int:
         """Rows of each block yielded by :meth:`blocks`."""
