@@ -25,6 +25,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
+from apis.assignments.controllers import AssignmentsController
 from apis.classes import services as class_services
 from apis.classes.controllers import ClassesController
 from apis.content.controllers import ItemsController
@@ -63,6 +64,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "content": (ItemsController,),
     "exams": (ExamsController, AttemptsController, ResultsController),
     "learning": (CoursesController, UnitsController, LessonsController, MediaController),
+    "assignments": (AssignmentsController,),
     "governance": (GovernanceController,),
 }
 SWAGGER_ASSETS = "/schema/assets"

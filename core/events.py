@@ -354,6 +354,93 @@ class MediaPurgedV1(MediaChangedV1, frozen=True, kw_only=True):
     event_type: ClassVar[str] = "learning.media.purged.v1"
 
 
+# ------------------------------------------------------------------------------ classes (more)
+class ClassUpdatedV1(Event, frozen=True, kw_only=True):
+    """Renamed, archived or restored."""
+
+    event_type: ClassVar[str] = "classes.class.updated.v1"
+    class_id: str
+    teacher_id: str
+    archived: bool
+    updated_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.class_id
+
+
+class ClassMemberRemovedV1(Event, frozen=True, kw_only=True):
+    """The teacher removed a student from the class."""
+
+    event_type: ClassVar[str] = "classes.membership.removed.v1"
+    class_id: str
+    student_id: str
+    removed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.class_id
+
+
+# ------------------------------------------------------------------------------ assignments
+class AssignmentCreatedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "assignments.assignment.created.v1"
+    assignment_id: str
+    owner_id: str
+    class_id: str
+    kind: str
+    exam_id: str | None
+    lesson_id: str | None
+    open_at: datetime
+    due_at: datetime
+    late_policy: str
+    points: int
+    targeted_students: int | None  # None: the whole class
+    created_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.assignment_id
+
+
+class WorkChangedV1(Event, frozen=True, kw_only=True):
+    """Base of a student's work on an assignment (one family, the silver `submissions`)."""
+
+    assignment_id: str
+    student_id: str
+    class_id: str
+    kind: str
+    state: str
+    version: int
+    is_late: bool
+    flagged: bool
+    points_awarded: float | None = None
+    attempt_id: str | None = None
+    changed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.assignment_id
+
+
+class WorkStartedV1(WorkChangedV1, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "assignments.work.started.v1"
+
+
+class WorkSubmittedV1(WorkChangedV1, frozen=True, kw_only=True):
+    """A submission version (or, for exams and lessons, the completion that counts as one)."""
+
+    event_type: ClassVar[str] = "assignments.work.submitted.v1"
+
+
+class WorkGradedV1(WorkChangedV1, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "assignments.work.graded.v1"
+
+
+class WorkReturnedV1(WorkChangedV1, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "assignments.work.returned.v1"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -382,6 +469,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MediaFinalisedV1,
         MediaRejectedV1,
         MediaPurgedV1,
+        ClassUpdatedV1,
+        ClassMemberRemovedV1,
+        AssignmentCreatedV1,
+        WorkStartedV1,
+        WorkSubmittedV1,
+        WorkGradedV1,
+        WorkReturnedV1,
     )
 }
 

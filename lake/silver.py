@@ -101,6 +101,8 @@ SILVER_ROUTES: dict[str, str] = {
     "learning.lesson": "lesson_events",
     "learning.media": "media_events",
     "learning.record": "learning_records",
+    "assignments.assignment": "assignment_events",
+    "assignments.work": "submissions",
     "tutor.turn": "tutor_turns",
     "notifications.notification": "notifications",
 }

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from apis.classes import services
-from apis.classes.schemas import CreateClassRequest, JoinClassRequest, Membership, SchoolClass
+from apis.classes.schemas import (
+    CreateClassRequest,
+    JoinClassRequest,
+    Member,
+    Membership,
+    SchoolClass,
+    UpdateClassRequest,
+)
 from apis.deps import provide_principal
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
@@ -54,3 +61,43 @@ class ClassesController(Controller):
         if school_class.teacher_id != principal.user_id and principal.role != "admin":
             school_class.join_code = None
         return school_class
+
+    @patch("/{class_id:uuid}", opt={"action": "classes.class.update"})
+    async def update(
+        self, app_state: AppState, principal: Principal, class_id: UUID, data: UpdateClassRequest
+    ) -> SchoolClass:
+        """Rename the class, archive it (no one can join it any more) or restore it."""
+        await _taught_class(app_state, principal, str(class_id), "classes.class.update")
+        return await services.update_class(app_state, str(class_id), data)
+
+    @get("/{class_id:uuid}/members", opt={"action": "classes.member.read"})
+    async def members(
+        self, app_state: AppState, principal: Principal, class_id: UUID
+    ) -> list[Member]:
+        """The roster: the class's students with names and e-mails, for its teacher."""
+        await _taught_class(app_state, principal, str(class_id), "classes.member.read")
+        return await services.roster(app_state, str(class_id))
+
+    @delete(
+        "/{class_id:uuid}/members/{student_id:uuid}",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={"action": "classes.class.update"},
+    )
+    async def remove_member(
+        self, app_state: AppState, principal: Principal, class_id: UUID, student_id: UUID
+    ) -> None:
+        """Remove a student from the class (her past work and results are kept)."""
+        await _taught_class(app_state, principal, str(class_id), "classes.class.update")
+        await services.remove_member(app_state, str(class_id), str(student_id))
+
+
+async def _taught_class(
+    app_state: AppState, principal: Principal, class_id: str, action: str
+) -> SchoolClass:
+    """The class, once the policy let the caller act on it as its teacher (or an admin): the
+    resource carries no class id, so only its owner's scope applies, not membership."""
+    school_class = await services.get_class(app_state, class_id)
+    await app_state.policy.authorize(
+        principal, action, Resource("class", class_id, school_class.teacher_id, None)
+    )
+    return school_class

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from psycopg.errors import UniqueViolation
 
+from apis.assignments.completion import exam_completed
 from apis.exams import adaptive, queries, recording
 from apis.exams.caches import ExamCaches
 from apis.exams.cat_cache import CacheWrite, Entry
@@ -235,6 +236,15 @@ class AdaptiveSteps:
         completed = await recording.complete(conn, answered, done, events)
         if completed is None:
             return None
+        await exam_completed(  # exam assignments are handed in in this transaction
+            conn,
+            exam_id=self.info.exam.exam_id,
+            student_id=completed.student_id,
+            attempt_id=completed.attempt_id,
+            completed_at=now,
+            raw_score=done.raw_score,
+            max_score=done.max_score,
+        )
         reply.status = "completed"
         reply.result = self.result(completed)
         return reply, CacheWrite(row.attempt_id, None)

@@ -57,6 +57,11 @@ class ExamsController(Controller):
             data.time_limit_seconds,
         )
 
+    @get("/", opt={"action": "exams.exam.read"})
+    async def list_exams(self, app_state: AppState, principal: Principal) -> list[Exam]:
+        """A student's available exams (those of her classes); a teacher's own exams."""
+        return await services.list_exams(app_state, principal.user_id, principal.role)
+
     @get("/{exam_id:uuid}", opt={"action": "exams.exam.read"})
     async def read(self, app_state: AppState, principal: Principal, exam_id: UUID) -> Exam:
         """One exam, for its owner and the students of its class."""

@@ -16,6 +16,7 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.rows import kwargs_row
 
+from apis.assignments.completion import exam_completed
 from apis.exams.adaptive import ParamRow, StoredStep
 from apis.exams.model import (
     ATTEMPT_COLUMNS,
@@ -65,6 +66,20 @@ async def exam(conn: Conn, exam_id: str) -> Exam:
     if row is None:
         raise NotFound(f"exam {exam_id} not found")
     return Exam.from_row(row)
+
+
+async def listed_exams(conn: Conn, user_id: str, *, member: bool) -> list[Exam]:
+    """The exams of the classes a student is in (`member`), else the exams a user owns."""
+    where = (
+        "class_id in (select class_id from classes.memberships where student_id = %s)"
+        if member
+        else "owner_id = %s"
+    )
+    cur = await conn.execute(
+        f"select {EXAM_COLUMNS} from exams.exams where {where} order by created_at, exam_id",
+        (user_id,),
+    )
+    return [Exam.from_row(r) for r in await cur.fetchall()]
 
 
 async def exam_info(conn: Conn, exam_id: str) -> ExamInfo:
@@ -329,6 +344,16 @@ async def complete(
     assert completed is not None  # the row is locked by the caller
     assert completed.completed_at is not None
     await outbox.append_many(conn, completion_events(completed, exam, done, completed.completed_at))
+    # Exam assignments are handed in with the attempt, in this transaction.
+    await exam_completed(
+        conn,
+        exam_id=exam.exam_id,
+        student_id=completed.student_id,
+        attempt_id=completed.attempt_id,
+        completed_at=completed.completed_at,
+        raw_score=done.raw_score,
+        max_score=done.max_score,
+    )
     return completed
 
 

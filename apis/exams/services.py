@@ -119,6 +119,16 @@ async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamR
             return await _created(conn, exam)
 
 
+async def list_exams(state: AppState, user_id: str, role: str) -> list[Exam]:
+    """A student's available exams (her classes'), without item lists; anyone else's own."""
+    async with state.pool.connection() as conn:
+        exams = await queries.listed_exams(conn, user_id, member=role == "student")
+    if role == "student":
+        for exam in exams:
+            exam.item_ids = []
+    return exams
+
+
 async def get_exam(state: AppState, exam_id: str) -> Exam:
     async with state.pool.connection() as conn:
         return await queries.exam(conn, exam_id)

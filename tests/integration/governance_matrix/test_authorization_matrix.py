@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -70,6 +71,7 @@ class World:
     unit_a: str
     lesson_a: str
     media_a: str  # a finalised image attached to the published version of lesson A
+    assignment_a: str  # TA's written task for class A
 
 
 Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
@@ -93,6 +95,18 @@ def media_body(lesson_id: str) -> dict[str, Any]:
         "content_type": "image/png",
         "size_bytes": len(PNG),
         "sha256": hashlib.sha256(PNG).hexdigest(),
+    }
+
+
+def task_body(class_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "class_id": class_id,
+        "kind": "task",
+        "title": "matrix task",
+        "accepts_text": True,
+        "open_at": (now - timedelta(hours=1)).isoformat(),
+        "due_at": (now + timedelta(days=1)).isoformat(),
     }
 
 
@@ -218,6 +232,48 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/publish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/publish", {"version": 1})
+    ),
+    ("PATCH", "/api/v1/classes/{class_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/classes/{w.class_c}", {"name": "C renamed"})
+    ),
+    ("GET", "/api/v1/classes/{class_id:uuid}/members"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/classes/{w.class_a}/members", None)
+    ),
+    ("DELETE", "/api/v1/classes/{class_id:uuid}/members/{student_id:uuid}"): Case(
+        BANK_OWNER,
+        lambda w: (f"/api/v1/classes/{w.class_c}/members/{w.people['s_other'].user_id}", None),
+    ),
+    ("GET", "/api/v1/exams"): Case(row(A, A, A, A, A, D, A), lambda w: ("/api/v1/exams", None)),
+    ("POST", "/api/v1/assignments"): Case(
+        BANK_OWNER, lambda w: ("/api/v1/assignments", task_body(w.class_a))
+    ),
+    ("GET", "/api/v1/assignments"): Case(TEACHERS_ADMIN, lambda w: ("/api/v1/assignments", None)),
+    ("GET", "/api/v1/assignments/todo"): Case(
+        STUDENTS, lambda w: ("/api/v1/assignments/todo", None)
+    ),
+    ("GET", "/api/v1/assignments/{assignment_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/assignments/{w.assignment_a}", None)
+    ),
+    ("POST", "/api/v1/assignments/{assignment_id:uuid}/submissions"): Case(
+        CLASS_STUDENTS,
+        lambda w: (f"/api/v1/assignments/{w.assignment_a}/submissions", {"body": "mine"}),
+    ),
+    ("GET", "/api/v1/assignments/{assignment_id:uuid}/submissions"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/assignments/{w.assignment_a}/submissions", None)
+    ),
+    ("POST", "/api/v1/assignments/{assignment_id:uuid}/students/{student_id:uuid}/grade"): Case(
+        EXAM_TEACHER,
+        lambda w: (
+            f"/api/v1/assignments/{w.assignment_a}/students/{w.people['s_owner'].user_id}/grade",
+            {"points": 1},
+        ),
+    ),
+    ("POST", "/api/v1/assignments/{assignment_id:uuid}/students/{student_id:uuid}/return"): Case(
+        EXAM_TEACHER,
+        lambda w: (
+            f"/api/v1/assignments/{w.assignment_a}/students/{w.people['s_owner'].user_id}/return",
+            None,
+        ),
     ),
     ("POST", "/api/v1/media/uploads"): Case(
         BANK_OWNER, lambda w: ("/api/v1/media/uploads", media_body(w.lesson_a))
@@ -401,6 +457,10 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         )
     )
     await _ok(await client.post(f"/api/v1/lessons/{lesson['lesson_id']}/publish", headers=ta))
+    task = await _ok(
+        await client.post("/api/v1/assignments", json=task_body(class_a["class_id"]), headers=ta),
+        201,
+    )
     return World(
         people,
         class_a["class_id"],
@@ -415,6 +475,7 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         unit["unit_id"],
         lesson["lesson_id"],
         ticket["media_id"],
+        task["assignment_id"],
     )
 
 
