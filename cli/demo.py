@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 import httpx
-import psycopg
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -27,8 +26,7 @@ from rich.table import Table
 from cli.processes import busy_ports
 from cli.simulate import add_history
 from cli.supervisor import Child, Children, StopRequested, stop_signals
-from core.auth import hash_password
-from core.ids import new_id
+from cli.users import create_account
 from core.migrate import migrate
 from core.settings import Settings
 
@@ -87,13 +85,13 @@ def _token(api: httpx.Client, email: str, password: str) -> dict[str, str]:
 
 
 def _operator_account(settings: Settings, role: str, email: str, password: str) -> None:
-    """Admins and analysts cannot self-register; an operator creates them in the database."""
-    with psycopg.connect(settings.database_url) as conn:
-        conn.execute(
-            "insert into users.accounts (user_id, email, display_name, role, password_hash)"
-            " values (%s, %s, %s, %s, %s) on conflict (email) do nothing",
-            (new_id(), email, role.title(), role, hash_password(password)),
-        )
+    """Admins and analysts cannot self-register: made as `dreamseed users create` makes them
+    (policy-checked, logged, with its outbox event); an existing one is kept."""
+    try:
+        create_account(settings, email, role.title(), role, password)
+    except click.ClickException as exc:
+        if "already exists" not in exc.message:
+            raise
 
 
 def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:

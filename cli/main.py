@@ -65,6 +65,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "Sign in for the SQL door: stores a short-lived access token in the state folder.",
     ),
     "logout": LazyCommand("cli.login:logout", "Revoke the stored SQL-door token and forget it."),
+    "users": LazyCommand(
+        "cli.users:users",
+        "Account administration as the operator (policy-checked, every action logged).",
+    ),
     "sql": LazyCommand(
         "cli.sql:sql",
         "Query the lake and the OLTP tables with DuckDB SQL, as the policy allows (sign in first "

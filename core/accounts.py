@@ -1,6 +1,10 @@
-"""Accounts (`users.accounts`): the reads sign-in needs and account creation, shared by every door.
+"""Accounts (`users.accounts`): the reads sign-in needs and account administration (create, list,
+deactivate, change role), shared by every door.
 
-Functions take an open async connection; writes run in one transaction with their outbox event.
+Functions take an open async connection; each write runs in one transaction with its outbox event.
+The last active administrator can be neither deactivated nor demoted (someone must be able to
+administer). Who may call what is the caller's policy check; revoking the sessions of a changed
+account is `core.sessions.AuthService`'s.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from core import outbox
-from core.errors import Conflict
-from core.events import UserRegisteredV1
+from core.errors import Conflict, NotFound
+from core.events import UserDeactivatedV1, UserRegisteredV1, UserRoleChangedV1
 from core.ids import new_id
 
 # Opens a connection for one unit of work: `pool.connection` or `core.db.connect_once(url)`.
 ConnectionFactory = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
 ROLES = ("student", "teacher", "admin", "analyst")
-_COLUMNS = "user_id::text as user_id, email, display_name, role, created_at"
+_COLUMNS = "user_id::text as user_id, email, display_name, role, created_at, deactivated_at"
+LIST_LIMIT_MAX = 500
 
 
 class Account(msgspec.Struct, frozen=True):
@@ -32,6 +37,11 @@ class Account(msgspec.Struct, frozen=True):
     display_name: str
     role: str
     created_at: datetime
+    deactivated_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.deactivated_at is None
 
 
 def normalize_email(email: str) -> str:
@@ -40,7 +50,12 @@ def normalize_email(email: str) -> str:
 
 def _account(row: dict[str, Any]) -> Account:
     return Account(
-        row["user_id"], row["email"], row["display_name"], row["role"], row["created_at"]
+        row["user_id"],
+        row["email"],
+        row["display_name"],
+        row["role"],
+        row["created_at"],
+        row["deactivated_at"],
     )
 
 
@@ -85,3 +100,105 @@ async def create(
             UserRegisteredV1(user_id=account.user_id, role=role, registered_at=account.created_at),
         )
     return account
+
+
+async def list_accounts(
+    conn: AsyncConnection[Any],
+    *,
+    role: str | None = None,
+    active: bool | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> list[Account]:
+    """Accounts ordered by e-mail; `after` (an e-mail) continues a previous page."""
+    where: list[str] = ["true"]
+    params: list[str] = []
+    if role is not None:
+        where.append("role = %s")
+        params.append(role)
+    if active is not None:
+        where.append("deactivated_at is null" if active else "deactivated_at is not null")
+    if after is not None:
+        where.append("email > %s")
+        params.append(normalize_email(after))
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"select {_COLUMNS} from users.accounts where {' and '.join(where)}"
+        " order by email limit %s",
+        (*params, max(1, min(limit, LIST_LIMIT_MAX))),
+    )
+    return [_account(row) for row in await cur.fetchall()]
+
+
+async def _locked(conn: AsyncConnection[Any], user_id: str) -> Account:
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        f"select {_COLUMNS} from users.accounts where user_id = %s for update", (user_id,)
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no account with id {user_id}")
+    return _account(row)
+
+
+async def _keep_an_admin(conn: AsyncConnection[Any], account: Account, what: str) -> None:
+    """Refuse to leave the platform without an active administrator."""
+    if account.role != "admin" or not account.active:
+        return
+    # Lock every active admin row: two concurrent demotions cannot both see "another admin".
+    cur = await conn.execute(
+        "select user_id from users.accounts where role = 'admin' and deactivated_at is null"
+        " and user_id <> %s for update",
+        (account.user_id,),
+    )
+    if not await cur.fetchall():
+        raise Conflict(f"{account.email} is the last active administrator and cannot be {what}")
+
+
+async def deactivate(conn: AsyncConnection[Any], user_id: str) -> tuple[Account, bool]:
+    """Deactivate an account; (the account, whether it changed). Deactivating a deactivated
+    account changes nothing and writes no event."""
+    async with conn.transaction():
+        account = await _locked(conn, user_id)
+        if not account.active:
+            return account, False
+        await _keep_an_admin(conn, account, "deactivated")
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "update users.accounts set deactivated_at = now() where user_id = %s"
+            f" returning {_COLUMNS}",
+            (user_id,),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        changed = _account(row)
+        assert changed.deactivated_at is not None
+        await outbox.append(
+            conn, UserDeactivatedV1(user_id=user_id, deactivated_at=changed.deactivated_at)
+        )
+    return changed, True
+
+
+async def set_role(conn: AsyncConnection[Any], user_id: str, role: str) -> tuple[Account, bool]:
+    """Give an account another role; (the account, whether it changed)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
+    async with conn.transaction():
+        account = await _locked(conn, user_id)
+        if account.role == role:
+            return account, False
+        await _keep_an_admin(conn, account, "demoted")
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            f"update users.accounts set role = %s where user_id = %s returning {_COLUMNS}, now()",
+            (role, user_id),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        await outbox.append(
+            conn,
+            UserRoleChangedV1(
+                user_id=user_id, role=role, previous_role=account.role, changed_at=row["now"]
+            ),
+        )
+    return _account(row), True

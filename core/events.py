@@ -33,6 +33,32 @@ class UserRegisteredV1(Event, frozen=True, kw_only=True):
         return self.user_id
 
 
+class UserDeactivatedV1(Event, frozen=True, kw_only=True):
+    """An administrator deactivated the account: no more sign-ins, its tokens are revoked."""
+
+    event_type: ClassVar[str] = "users.user.deactivated.v1"
+    user_id: str
+    deactivated_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.user_id
+
+
+class UserRoleChangedV1(Event, frozen=True, kw_only=True):
+    """An administrator changed the account's role (its tokens are revoked: they carry the role)."""
+
+    event_type: ClassVar[str] = "users.user.role_changed.v1"
+    user_id: str
+    role: str
+    previous_role: str
+    changed_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.user_id
+
+
 class ClassCreatedV1(Event, frozen=True, kw_only=True):
     event_type: ClassVar[str] = "classes.class.created.v1"
     class_id: str
@@ -445,6 +471,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
         UserRegisteredV1,
+        UserDeactivatedV1,
+        UserRoleChangedV1,
         ClassCreatedV1,
         ClassJoinedV1,
         ItemCreatedV1,

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
+from uuid import UUID
 
 from redis.asyncio import Redis
 
@@ -26,12 +27,13 @@ from core import accounts, revocation
 from core.accounts import Account, ConnectionFactory
 from core.auth import Claims, decode_token, issue_token
 from core.db import connect_once
-from core.errors import Unauthenticated
+from core.errors import Forbidden, Unauthenticated
 from core.login_throttle import LoginThrottle
 from core.passwords import PasswordWorkers
 from core.settings import Settings
 
 WRONG_CREDENTIALS = "e-mail or password is wrong"  # the same for an unknown e-mail: no hint
+DEACTIVATED = "this account has been deactivated; ask an administrator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,8 @@ class AuthService:
             raise
         if account is None or not verified:
             raise Unauthenticated(WRONG_CREDENTIALS)  # the reserved slots stay: a failure
+        if not account.active:  # only said to whoever knows the password; still counted
+            raise Forbidden(DEACTIVATED)
         await self.throttle.succeeded(attempt)
         return self._issue(account, with_refresh)
 
@@ -115,8 +119,8 @@ class AuthService:
             raise Unauthenticated("refresh token was already used or revoked")
         async with self._connect() as conn:
             account = await accounts.by_id(conn, claims.user_id)
-        if account is None:
-            raise Unauthenticated("the account of this token no longer exists")
+        if account is None or not account.active:
+            raise Unauthenticated("the account of this token no longer exists or is deactivated")
         return self._issue(account, with_refresh=True)
 
     # -- tokens -------------------------------------------------------------------------------
@@ -160,6 +164,69 @@ class AuthService:
             return False
         await self.revoke(claims)
         return True
+
+    async def revoke_user(self, user_id: str) -> None:
+        """Revoke every token of a user issued until now (within a second in every process)."""
+        longest = max(
+            self.settings.access_token_minutes * 60, self.settings.refresh_token_days * 86_400
+        )
+        cutoff = await revocation.revoke_user(self._redis, user_id, longest)
+        if self._on_published:
+            self._on_published(revocation.user_message(user_id, cutoff, cutoff + longest))
+
+    # -- accounts (administration) ------------------------------------------------------------
+    # Callers check the policy first (the API's guard, the CLI's operator decision).
+
+    async def create_account(
+        self, email: str, password: str, display_name: str, role: str
+    ) -> Account:
+        password_hash = await self.passwords.hash(password)
+        async with self._connect() as conn:
+            return await accounts.create(conn, email, display_name, role, password_hash)
+
+    async def get_account(self, user_id: str) -> Account | None:
+        async with self._connect() as conn:
+            return await accounts.by_id(conn, user_id)
+
+    async def find_account(self, email_or_id: str) -> Account | None:
+        """By e-mail (anything with an @) or by user id."""
+        if "@" in email_or_id:
+            async with self._connect() as conn:
+                found = await accounts.by_email(conn, email_or_id)
+            return found[0] if found else None
+        try:
+            return await self.get_account(str(UUID(email_or_id)))
+        except ValueError:
+            return None
+
+    async def list_accounts(
+        self,
+        *,
+        role: str | None = None,
+        active: bool | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[Account]:
+        async with self._connect() as conn:
+            return await accounts.list_accounts(
+                conn, role=role, active=active, after=after, limit=limit
+            )
+
+    async def deactivate(self, user_id: str) -> Account:
+        """Deactivate the account and revoke its tokens (sign-in and refresh are refused).
+        Idempotent: a repeat revokes again, which mends a revocation lost to a Redis error."""
+        async with self._connect() as conn:
+            account, _ = await accounts.deactivate(conn, user_id)
+        await self.revoke_user(user_id)  # after the commit: no token can be issued past it
+        return account
+
+    async def set_role(self, user_id: str, role: str) -> Account:
+        """Change the role and revoke the account's tokens (they carry the old role)."""
+        async with self._connect() as conn:
+            account, changed = await accounts.set_role(conn, user_id, role)
+        if changed:
+            await self.revoke_user(user_id)
+        return account
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from governance.decision import (
     DASHBOARD_ROWS,
     DECISION_RULES,
     ENTRYPOINTS,
+    REGISTRATION,
     ROLES,
     SQL_ACCESS,
     SQL_MASKING,
@@ -34,6 +35,7 @@ from governance.engine import (
     authz_input,
     load_bundle,
     load_engine,
+    registration_input,
 )
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "DECISION_RULES",
     "DEFAULT_BUNDLE_DIR",
     "ENTRYPOINTS",
+    "REGISTRATION",
     "ROLES",
     "SQL_ACCESS",
     "SQL_MASKING",
@@ -64,4 +67,5 @@ __all__ = [
     "authz_input",
     "load_bundle",
     "load_engine",
+    "registration_input",
 ]

@@ -14,6 +14,7 @@ __all__ = [
     "DASHBOARD_ROWS",
     "DECISION_RULES",
     "ENTRYPOINTS",
+    "REGISTRATION",
     "ROLES",
     "SQL_ACCESS",
     "SQL_MASKING",
@@ -38,13 +39,15 @@ SQL_MASKING: Final = "data.dreamseed.sql.masking.columns"
 SQL_ROWS: Final = "data.dreamseed.sql.rows.filter"
 DASHBOARD_ACCESS: Final = "data.dreamseed.dashboards.access.decision"
 DASHBOARD_ROWS: Final = "data.dreamseed.dashboards.rows.filter"
+REGISTRATION: Final = "data.dreamseed.users.registration.decision"
 
 #: Entrypoints answering {"allow": bool, "reason": str}.
-DECISION_RULES: Final = (AUTHZ, TUTOR_REVEAL, SQL_ACCESS, DASHBOARD_ACCESS)
+DECISION_RULES: Final = (AUTHZ, TUTOR_REVEAL, SQL_ACCESS, DASHBOARD_ACCESS, REGISTRATION)
 #: Every public entrypoint.
 ENTRYPOINTS: Final = (*DECISION_RULES, SQL_MASKING, SQL_ROWS, DASHBOARD_ROWS)
 
-ROLES: Final = ("anonymous", "student", "teacher", "analyst", "service", "admin")
+# "operator": whoever runs `dreamseed users …` with the database's credentials (no account).
+ROLES: Final = ("anonymous", "student", "teacher", "analyst", "service", "admin", "operator")
 
 Treatment = Literal["clear", "pseudonymize", "redact", "drop"]
 TREATMENTS: Final[frozenset[str]] = frozenset({"clear", "pseudonymize", "redact", "drop"})

@@ -25,6 +25,7 @@ from governance.decision import (
     AUTHZ,
     DASHBOARD_ACCESS,
     DASHBOARD_ROWS,
+    REGISTRATION,
     SQL_ACCESS,
     SQL_MASKING,
     SQL_ROWS,
@@ -47,6 +48,7 @@ __all__ = [
     "authz_input",
     "load_bundle",
     "load_engine",
+    "registration_input",
 ]
 
 #: The bundle shipped with the package: ``policies/**/*.rego`` and ``data/*.json``.
@@ -172,6 +174,17 @@ def authz_input(
             "active_exam_item_ids": list(active_exam_item_ids),
             "request_id": request_id,
         },
+    }
+
+
+def registration_input(role: str, email_domain: str) -> dict[str, Any]:
+    """The ``data.dreamseed.users.registration.decision`` input: an anonymous caller registering
+    an account of ``role`` with an e-mail of ``email_domain`` (never the whole address: the
+    input is kept in the decision log)."""
+    return {
+        "subject": Subject(None, "anonymous").to_input(),
+        "action": "users.account.create",
+        "resource": {"type": "account", "id": "", "role": role, "email_domain": email_domain},
     }
 
 
@@ -537,6 +550,7 @@ def _self_check(query: Callable[[str, Mapping[str, Any]], Any]) -> None:
         (SQL_ROWS, {"subject": _PROBE_SUBJECT.to_input(), "table": "t"}),
         (DASHBOARD_ACCESS, PolicyEngine.dashboard_input(_PROBE_SUBJECT, "p", now=_PROBE_NOW)),
         (DASHBOARD_ROWS, PolicyEngine.dashboard_input(_PROBE_SUBJECT, "p", now=_PROBE_NOW)),
+        (REGISTRATION, registration_input("teacher", "probe.example")),
     )
     for rule, payload in probes:
         try:

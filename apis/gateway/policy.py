@@ -73,6 +73,21 @@ class PolicyGate:
             what = f"{action} on {resource.type} {resource.id}" if resource else action
             raise Forbidden(f"{what} is not permitted for role {principal.role}: {decision.reason}")
 
+    async def decide(self, rule: str, input: dict[str, Any], action: str) -> Decision:
+        """Any other `{allow, reason}` entrypoint (e.g. self-registration), logged like the
+        route checks; the caller acts on the answer."""
+        try:
+            with stage("policy"):
+                decision = await self.engine.decide_async(
+                    rule, input, action=action, request_id=REQUEST_ID.get()
+                )
+        except PolicyUnavailable as exc:
+            raise ServiceUnavailable(f"policy engine unavailable, request denied: {exc}") from exc
+        if not self._record(decision):
+            raise ServiceUnavailable("the policy decision log is full; request denied, retry later")
+        self._metrics.count_decision(action, decision.allowed)
+        return decision
+
     async def check_route(self, principal: Principal, action: str) -> None:
         await self._decide(principal, action, None, [])
 

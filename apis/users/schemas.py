@@ -15,13 +15,15 @@ Email = Annotated[
 ]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=256)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Role = Literal["student", "teacher", "admin", "analyst"]
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
     password: Password
     display_name: DisplayName
-    # Admins and analysts are created by an operator (`dreamseed seed`), never self-registered.
+    # Admins and analysts are created by an administrator (POST /api/v1/users, or
+    # `dreamseed users create`), never self-registered; teachers as the policy data says.
     role: Literal["student", "teacher"] = "student"
 
 
@@ -38,12 +40,26 @@ class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
     refresh_token: str | None = None
 
 
+class CreateUserRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """An account made by an administrator, of any role."""
+
+    email: Email
+    password: Password
+    display_name: DisplayName
+    role: Role
+
+
+class SetRoleRequest(msgspec.Struct, forbid_unknown_fields=True):
+    role: Role
+
+
 class User(msgspec.Struct):
     user_id: str
     email: str
     display_name: str
     role: str
     created_at: datetime
+    deactivated_at: datetime | None = None  # set: the account can no longer sign in
 
 
 class TokenPair(msgspec.Struct):

@@ -1,6 +1,7 @@
 """Accounts of every role for tests that drive the real app: students and teachers register
-through the API; admins and analysts are created by an operator (a role change in the scratch
-database, as `dreamseed seed` would), then sign in through the API like everyone else."""
+through the API; admins and analysts get their role from an operator (a role change in the
+scratch database; `dreamseed users set-role` in real life), then sign in through the API like
+everyone else."""
 
 from __future__ import annotations
 

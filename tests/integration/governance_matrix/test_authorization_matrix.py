@@ -72,6 +72,7 @@ class World:
     lesson_a: str
     media_a: str  # a finalised image attached to the published version of lesson A
     assignment_a: str  # TA's written task for class A
+    spare: str  # an account nobody signs in with: the target of the administration routes
 
 
 Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
@@ -195,6 +196,25 @@ MATRIX: dict[tuple[str, str], Case] = {
         ATTEMPT_OWNER, lambda w: (f"/api/v1/attempts/{w.attempt_open}/finish", None)
     ),
     ("GET", "/api/v1/results"): Case(RESULT_LISTERS, lambda w: ("/api/v1/results", None)),
+    ("POST", "/api/v1/users"): Case(
+        ADMINS,
+        lambda w: (
+            "/api/v1/users",
+            {
+                "email": f"made-{w.spare[:8]}@school.test",
+                "password": "matrix password",
+                "display_name": "Made",
+                "role": "analyst",
+            },
+        ),
+    ),
+    ("GET", "/api/v1/users"): Case(ADMINS, lambda w: ("/api/v1/users?limit=5", None)),
+    ("POST", "/api/v1/users/{user_id:uuid}/deactivate"): Case(
+        ADMINS, lambda w: (f"/api/v1/users/{w.spare}/deactivate", None)
+    ),
+    ("PUT", "/api/v1/users/{user_id:uuid}/role"): Case(
+        ADMINS, lambda w: (f"/api/v1/users/{w.spare}/role", {"role": "student"})
+    ),
     ("GET", "/api/v1/governance/decisions"): Case(
         ADMINS, lambda w: ("/api/v1/governance/decisions?limit=5", None)
     ),
@@ -476,6 +496,7 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         lesson["lesson_id"],
         ticket["media_id"],
         task["assignment_id"],
+        (await make_role(client, settings, "student")).user_id,
     )
 
 

@@ -120,6 +120,7 @@ def test_analyst_gets_masked_pii_admin_gets_clear_and_both_are_logged(door: Sett
         "display_name": "***",
         "role": "student",
         "created_at": row["created_at"],
+        "deactivated_at": None,
     }
     assert student.user_id not in json.dumps(masked) and student.email not in json.dumps(masked)
 
