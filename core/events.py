@@ -467,6 +467,29 @@ class WorkReturnedV1(WorkChangedV1, frozen=True, kw_only=True):
     event_type: ClassVar[str] = "assignments.work.returned.v1"
 
 
+class LearningRecordedV1(Event, frozen=True, kw_only=True):
+    """An xAPI statement stored as a learning record (actor = the student, verb, object,
+    result); the statement itself stays in `learning.statements` (no free text here)."""
+
+    event_type: ClassVar[str] = "learning.record.recorded.v1"
+    record_id: str
+    student_id: str
+    verb: str
+    object_type: str
+    object_id: str
+    class_id: str | None = None
+    score: float | None = None
+    success: bool | None = None
+    duration_seconds: float | None = None
+    progress: float | None = None
+    completion: bool | None = None
+    recorded_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.record_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -504,6 +527,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WorkSubmittedV1,
         WorkGradedV1,
         WorkReturnedV1,
+        LearningRecordedV1,
     )
 }
 

@@ -1,7 +1,7 @@
 """Event contracts as the lake sees them: core's contracts, plus the ones the lake expects.
 
-`core.events.EVENT_TYPES` is the source of truth and always wins. The tutor, notification and
-learning-record services do not emit events yet; their silver tables are defined from the
+`core.events.EVENT_TYPES` is the source of truth and always wins (learning records now live
+there: `learning.record.recorded.v1`). The tutor and notification services do not emit events yet; their silver tables are defined from the
 contracts below so they exist (empty, queryable, governed) and fill as soon as the services land.
 When those services add their real contracts to `core.events`, the silver tables pick them up by
 family (`<domain>.<entity>`); new fields become new nullable columns, a conflicting type fails the
@@ -76,28 +76,8 @@ class NotificationSentV1(Event, frozen=True, kw_only=True):
         return self.notification_id
 
 
-class LearningRecordedV1(Event, frozen=True, kw_only=True):
-    """Expected: an xAPI-style learning record (actor = the student, verb, object, result)."""
-
-    event_type: ClassVar[str] = "learning.record.recorded.v1"
-    record_id: str
-    student_id: str
-    verb: str
-    object_type: str
-    object_id: str
-    class_id: str | None = None
-    score: float | None = None
-    success: bool | None = None
-    duration_seconds: float | None = None
-    recorded_at: datetime
-
-    @property
-    def aggregate_id(self) -> str:
-        return self.record_id
-
-
 EXPECTED_EVENT_TYPES: dict[str, type[Event]] = {
-    cls.event_type: cls for cls in (TutorTurnCompletedV1, NotificationSentV1, LearningRecordedV1)
+    cls.event_type: cls for cls in (TutorTurnCompletedV1, NotificationSentV1)
 }
 
 

@@ -1,4 +1,5 @@
-"""Exam assignments complete themselves when the attempt finishes.
+"""Exam assignments complete themselves when the attempt finishes; lesson assignments when the
+student's lesson progress says completed.
 
 Called by the exams service inside the transaction that completes the attempt (there is no
 stream-consumer mechanism in the platform yet to consume `exams.attempt.completed.v1` with): the
@@ -21,7 +22,8 @@ _MATCHING = """
 select a.assignment_id::text, a.class_id::text, a.due_at, a.late_policy, a.points
   from assignments.assignments a
   join classes.memberships m on m.class_id = a.class_id and m.student_id = %(student)s
- where a.kind = 'exam' and a.exam_id = %(exam)s and a.open_at <= %(at)s
+ where a.kind = %(kind)s and (a.exam_id = %(target)s or a.lesson_id = %(target)s)
+   and a.open_at <= %(at)s
    and (a.student_ids is null or %(student)s = any(a.student_ids))
    and not exists (select 1 from assignments.work w where w.assignment_id = a.assignment_id
                    and w.student_id = %(student)s and w.state <> 'in_progress')
@@ -39,8 +41,29 @@ async def exam_completed(
     max_score: int,
 ) -> int:
     """Hand in every open exam assignment of this exam for the student; returns how many."""
+    share = raw_score / max_score if max_score else 0.0
+    return await _hand_in(conn, "exam", exam_id, student_id, completed_at, share, attempt_id)
+
+
+async def lesson_completed(
+    conn: AsyncConnection[Any], *, lesson_id: str, student_id: str, completed_at: datetime
+) -> int:
+    """Hand in every open lesson assignment of this lesson for the student (full points)."""
+    return await _hand_in(conn, "lesson", lesson_id, student_id, completed_at, 1.0, None)
+
+
+async def _hand_in(
+    conn: AsyncConnection[Any],
+    kind: str,
+    target_id: str,
+    student_id: str,
+    completed_at: datetime,
+    share: float,
+    attempt_id: str | None,
+) -> int:
     cur = await conn.execute(
-        _MATCHING, {"student": student_id, "exam": exam_id, "at": completed_at}
+        _MATCHING,
+        {"student": student_id, "kind": kind, "target": target_id, "at": completed_at},
     )
     handed_in = 0
     for a in await cur.fetchall():
@@ -48,7 +71,7 @@ async def exam_completed(
         if late and a["late_policy"] == "refuse":
             continue
         flagged = late and a["late_policy"] == "flag"
-        points = round(a["points"] * raw_score / max_score, 2) if max_score else 0.0
+        points = round(a["points"] * share, 2)
         await conn.execute(
             "insert into assignments.work (assignment_id, student_id, state, version,"
             " submitted_at, is_late, flagged, attempt_id, points_awarded, updated_at)"
@@ -66,7 +89,7 @@ async def exam_completed(
                 assignment_id=a["assignment_id"],
                 student_id=student_id,
                 class_id=a["class_id"],
-                kind="exam",
+                kind=kind,
                 state="submitted",
                 version=1,
                 is_late=late,

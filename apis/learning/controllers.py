@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, delete, get, patch, post
@@ -12,6 +13,7 @@ from apis.deps import provide_principal
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
 from apis.learning import holders, media, services
+from apis.learning.records import Record
 from apis.learning.schemas import (
     AssignCourseRequest,
     Course,
@@ -22,7 +24,9 @@ from apis.learning.schemas import (
     Lesson,
     LessonVersion,
     MediaFile,
+    ProgressRequest,
     PublishRequest,
+    Recorded,
     Unit,
     UpdateCourseRequest,
     UpdateLessonRequest,
@@ -55,7 +59,7 @@ async def authorize_course(
 
 async def readable_lesson(
     app_state: AppState, principal: Principal, lesson_id: str, action: str
-) -> dict[str, object]:
+) -> tuple[dict[str, Any], str | None]:
     """The lesson row once the policy let the caller read it (students: published lessons of a
     course assigned to one of their classes)."""
     row = await services.lesson_row(app_state, lesson_id)
@@ -69,7 +73,7 @@ async def readable_lesson(
     hidden = course.archived or row["published_version"] is None
     if hidden and not edits(principal, course.owner_id):
         raise NotFound(f"lesson {lesson_id} not found")
-    return row
+    return row, class_id
 
 
 async def owned_lesson(
@@ -191,10 +195,50 @@ class LessonsController(Controller):
     async def read(self, app_state: AppState, principal: Principal, lesson_id: UUID) -> Lesson:
         """The lesson with its body rendered to sanitised HTML and its attachments (download
         each through GET /api/v1/media/{media_id}). Students get the published version."""
-        row = await readable_lesson(app_state, principal, str(lesson_id), "learning.lesson.read")
-        return await services.show_lesson(
-            app_state, row, published=not edits(principal, str(row["owner_id"]))
+        row, class_id = await readable_lesson(
+            app_state, principal, str(lesson_id), "learning.lesson.read"
         )
+        reader = not edits(principal, str(row["owner_id"]))
+        lesson = await services.show_lesson(app_state, row, published=reader)
+        if reader and principal.role == "student":  # her reading is a learning record
+            await services.record(
+                app_state,
+                Record(
+                    user_id=principal.user_id,
+                    verb="experienced",
+                    object_type="lesson",
+                    object_id=lesson.lesson_id,
+                    class_id=class_id,
+                ),
+            )
+        return lesson
+
+    @post(
+        "/{lesson_id:uuid}/progress",
+        status_code=HTTP_201_CREATED,
+        opt={"action": "learning.record.create"},
+    )
+    async def progress(
+        self, app_state: AppState, principal: Principal, lesson_id: UUID, data: ProgressRequest
+    ) -> Recorded:
+        """Report progress through the lesson (share done, seconds spent since the last report,
+        completed): an xAPI statement in the learning records. Completing it hands in the
+        lesson's assignments."""
+        row, class_id = await readable_lesson(
+            app_state, principal, str(lesson_id), "learning.record.create"
+        )
+        record = Record(
+            user_id=principal.user_id,
+            verb="completed" if data.completed else "progressed",
+            object_type="lesson",
+            object_id=str(row["lesson_id"]),
+            class_id=class_id,
+            progress=1.0 if data.completed else data.progress,
+            completion=data.completed,
+            duration_seconds=data.seconds,
+        )
+        statement_id = await services.record(app_state, record)
+        return Recorded(statement_id, record.verb)
 
     @patch("/{lesson_id:uuid}", opt={"action": "learning.lesson.update"})
     async def update(

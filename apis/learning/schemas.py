@@ -166,3 +166,15 @@ class Download(msgspec.Struct):
     content_type: str
     size_bytes: int
     filename: str
+
+
+# ------------------------------------------------------------------------------ records
+class ProgressRequest(msgspec.Struct, forbid_unknown_fields=True):
+    progress: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    seconds: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 0.0
+    completed: bool = False
+
+
+class Recorded(msgspec.Struct):
+    statement_id: str
+    verb: str

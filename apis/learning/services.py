@@ -6,11 +6,14 @@ teacher assigned it to. Every write is one transaction with its outbox event.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
 
+from apis.assignments.completion import lesson_completed
 from apis.learning.markdown import render
+from apis.learning.records import Record, record_statement
 from apis.learning.schemas import (
     Attachment,
     Course,
@@ -507,3 +510,18 @@ async def published_attachments(state: AppState, row: dict[str, Any]) -> list[st
         )
         pinned = await cur.fetchone()
     return list(pinned["attachments"]) if pinned else []
+
+
+async def record(state: AppState, record: Record) -> str:
+    """Store a learning record; a completed lesson hands in its lesson assignments in the
+    same transaction."""
+    async with state.pool.connection() as conn, conn.transaction():
+        statement_id = await record_statement(conn, record)
+        if record.verb == "completed" and record.object_type == "lesson":
+            await lesson_completed(
+                conn,
+                lesson_id=record.object_id,
+                student_id=record.user_id,
+                completed_at=datetime.now(UTC),
+            )
+    return statement_id

@@ -250,6 +250,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/lessons/{lesson_id:uuid}/versions"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/versions", None)
     ),
+    ("POST", "/api/v1/lessons/{lesson_id:uuid}/progress"): Case(
+        CLASS_STUDENTS,
+        lambda w: (f"/api/v1/lessons/{w.lesson_a}/progress", {"progress": 0.5, "seconds": 10}),
+    ),
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/publish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/publish", {"version": 1})
     ),
