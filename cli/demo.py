@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from cli.demo_courses import seed_course, study
 from cli.processes import busy_ports
 from cli.simulate import add_history
 from cli.supervisor import Child, Children, StopRequested, stop_signals
@@ -140,6 +141,11 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
                 headers=teacher,
             )
             exam.raise_for_status()
+            # A course with media and assignments (before the students take the exam, so the
+            # exam assignment is handed in by their attempts).
+            course = seed_course(
+                api, teacher, klass.json()["class_id"], exam.json()["exam_id"], t + 1
+            )
             bar.advance(task)
             for s in range(STUDENTS_PER_CLASS):
                 email = f"student{t + 1}-{s + 1}@demo.dreamseed.school"
@@ -152,6 +158,8 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
                     json={"join_code": klass.json()["join_code"]},
                     headers=student,
                 ).raise_for_status()
+                if s == 0:
+                    study(api, student, course)
                 attempt = api.post(
                     f"/api/v1/exams/{exam.json()['exam_id']}/attempts", headers=student
                 ).json()
