@@ -34,6 +34,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.auth.login_storm",
         "/health p99 during a password-guessing burst vs idle; known vs unknown e-mail sign-in",
     ),
+    "courses": (
+        "bench.learning.media_assignments",
+        "presigned-URL issue and a student's 200-assignment list vs the exam answer path",
+    ),
     "demo-sample-size": (
         "bench.calibration.demo_sample_size",
         "calibration RMSE by simulated students per class",
