@@ -8,7 +8,7 @@ msgspec reports `Expected `str` matching regex '^[^@\\s]+@…' - at `$.email``; 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import msgspec.inspect as mi
@@ -193,3 +193,8 @@ def humanize(message: str, body_type: Any = None, where: str | None = None) -> s
     if located and _KEY_IN.search(message):
         text = f"a key is {text}" if text.startswith("not ") else f"a key {text}"
     return f"{name}: {text}"
+
+
+# A UUID carried as text (the field stays a `str` for the code that uses it).
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UuidText = Annotated[str, pattern(UUID_PATTERN, "a UUID (8-4-4-4-12 hexadecimal digits)")]

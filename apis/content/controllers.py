@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from apis.content import services
 from apis.content.schemas import (
     CreateItemRequest,
+    ExportedBank,
     ImportRequest,
     ImportResult,
     Item,
@@ -145,7 +146,11 @@ class ItemsController(Controller):
     @post(
         "/import",
         status_code=HTTP_201_CREATED,
-        opt={"action": "content.item.create", "body_type": ImportRequest},
+        opt={
+            "action": "content.item.create",
+            "body_type": ImportRequest,
+            "body_media_types": ("application/json", "text/csv"),
+        },
         request_max_body_size=MAX_IMPORT_BYTES,
     )
     async def import_items(
@@ -171,7 +176,14 @@ class ItemsController(Controller):
             )
         return await services.import_items(app_state, principal.user_id, items)
 
-    @get("/export", opt={"action": "content.item.read"})
+    @get(
+        "/export",
+        opt={
+            "action": "content.item.read",
+            "response_type": ExportedBank,
+            "response_media_types": ("application/json", "text/csv"),
+        },
+    )
     async def export(
         self,
         app_state: AppState,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from apis.validation import pattern
+from apis.validation import UuidText, pattern
 
 SKILL_MEANING = "a skill name (lowercase letters, digits, '_', '.' and '-')"
 Skill = Annotated[str, pattern(r"^[a-z0-9_.-]+$", SKILL_MEANING, min_length=1, max_length=64)]
@@ -69,11 +69,17 @@ class ImportItem(msgspec.Struct, forbid_unknown_fields=True):
     scoring: Scoring = "key"
     media: Media = []
     parameters: ParametersIn | None = None
-    item_id: str | None = None
+    item_id: UuidText | None = None
 
 
 class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):
     items: Annotated[list[ImportItem], msgspec.Meta(min_length=1, max_length=5000)]
+
+
+class ExportedBank(msgspec.Struct):
+    """The JSON export: the whole bank in the import format (ids and live parameters)."""
+
+    items: list[ImportItem]
 
 
 class UpdateItemRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
@@ -72,7 +73,11 @@ class ExamsController(Controller):
             exam.item_ids = []
         return exam
 
-    @post("/{exam_id:uuid}/attempts", opt={"action": "exams.attempt.start"})
+    @post(
+        "/{exam_id:uuid}/attempts",
+        opt={"action": "exams.attempt.start"},
+        responses={200: ResponseSpec(Attempt, description="The attempt in progress, resumed.")},
+    )
     async def start(
         self, app_state: AppState, principal: Principal, exam_id: UUID
     ) -> Response[Attempt]:
@@ -103,7 +108,13 @@ class AttemptsController(Controller):
         also carry the item to answer now (`next_item`) or the result."""
         return await delivery.get_attempt(app_state, principal, str(attempt_id))
 
-    @post("/{attempt_id:uuid}/responses", opt={"action": "exams.attempt.answer"})
+    @post(
+        "/{attempt_id:uuid}/responses",
+        opt={"action": "exams.attempt.answer"},
+        responses={
+            200: ResponseSpec(AnswerReply, description="Already recorded: the stored outcome.")
+        },
+    )
     async def answer(
         self, app_state: AppState, principal: Principal, attempt_id: UUID, data: AnswerRequest
     ) -> Response[AnswerReply]:

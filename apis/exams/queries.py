@@ -29,7 +29,7 @@ from apis.exams.model import (
 )
 from apis.exams.schemas import Exam, Response, Selection
 from core import outbox
-from core.errors import InvalidInput, NotFound
+from core.errors import Forbidden, NotFound
 
 T = TypeVar("T")
 Conn = AsyncConnection[Any]
@@ -124,9 +124,9 @@ async def ensure_teaches(conn: Conn, teacher_id: str, class_id: str | None) -> N
     )
     owner = await cur.fetchone()
     if owner is None:
-        raise InvalidInput(f"class {class_id} does not exist")
+        raise NotFound(f"class {class_id} does not exist")
     if owner["teacher_id"] != teacher_id:
-        raise InvalidInput(f"class {class_id} is not one of your classes")
+        raise Forbidden(f"class {class_id} is not one of your classes")
 
 
 async def usable_versions(conn: Conn, owner_id: str, item_ids: list[str]) -> dict[str, int]:

@@ -55,7 +55,10 @@ class AdaptiveConfig(msgspec.Struct, forbid_unknown_fields=True):
 class CreateExamRequest(msgspec.Struct, forbid_unknown_fields=True):
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     # Fixed form: the items in order. Adaptive: the pool the CAT draws from.
-    item_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=5000)]
+    item_ids: Annotated[
+        list[UUID],
+        msgspec.Meta(min_length=1, max_length=5000, extra_json_schema={"uniqueItems": True}),
+    ]
     class_id: UUID | None = None
     kind: Literal["fixed", "adaptive"] = "fixed"
     adaptive: AdaptiveConfig | None = None

@@ -11,7 +11,7 @@ from apis.exams import adaptive, queries
 from apis.exams.schemas import AdaptiveConfig, CreateExamRequest, Exam
 from apis.state import AppState
 from core import outbox
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.events import ExamCreatedV1
 from core.ids import new_id
 from psychometrics import CATConfig
@@ -52,7 +52,7 @@ async def create_exam(
         versions = await queries.usable_versions(conn, owner_id, item_ids)
         missing = [i for i in item_ids if i not in versions]
         if missing:
-            raise InvalidInput(
+            raise NotFound(
                 "these items do not exist in your bank or are retired: " + ", ".join(missing)
             )
         exam = await queries.insert_exam(
@@ -88,7 +88,7 @@ async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamR
         found = {c.item_id for c in candidates}
         missing = [i for i in item_ids if i not in found]
         if missing:
-            raise InvalidInput("these items do not exist in your bank: " + ", ".join(missing))
+            raise NotFound("these items do not exist in your bank: " + ", ".join(missing))
         pool = [
             adaptive.PoolItem(
                 c.item_id, c.status, tuple(c.skills), c.n_options, c.scoring, c.has_params

@@ -245,6 +245,28 @@ class InputHygieneMiddleware(ASGIMiddleware):
             try:
                 decoder.decode(body)
             except msgspec.ValidationError as exc:
-                raise InvalidInput(humanize(str(exc), body_type)) from None
+                _typed_again(body, body_type, exc)
             except msgspec.DecodeError as exc:
                 raise InvalidInput(f"body: not valid JSON ({exc})") from None
+
+
+def _integral_floats_as_int(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_int(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_int(v) for v in value]
+    return value
+
+
+def _typed_again(body: bytes, body_type: Any, first: msgspec.ValidationError) -> None:
+    """A strict decode failed. JSON numbers like `2.0` are integers for JSON Schema (and for
+    clients that write every number as a float), so they pass where an integer belongs; strings,
+    booleans and fractions still do not. Raises the (humanized) error if the body stays invalid."""
+    try:
+        msgspec.convert(_integral_floats_as_int(msgspec.json.decode(body)), body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(humanize(str(exc), body_type)) from None
+    except msgspec.DecodeError:
+        raise InvalidInput(humanize(str(first), body_type)) from None

@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from apis.validation import UuidText
+
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Description = Annotated[str, msgspec.Meta(max_length=5000)]
 Body = Annotated[str, msgspec.Meta(max_length=200_000)]
-MediaIds = Annotated[list[str], msgspec.Meta(max_length=50)]
+MediaIds = Annotated[list[UuidText], msgspec.Meta(max_length=50)]
 
 
 class CreateCourseRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -27,7 +29,7 @@ class UpdateCourseRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class AssignCourseRequest(msgspec.Struct, forbid_unknown_fields=True):
-    class_id: str
+    class_id: UuidText
 
 
 class CreateUnitRequest(msgspec.Struct, forbid_unknown_fields=True):

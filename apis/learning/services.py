@@ -459,7 +459,7 @@ async def set_published(state: AppState, lesson_id: str, version: int | None) ->
         else:
             pinned = version or row["version"]
             if pinned > row["version"]:
-                raise InvalidInput(
+                raise NotFound(
                     f"version: lesson {lesson_id} has versions 1 to {row['version']}, not {pinned}"
                 )
             event = LessonPublishedV1

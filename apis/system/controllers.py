@@ -4,17 +4,18 @@ Redis, S3), Prometheus metrics."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httpx
 import msgspec
 from litestar import Controller, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from apis.state import AppState
 
 OPS = {"public": True, "no_rate_limit": True}
+LIVE = {**OPS, "always_available": True}  # answers whatever the backing services do
 PROBE_SECONDS = 2.0  # each dependency answers within this, or counts as down
 
 
@@ -55,11 +56,16 @@ class Links(msgspec.Struct):
     login: str
 
 
+class Readiness(msgspec.Struct):
+    status: str  # "ready" or "not ready"
+    checks: dict[str, str]  # per dependency: "ok…" or "failed: why"
+
+
 class SystemController(Controller):
     tags = ["system"]
     include_in_schema = True
 
-    @get("/", opt=OPS)
+    @get("/", opt=LIVE)
     async def root(self) -> Links:
         """The API root: links to the docs, the OpenAPI description and the health routes."""
         return Links(
@@ -72,13 +78,19 @@ class SystemController(Controller):
             login="/api/v1/auth/login",
         )
 
-    @get("/health", opt=OPS)
+    @get("/health", opt=LIVE)
     async def health(self) -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    @get("/ready", opt=OPS)
-    async def ready(self, app_state: AppState) -> Response[dict[str, Any]]:
+    @get(
+        "/ready",
+        opt=OPS,
+        responses={
+            503: ResponseSpec(Readiness, description="Not ready: the failed checks say why.")
+        },
+    )
+    async def ready(self, app_state: AppState) -> Response[Readiness]:
         """Readiness: PostgreSQL, Redis and S3 all answer (503 naming the failing one otherwise)."""
         names = ("postgresql", "redis", "s3")
         results = await asyncio.gather(
@@ -93,11 +105,11 @@ class SystemController(Controller):
         }
         ok = not any(isinstance(r, BaseException) for r in results)
         return Response(
-            {"status": "ready" if ok else "not ready", "checks": checks},
+            Readiness("ready" if ok else "not ready", checks),
             status_code=HTTP_200_OK if ok else HTTP_503_SERVICE_UNAVAILABLE,
         )
 
-    @get("/metrics", opt=OPS, include_in_schema=False)
+    @get("/metrics", opt=LIVE, media_type="text/plain")
     async def metrics(self, app_state: AppState) -> Response[bytes]:
         """Prometheus exposition format."""
         return Response(generate_latest(app_state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

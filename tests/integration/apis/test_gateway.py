@@ -96,7 +96,7 @@ async def test_bad_input_answers_4xx_with_a_message(client: AsyncTestClient) -> 
         ("POST", "/api/v1/items/", {"stem": "?", "options": ["a", "b"], "answer_key": 5}, h, 400),
         ("POST", "/api/v1/items/", "not json", h, 400),
         ("POST", "/api/v1/exams/", {"title": "t", "item_ids": []}, h, 400),
-        ("POST", "/api/v1/exams/", {"title": "t", "item_ids": [str(uuid.uuid4())]}, h, 400),
+        ("POST", "/api/v1/exams/", {"title": "t", "item_ids": [str(uuid.uuid4())]}, h, 404),
         ("POST", "/api/v1/exams/", {"title": "t", "item_ids": ["not-a-uuid"]}, h, 400),
         ("GET", f"/api/v1/exams/{uuid.uuid4()}", None, h, 404),
         ("GET", "/api/v1/exams/not-a-uuid", None, h, 404),
