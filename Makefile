@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install up down status migrate demo serve lint format typecheck imports check \
-        test test-unit test-integration bench clean
+        test test-unit test-integration browser bench clean
 
 help: ## Show this list
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -60,13 +60,17 @@ imports: install ## Check the layering contracts (import-linter)
 
 check: lint typecheck imports ## All static checks
 
-test: up check ## Run every test: static checks, unit, integration (real PostgreSQL, Redis, S3), e2e
+CHROMIUM ?= /usr/bin/chromium
+browser: ## Install Debian's Chromium for the browser tests when it is missing (apt, as root)
+	@test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
+
+test: up check browser ## Run every test: static checks, unit, integration (real PostgreSQL, Redis, S3), e2e
 	$(RUN) pytest tests --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 test-unit: install ## Unit tests only (no I/O)
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: up ## Integration and e2e tests only
+test-integration: up browser ## Integration and e2e tests only
 	$(RUN) pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 BENCH ?= all

@@ -46,7 +46,7 @@ from apis.learning.controllers import (
     MediaController,
     UnitsController,
 )
-from apis.openapi import DocumentedJson, DocumentedSwagger, DocumentedYaml
+from apis.openapi import DocumentedJson, DocumentedYaml, OfflineSwaggerUI
 from apis.state import AppState
 from apis.system.controllers import SystemController
 from apis.users.controllers import AuthController, UsersController
@@ -68,6 +68,15 @@ SERVICES: dict[str, Sequence[type]] = {
     "governance": (GovernanceController,),
 }
 SWAGGER_ASSETS = "/schema/assets"
+API_DESCRIPTION = """Adaptive exams, item banks, classes and courses.
+
+Sign in with `POST /api/v1/auth/login` and send `Authorization: Bearer <access_token>`; only the
+operations without a lock are public. Every error is `{"error": {"status": …, "message": …,
+"detail"?: …}}`, and the message names the field at fault.
+
+Input rules for every operation: a body of at most 1 MiB (the items import: 10 MiB), UTF-8 text,
+JSON nested at most 64 levels, no NUL (U+0000) in any string, strict types (`"1"` is not an
+integer)."""
 
 
 def _openapi() -> OpenAPIConfig:
@@ -76,20 +85,14 @@ def _openapi() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="DreamSeed API",
         version="0.1.0",
-        description="Adaptive exams, item banks and classes. Authenticate with POST /api/v1/auth/login.",
+        description=API_DESCRIPTION,
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
             }
         ),
         render_plugins=[
-            DocumentedSwagger(
-                path="/docs",
-                js_url=f"{SWAGGER_ASSETS}/swagger-ui-bundle.js",
-                css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
-                standalone_preset_js_url=f"{SWAGGER_ASSETS}/swagger-ui-standalone-preset.js",
-                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_ASSETS}/favicon-32x32.png'>",
-            ),
+            OfflineSwaggerUI(SWAGGER_ASSETS, spec_url="/schema/openapi.json"),
             DocumentedJson(),
             DocumentedYaml(),
         ],
