@@ -21,7 +21,8 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.8
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --compile-bytecode  # .pyc at install, as pip does: fast start-up even under PYTHONDONTWRITEBYTECODE
+	@# No --compile-bytecode: its workers failed now and then under load; Python writes .pyc on first import.
+	$(UV) sync --frozen
 	@touch $@
 
 install: .venv/.synced ## Install the locked environment into .venv
