@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -66,8 +66,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def api_server(settings: Settings, log: Path) -> Iterator[str]:
-    """`dreamseed serve users` in its own process, throttles out of reach."""
+def api_server(
+    settings: Settings, log: Path, services: Sequence[str] = ("users",)
+) -> Iterator[str]:
+    """`dreamseed serve SERVICES` (all when empty) in its own process, throttles out of reach."""
     port = free_port()
     env = {
         **os.environ,
@@ -78,7 +80,7 @@ def api_server(settings: Settings, log: Path) -> Iterator[str]:
         "DREAMSEED_LOGIN_FAILURES_PER_CLIENT": UNLIMITED,
         "DREAMSEED_LOGIN_FAILURES_PER_ACCOUNT": UNLIMITED,
     }
-    args = [sys.executable, "-m", "cli", "serve", "users", "--port", str(port), "--no-relay"]
+    args = [sys.executable, "-m", "cli", "serve", *services, "--port", str(port), "--no-relay"]
     with log.open("wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -21,58 +21,20 @@ import argparse
 import hashlib
 import http.client
 import json
-import os
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.auth.login_storm import UNLIMITED, free_port, pct, scratch_database
+from bench.auth.login_storm import api_server, pct, scratch_database
 from core.settings import Settings
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-@contextmanager
-def api_server(settings: Settings, log: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DREAMSEED_DATABASE_URL": settings.database_url,
-        "DREAMSEED_RATE_LIMIT_PER_IP": UNLIMITED,
-        "DREAMSEED_RATE_LIMIT_PER_USER": UNLIMITED,
-        # Redis is shared: other runs' failed sign-ins from 127.0.0.1 must not lock this one out.
-        "DREAMSEED_LOGIN_FAILURES_PER_ACCOUNT_CLIENT": UNLIMITED,
-        "DREAMSEED_LOGIN_FAILURES_PER_CLIENT": UNLIMITED,
-        "DREAMSEED_LOGIN_FAILURES_PER_ACCOUNT": UNLIMITED,
-    }
-    args = [sys.executable, "-m", "cli", "serve", "--port", str(port), "--no-relay"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start; see {log}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _ok(reply: httpx.Response, status: int = 200) -> Any:
@@ -208,7 +170,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         scratch_database(base) as settings,
-        api_server(settings, Path(tmp) / "api.log") as url,
+        api_server(settings, Path(tmp) / "api.log", services=()) as url,
         httpx.Client(base_url=url, timeout=60) as api,
     ):
         phases = setup(api, Lean(url), args.n, args.assignments)
