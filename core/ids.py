@@ -6,6 +6,8 @@ import os
 import time
 import uuid
 
+from core.errors import InvalidInput
+
 
 def new_id() -> uuid.UUID:
     """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits."""
@@ -17,3 +19,11 @@ def new_id() -> uuid.UUID:
     value |= 0b10 << 62  # RFC 4122 variant
     value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
     return uuid.UUID(int=value)
+
+
+def parse_uuid(value: str, field: str) -> str:
+    """`value` as a canonical UUID string; a 400 naming `field` when it is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise InvalidInput(f"{field}: {value!r} is not a UUID") from None

@@ -7,7 +7,6 @@ opened, a file uploaded for the task) and the clock.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -34,7 +33,7 @@ from core.events import (
     WorkReturnedV1,
     WorkSubmittedV1,
 )
-from core.ids import new_id
+from core.ids import new_id, parse_uuid
 
 _ASSIGNMENT = (
     "a.assignment_id::text, a.owner_id::text, a.class_id::text, a.kind, a.title, a.instructions,"
@@ -56,13 +55,6 @@ _STARTED = """(
      where md.holder_type = 'submission' and md.holder_id = a.assignment_id
      and md.user_id = {student}))
 ) as begun"""
-
-
-def parse_uuid(value: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidInput(f"{field}: {value!r} is not a UUID") from None
 
 
 def _assignment(row: dict[str, Any]) -> Assignment:

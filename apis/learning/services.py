@@ -5,7 +5,6 @@ teacher assigned it to. Every write is one transaction with its outbox event.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,20 +39,13 @@ from core.events import (
     LessonUpdatedV1,
     UnitCreatedV1,
 )
-from core.ids import new_id
+from core.ids import new_id, parse_uuid
 
 _COURSE = "course_id::text, owner_id::text, title, description, archived, created_at, updated_at"
 _LESSON = (
     "lesson_id::text, unit_id::text, course_id::text, owner_id::text, position, title, body,"
     " attachments::text[] as attachments, version, published_version, created_at, updated_at"
 )
-
-
-def parse_uuid(value: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise InvalidInput(f"{field} {value!r} is not a UUID") from None
 
 
 def _course(row: dict[str, Any]) -> Course:
