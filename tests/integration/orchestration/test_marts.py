@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from core.ids import new_id
 from core.settings import Settings
@@ -101,7 +102,95 @@ def seed_school(settings: Settings) -> dict[str, str]:
                         int(correct),
                     ),
                 )
+    seed_coursework(settings, ids)
     return ids
+
+
+def _duration(seconds: float | None) -> dict[str, object]:
+    return {} if seconds is None else {"result": {"duration": f"PT{seconds}S"}}
+
+
+def seed_coursework(settings: Settings, ids: dict[str, str]) -> None:
+    """A published lesson read by s1 (completed) and s2, a task all four students were given (s1
+    on time, graded and returned; s2 late under the flag policy, graded; s3 started), and a lesson
+    assignment for s1 and s2 only (s1 done; s3's stray work row is not counted)."""
+    for key in ("course", "unit", "lesson", "task", "reading"):
+        ids[key] = str(new_id())
+    due = START + timedelta(days=1)
+    with psycopg.connect(settings.database_url) as conn:
+        conn.execute(
+            "insert into learning.courses (course_id, owner_id, title) values (%s, %s, 'Marts')",
+            (ids["course"], ids["teacher"]),
+        )
+        conn.execute(
+            "insert into learning.units (unit_id, course_id, title, position)"
+            " values (%s, %s, 'Unit', 0)",
+            (ids["unit"], ids["course"]),
+        )
+        conn.execute(
+            "insert into learning.lessons (lesson_id, unit_id, course_id, owner_id, position,"
+            " title, body, published_version) values (%s, %s, %s, %s, 0, 'Lesson', 'b', 1)",
+            (ids["lesson"], ids["unit"], ids["course"], ids["teacher"]),
+        )
+        for student, verb, seconds in (
+            ("s1", "experienced", 60),
+            ("s1", "completed", 30.5),
+            ("s2", "experienced", 20),
+            ("s2", "experienced", None),
+        ):
+            conn.execute(
+                "insert into learning.statements (statement_id, user_id, verb, object_type,"
+                " object_id, class_id, statement, stored_at)"
+                " values (%s, %s, %s, 'lesson', %s, %s, %s, %s)",
+                (
+                    str(new_id()),
+                    ids[student],
+                    verb,
+                    ids["lesson"],
+                    ids["class"],
+                    Jsonb(_duration(seconds)),
+                    START,
+                ),
+            )
+        for key, kind, lesson, students in (
+            ("task", "task", None, None),
+            ("reading", "lesson", ids["lesson"], [ids["s1"], ids["s2"]]),
+        ):
+            conn.execute(
+                "insert into assignments.assignments (assignment_id, owner_id, class_id, kind,"
+                " lesson_id, title, accepts_text, open_at, due_at, late_policy, points,"
+                " student_ids) values (%s, %s, %s, %s, %s, 'Work', true, %s, %s, 'flag', 10,"
+                " %s::uuid[])",
+                (ids[key], ids["teacher"], ids["class"], kind, lesson, START, due, students),
+            )
+        returned = due - timedelta(hours=1)
+        for key, student, state, late, points, returned_at in (
+            ("task", "s1", "returned", False, 8, returned),
+            ("task", "s2", "graded", True, 6, None),
+            ("task", "s3", "in_progress", False, None, None),
+            ("reading", "s1", "submitted", False, None, None),
+            ("reading", "s3", "submitted", False, None, None),
+        ):
+            handed_in = state != "in_progress"
+            graded = points is not None
+            conn.execute(
+                "insert into assignments.work (assignment_id, student_id, state, version,"
+                " submitted_at, is_late, flagged, points_awarded, graded_by, graded_at,"
+                " returned_at) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    ids[key],
+                    ids[student],
+                    state,
+                    int(handed_in),
+                    (due + timedelta(hours=2) if late else START) if handed_in else None,
+                    late,
+                    late,
+                    points,
+                    ids["teacher"] if graded else None,
+                    returned if graded else None,
+                    returned_at,
+                ),
+            )
 
 
 def test_marts_match_hand_computed_values(settings: Settings) -> None:
@@ -127,6 +216,8 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
         "fct_student_skill_mastery",
         "agg_engagement_daily",
         "agg_engagement_weekly",
+        "agg_assignment_completion",
+        "agg_content_engagement",
     }
     assert marts <= materialized
     checks = {ev.check_name: ev.passed for ev in result.get_asset_check_evaluations()}
@@ -188,3 +279,22 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
             " where attempt_id = %s",
             ids["attempt_s3"],
         ) == (3, 1800.0, 0.6667)
+        # coursework: the task reached 4 students, 2 handed in (1 late and flagged), 2 graded
+        # (8 and 6 points), 1 returned; the lesson assignment targets s1 and s2 only
+        assert one(
+            "select students_targeted, handed_in, handed_in_on_time, handed_in_late, flagged,"
+            " graded, returned, completion_rate, late_rate, mean_points"
+            " from analytics.agg_assignment_completion where assignment_id = %s",
+            ids["task"],
+        ) == (4, 2, 1, 1, 1, 2, 1, 0.5, 0.5, 7.0)
+        assert one(
+            "select students_targeted, handed_in, completion_rate, late_rate, mean_points"
+            " from analytics.agg_assignment_completion where assignment_id = %s",
+            ids["reading"],
+        ) == (2, 1, 0.5, 0.0, None)
+        # 3 views (experienced), 2 learners, 60 + 30.5 + 20 s reported, s1 completed
+        assert one(
+            "select views, learners, seconds_reported, completers, completion_rate,"
+            " class_id::text from analytics.agg_content_engagement where lesson_id = %s",
+            ids["lesson"],
+        ) == (3, 2, 110.5, 1, 0.5, ids["class"])
