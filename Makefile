@@ -53,7 +53,7 @@ format: install ## Apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-typecheck: install ## mypy --strict on the libraries (core, psychometrics, governance, lake)
+typecheck: install ## mypy --strict (packages listed in pyproject [tool.mypy] files)
 	$(RUN) mypy
 
 imports: install ## Check the layering contracts (import-linter)
