@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import select
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -74,3 +75,62 @@ async def connect_once(database_url: str) -> AsyncIterator[AsyncConnection[Any]]
     on error, closed either way -- the same contract as `pool.connection()`."""
     async with await AsyncConnection.connect(database_url, connect_timeout=5) as conn:
         yield conn
+
+
+@dataclass(frozen=True, slots=True)
+class AdvisoryLock:
+    """A PostgreSQL advisory lock named by text (`hashtextextended(name, seed)`) or by a number.
+
+    The one place that spells the lock SQL. Transaction locks (`hold`, `try_hold`) end with the
+    caller's transaction; session locks (`session`, `on_own_connection`) end when the block does,
+    or when the connection closes, also after a crash. `seed` keeps the keys of separate lock
+    families apart (and equal to what older processes take, so they still exclude each other).
+    """
+
+    name: str | int
+    seed: int = 0
+
+    def _call(self, function: str) -> tuple[str, tuple[object, ...]]:
+        if isinstance(self.name, int):
+            return f"{function}(%s)", (self.name,)
+        return f"{function}(hashtextextended(%s, {int(self.seed)}))", (self.name,)
+
+    def expression(self, function: str) -> tuple[str, tuple[object, ...]]:
+        """`function(key)` as SQL with its parameters, for callers that fold the lock into a
+        statement of their own (one round trip)."""
+        return self._call(function)
+
+    async def hold(self, conn: AsyncConnection[Any]) -> None:
+        """Wait for the lock until the end of `conn`'s current transaction."""
+        sql, params = self._call("pg_advisory_xact_lock")
+        await conn.execute(f"select {sql}", params)
+
+    def hold_sync(self, conn: psycopg.Connection[Any]) -> None:
+        """`hold` for synchronous callers (Dagster ops)."""
+        sql, params = self._call("pg_advisory_xact_lock")
+        conn.execute(f"select {sql}", params)
+
+    @contextmanager
+    def session(self, conn: psycopg.Connection[Any]) -> Iterator[None]:
+        """Hold the lock on `conn` (autocommit) for the block; released at its end."""
+        sql, params = self._call("pg_advisory_lock")
+        conn.execute(f"select {sql}", params)
+        try:
+            yield
+        finally:
+            unlock, params = self._call("pg_advisory_unlock")
+            if not conn.closed:
+                conn.execute(f"select {unlock}", params)
+
+    @contextmanager
+    def on_own_connection(self, database_url: str) -> Iterator[None]:
+        """Hold the lock for the block on a connection of its own, so the work inside may open
+        and commit its own transactions; a crash closes the connection and so frees the lock."""
+        with psycopg.connect(database_url, autocommit=True) as conn, self.session(conn):
+            yield
+
+
+def item_parameters_lock(item_id: str) -> AdvisoryLock:
+    """Serialises writes of one item's IRT parameters: the content service and the calibration
+    job's bank both take it (seed 1 keeps these keys apart from the name-0 family)."""
+    return AdvisoryLock(f"params:{item_id}", seed=1)

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import psycopg
 
+from core.db import AdvisoryLock
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # One advisory lock key for "migrating", so two processes starting together do not race.
-_LOCK_KEY = 0x44524D53
+_MIGRATING = AdvisoryLock(0x44524D53)
 
 
 @dataclass(frozen=True)
@@ -39,31 +41,27 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations; return the versions applied now."""
     applied_now: list[str] = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("select pg_advisory_lock(%s)", (_LOCK_KEY,))
-        try:
-            conn.execute(
-                "create table if not exists public.schema_migrations ("
-                " version text primary key, checksum text not null,"
-                " applied_at timestamptz not null default now())"
-            )
-            rows = conn.execute("select version, checksum from public.schema_migrations").fetchall()
-            done: dict[str, str] = {str(r[0]): str(r[1]) for r in rows}
-            for migration in discover(directory):
-                if migration.version in done:
-                    if done[migration.version] != migration.checksum:
-                        raise RuntimeError(
-                            f"migration {migration.path.name} changed after it was applied; "
-                            "add a new migration instead of editing an applied one"
-                        )
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "insert into public.schema_migrations (version, checksum) values (%s, %s)",
-                        (migration.version, migration.checksum),
+    with psycopg.connect(database_url, autocommit=True) as conn, _MIGRATING.session(conn):
+        conn.execute(
+            "create table if not exists public.schema_migrations ("
+            " version text primary key, checksum text not null,"
+            " applied_at timestamptz not null default now())"
+        )
+        rows = conn.execute("select version, checksum from public.schema_migrations").fetchall()
+        done: dict[str, str] = {str(r[0]): str(r[1]) for r in rows}
+        for migration in discover(directory):
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.path.name} changed after it was applied; "
+                        "add a new migration instead of editing an applied one"
                     )
-                applied_now.append(migration.version)
-        finally:
-            conn.execute("select pg_advisory_unlock(%s)", (_LOCK_KEY,))
+                continue
+            with conn.transaction():
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    "insert into public.schema_migrations (version, checksum) values (%s, %s)",
+                    (migration.version, migration.checksum),
+                )
+            applied_now.append(migration.version)
     return applied_now

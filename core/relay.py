@@ -22,18 +22,19 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from core.db import AdvisoryLock
+
 STREAM_PREFIX = "events."
 STREAM_MAXLEN = 1_000_000
 CURSOR = "redis-streams"
-_LOCK_KEY = 0x6F7574626F78  # "outbox": one relay publishes at a time
+_RELAY_TURN = AdvisoryLock(0x6F7574626F78)  # "outbox": one relay publishes at a time
+_TRY_LOCK_SQL, _LOCK_PARAMS = _RELAY_TURN.expression("pg_try_advisory_xact_lock")
 _log = logging.getLogger("dreamseed.relay")
 
 # The cursor need not wait for its WAL flush: a cursor move lost in a PostgreSQL crash only
 # republishes its events, which consumers drop by event_id. A durable commit here would add a disk
 # flush that the requests' own commits queue behind.
-_TAKE_TURN_SQL = (
-    "select set_config('synchronous_commit', 'off', true), pg_try_advisory_xact_lock(%s) as my_turn"
-)
+_TAKE_TURN_SQL = f"select set_config('synchronous_commit', 'off', true), {_TRY_LOCK_SQL} as my_turn"
 _BATCH_SQL = (
     "select o.txid::text as txid, o.event_seq, o.event_id::text as event_id, o.event_type,"
     " o.aggregate_id, o.occurred_at, o.payload::text as payload"
@@ -61,7 +62,7 @@ async def relay_batch(pool: AsyncConnectionPool[Any], redis: Redis, batch_size: 
     another relay holds the turn.
     """
     async with pool.connection() as conn, conn.transaction():
-        turn = await (await conn.execute(_TAKE_TURN_SQL, (_LOCK_KEY,))).fetchone()
+        turn = await (await conn.execute(_TAKE_TURN_SQL, _LOCK_PARAMS)).fetchone()
         if turn is None or not turn["my_turn"]:
             return 0
         cur = await conn.execute(_BATCH_SQL, {"cursor": CURSOR, "limit": batch_size})

@@ -33,6 +33,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from core.db import AdvisoryLock
 from core.settings import Settings
 from lake.catalog import load_catalog
 from lake.ingest import SNAPSHOT_HORIZON_SQL, read_watermark
@@ -147,11 +148,8 @@ def ship_decisions(settings: Settings, *, batch_size: int = 50_000) -> ShipResul
     """Append the decisions that became final since the last run to `policy_decisions`."""
     started = time.perf_counter()
     pseudo = Pseudonymizer(settings.pseudonym_key)
-    with psycopg.connect(settings.database_url, autocommit=True) as lock_conn:
-        lock_conn.execute(
-            "select pg_advisory_lock(hashtextextended(%s, 0))",
-            (f"dreamseed.lake.decisions:{settings.lake_namespace}",),
-        )
+    lock = AdvisoryLock(f"dreamseed.lake.decisions:{settings.lake_namespace}")
+    with lock.on_own_connection(settings.database_url):
         table = ensure_policy_decisions(settings)
         previous = read_watermark(table, DECISIONS_HORIZON_PROPERTY)
         shipped_at = datetime.now(UTC)

@@ -35,6 +35,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from core.db import AdvisoryLock
 from core.settings import Settings
 from lake.catalog import load_catalog
 from lake.pseudonym import Pseudonymizer
@@ -177,11 +178,8 @@ def snapshot_dimensions(
     pseudo = Pseudonymizer(settings.pseudonym_key)
     appended: dict[str, int] = {}
     skipped: list[str] = []
-    with psycopg.connect(settings.database_url, autocommit=True) as lock_conn:
-        lock_conn.execute(
-            "select pg_advisory_lock(hashtextextended(%s, 0))",
-            (f"dreamseed.lake.dims:{settings.lake_namespace}",),
-        )
+    lock = AdvisoryLock(f"dreamseed.lake.dims:{settings.lake_namespace}")
+    with lock.on_own_connection(settings.database_url):
         catalog = load_catalog(settings)
         tables = {d.name: ensure_table(catalog, settings, d.table_def()) for d in DIMENSIONS}
         todo = [d for d in DIMENSIONS if when.isoformat() not in snapshot_dates(tables[d.name])]

@@ -42,6 +42,7 @@ from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 
+from core.db import AdvisoryLock
 from core.settings import Settings
 from lake.catalog import load_catalog
 from lake.tables import OUTBOX_EVENTS_DEF, ensure_outbox_events, identifier
@@ -272,11 +273,7 @@ def ingest_outbox(
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     started = time.perf_counter()
-    with psycopg.connect(settings.database_url, autocommit=True) as lock_conn:
-        # Session-level lock, released when lock_conn closes (also on a crash).
-        lock_conn.execute(
-            "select pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(settings),)
-        )
+    with AdvisoryLock(_lock_key(settings)).on_own_connection(settings.database_url):
         catalog = load_catalog(settings)
         table = ensure_outbox_events(catalog, settings)
         previous = read_horizon(table)

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-import psycopg
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
@@ -56,6 +55,7 @@ from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
 
+from core.db import AdvisoryLock
 from core.events import Event
 from core.settings import Settings
 from lake.catalog import load_catalog
@@ -397,10 +397,7 @@ def derive_silver(
     rejected_by_table: Counter[str] = Counter()
     unknown: Counter[str] = Counter()
     commits = 0
-    with psycopg.connect(settings.database_url, autocommit=True) as lock_conn:
-        lock_conn.execute(
-            "select pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(settings),)
-        )
+    with AdvisoryLock(_lock_key(settings)).on_own_connection(settings.database_url):
         catalog = load_catalog(settings)
         bronze = ensure_outbox_events(catalog, settings)
         targets = {name: ensure_silver_table(catalog, settings, name) for name in names}
@@ -524,10 +521,7 @@ def rebuild_silver(settings: Settings, tables: Iterable[str]) -> SilverResult:
     """Backfill: empty the tables and reset their watermarks (one commit each, both together),
     then derive them again from the whole bronze history."""
     names = tuple(sorted(set(tables)))
-    with psycopg.connect(settings.database_url, autocommit=True) as lock_conn:
-        lock_conn.execute(
-            "select pg_advisory_lock(hashtextextended(%s, 0))", (_lock_key(settings),)
-        )
+    with AdvisoryLock(_lock_key(settings)).on_own_connection(settings.database_url):
         catalog = load_catalog(settings)
         for name in names:
             if name not in SILVER_TABLES:

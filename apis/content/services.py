@@ -30,6 +30,7 @@ from apis.gateway.input_hygiene import unstorable_path
 from apis.state import AppState
 from apis.validation import humanize
 from core import outbox
+from core.db import item_parameters_lock
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import (
     ItemCreatedV1,
@@ -382,9 +383,7 @@ async def _add_parameters(
     item_row: dict[str, Any],
 ) -> dict[str, Any]:
     b, d = check_parameters(p, scoring, len(item_row["options"]))
-    await conn.execute(
-        "select pg_advisory_xact_lock(hashtextextended(%s, 1))", (f"params:{item_id}",)
-    )
+    await item_parameters_lock(item_id).hold(conn)
     cur = await conn.execute(
         "select calibration_id from content.item_parameters where item_id = %s and"
         " calibration_id = %s",
@@ -476,9 +475,7 @@ async def add_parameters(state: AppState, item_id: str, data: ParametersIn) -> P
 async def promote_parameters(state: AppState, item_id: str, version: int) -> Parameters:
     async with state.pool.connection() as conn, conn.transaction():
         await _load_item(conn, item_id)
-        await conn.execute(
-            "select pg_advisory_xact_lock(hashtextextended(%s, 1))", (f"params:{item_id}",)
-        )
+        await item_parameters_lock(item_id).hold(conn)
         return _parameters(await _promote(conn, item_id, version))
 
 

@@ -29,6 +29,7 @@ from apis.exams.model import (
 )
 from apis.exams.schemas import Exam, Response, Selection
 from core import outbox
+from core.db import AdvisoryLock
 from core.errors import Forbidden, NotFound
 
 T = TypeVar("T")
@@ -289,9 +290,7 @@ async def attempt(conn: Conn, attempt_id: str, *, lock: bool = False) -> Attempt
 
 async def running_attempt(conn: Conn, exam_id: str, student_id: str) -> AttemptRow | None:
     """The student's attempt in progress on this exam, locked; starts are serialised first."""
-    await conn.execute(
-        "select pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"{exam_id}:{student_id}",)
-    )
+    await AdvisoryLock(f"{exam_id}:{student_id}").hold(conn)
     return await fetch_one(
         conn,
         AttemptRow,

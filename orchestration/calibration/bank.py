@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from core.db import item_parameters_lock
 from core.events import ItemParametersAddedV1, ItemParametersPromotedV1
 from core.ids import new_id
 from core.outbox import append_sync
@@ -32,13 +33,12 @@ from orchestration.calibration.engine import (
 )
 
 PRODUCER = "orchestration.calibration"
-LOCK_SQL = "select pg_advisory_xact_lock(hashtextextended(%s, 1))"
 
 
 def _lock(conn: psycopg.Connection[Any], item_ids: Iterable[str]) -> None:
     """Per-item locks in a fixed order (the content service takes the same ones)."""
     for item_id in sorted(set(item_ids)):
-        conn.execute(LOCK_SQL, (f"params:{item_id}",))
+        item_parameters_lock(item_id).hold_sync(conn)
 
 
 def load_bank(conn: psycopg.Connection[Any]) -> dict[str, BankItem]:
