@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.settings import Settings
+from cli.context import settings_of
 
 
 @click.group()
@@ -29,7 +29,7 @@ def serve(host: str | None, port: int | None, log_level: str) -> None:
 
     from dashboards.app import create_app
 
-    settings = Settings.load()
+    settings = settings_of()
     app = create_app(settings)
     bind_host = host or settings.api_host
     bind_port = port or settings.dashboard_port

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from cli.context import settings_of
 from cli.demo_courses import seed_course, study
 from cli.processes import busy_ports
 from cli.simulate import add_history
@@ -233,7 +234,7 @@ def demo(serve: bool, pipeline: bool) -> None:
 
     Ctrl-C, SIGTERM and SIGHUP all stop every process the demo started.
     """
-    settings = Settings.load()
+    settings = settings_of()
     _refuse_busy_ports(settings, serve)
     children = Children()
     with stop_signals():

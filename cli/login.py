@@ -24,6 +24,7 @@ import click
 import psycopg
 import redis
 
+from cli.context import settings_of
 from core.auth import Claims
 from core.errors import DomainError, Unauthenticated
 from core.sessions import AuthService, open_auth_service
@@ -41,10 +42,6 @@ class NotSignedIn(click.ClickException):
     """The SQL door refuses: no valid, unrevoked token for an existing account."""
 
     exit_code = 2
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.load()
 
 
 def session_path(settings: Settings) -> Path:
@@ -101,7 +98,7 @@ def verify_token(settings: Settings, token: str) -> Claims:
 
 def resolve_subject(settings: Settings, token: str | None) -> Subject:
     """The governance subject of the SQL door's caller, or NotSignedIn."""
-    token = token or os.environ.get(TOKEN_ENV) or stored_token(settings)
+    token = token or settings.token or stored_token(settings)
     if not token:
         raise NotSignedIn(
             "not signed in: the SQL door answers only authenticated users. Run `dreamseed login`"
@@ -135,7 +132,7 @@ def resolve_subject(settings: Settings, token: str | None) -> Subject:
 @click.pass_context
 def login(ctx: click.Context, email: str, password_stdin: bool) -> None:
     """Sign in for the SQL door: stores a short-lived access token in the state folder."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -159,7 +156,7 @@ def login(ctx: click.Context, email: str, password_stdin: bool) -> None:
 @click.pass_context
 def logout(ctx: click.Context) -> None:
     """Revoke the stored SQL-door token and forget it."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     token = stored_token(settings)
     path = session_path(settings)
     if token is None:

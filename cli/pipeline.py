@@ -8,14 +8,10 @@ from pathlib import Path
 
 import click
 
-from core.settings import Settings
+from cli.context import settings_of
 
 DEFINITIONS_MODULE = "orchestration.definitions"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.load()
 
 
 @click.group("pipeline")
@@ -39,7 +35,7 @@ def run(ctx: click.Context, selection: str) -> None:
     from orchestration.builder import build_definitions
     from orchestration.home import dagster_home
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     os.environ["DAGSTER_HOME"] = str(dagster_home(settings))
     defs = build_definitions(settings)
     job = defs.resolve_implicit_global_asset_job_def()
@@ -78,7 +74,7 @@ def ui(ctx: click.Context, port: int | None) -> None:
     """Start `dagster dev` (webserver + daemon) on the project's definitions."""
     from orchestration.home import dagster_home
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     env = dict(
         os.environ,
         DAGSTER_HOME=str(dagster_home(settings)),

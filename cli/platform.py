@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from cli.context import settings_of
 from cli.processes import busy_ports
 from core.migrate import migrate as apply_migrations
 from core.settings import Settings
@@ -18,7 +19,7 @@ def migrate() -> None:
     """Apply pending SQL migrations (creates the database first if needed)."""
     from cli.services import ensure_database
 
-    settings = Settings.load()
+    settings = settings_of()
     ensure_database(settings.database_url)
     applied = apply_migrations(settings.database_url)
     click.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
@@ -41,7 +42,7 @@ def serve(
     unknown = sorted(set(services) - set(SERVICES))
     if unknown:
         raise click.BadParameter(f"unknown services {unknown}; choose from {sorted(SERVICES)}")
-    settings = Settings.load()
+    settings = settings_of()
     if not settings.jwt_secret:
         # Without it every login would fail with a 500; refuse to start instead.
         raise click.UsageError(
@@ -62,22 +63,18 @@ def serve(
         uvicorn.run(create_app(settings, services or None, relay=not no_relay), **options)
         return
     # Several worker processes: uvicorn imports the app in each, so it gets a factory and the
-    # choices travel in the environment the workers inherit.
-    os.environ[_SERVICES_ENV] = ",".join(services)
-    os.environ[_RELAY_ENV] = "0" if no_relay else "1"
+    # choices travel in the environment the workers inherit (the settings' `serve` section).
+    os.environ["DREAMSEED_SERVE_SERVICES"] = ",".join(services)
+    os.environ["DREAMSEED_SERVE_RELAY"] = "0" if no_relay else "1"
     uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=workers, **options)
-
-
-_SERVICES_ENV = "DREAMSEED_SERVE_SERVICES"
-_RELAY_ENV = "DREAMSEED_SERVE_RELAY"
 
 
 def app_from_environment() -> Any:
     """The app of one `serve --workers N` worker (see `serve`)."""
     from apis.app import create_app
 
-    chosen = [s for s in os.environ.get(_SERVICES_ENV, "").split(",") if s]
-    return create_app(Settings.load(), chosen or None, relay=os.environ.get(_RELAY_ENV) != "0")
+    settings = Settings.load()
+    return create_app(settings, settings.serve.services or None, relay=settings.serve.relay)
 
 
 @click.command()
@@ -88,7 +85,7 @@ def relay() -> None:
     from core.db import create_pool
     from core.relay import run_relay
 
-    settings = Settings.load()
+    settings = settings_of()
 
     async def main() -> None:
         pool = create_pool(settings.database_url, min_size=1, max_size=2)

@@ -28,6 +28,7 @@ import urllib3
 from rich.console import Console
 from rich.table import Table
 
+from cli.context import settings_of
 from core.settings import PREFIX, Settings, parse_env_file
 
 SEAWEED_CONFIG = Path(__file__).resolve().parent.parent / "infra" / "local" / "seaweedfs.env"
@@ -180,10 +181,10 @@ def _start_local_redis(settings: Settings) -> None:
     )
 
 
-def _seaweed_ports() -> dict[str, int]:
+def _seaweed_ports(settings: Settings) -> dict[str, int]:
     """Ports from infra/local/seaweedfs.env, shifted by DREAMSEED_PORT_OFFSET (default 0) so a
     second checkout can run its own S3 server beside the first."""
-    offset = int(os.environ.get(PREFIX + "PORT_OFFSET", "0"))
+    offset = settings.port_offset
     values = {k: int(v) for k, v in parse_env_file(SEAWEED_CONFIG).items()}
     return {k: v + offset if k.endswith("_PORT") else v for k, v in values.items()}
 
@@ -213,7 +214,7 @@ def s3_running(settings: Settings) -> bool:
 
 def start_s3(settings: Settings) -> str:
     """Start SeaweedFS's S3 gateway bound to loopback and return its endpoint URL."""
-    ports = _seaweed_ports()
+    ports = _seaweed_ports(settings)
     endpoint = f"http://127.0.0.1:{ports['S3_PORT']}"
     values = parse_env_file(_services_env(settings))
     if s3_running(settings):
@@ -374,14 +375,14 @@ def print_status(settings: Settings) -> bool:
 @click.command()
 def up() -> None:
     """Start (or adopt) PostgreSQL, Redis and the S3 server; create the database and bucket."""
-    settings = bring_up(Settings.load())
+    settings = bring_up(settings_of())
     print_status(settings)
 
 
 @click.command()
 def down() -> None:
     """Stop the services `up` started (the S3 server; adopted PostgreSQL/Redis keep running)."""
-    settings = Settings.load()
+    settings = settings_of()
     stopped = stop_s3(settings)
     console.print("S3 server stopped" if stopped else "S3 server was not running")
 
@@ -389,5 +390,5 @@ def down() -> None:
 @click.command()
 def status() -> None:
     """Print a table of the local services and exit non-zero if one is down."""
-    if not print_status(Settings.load()):
+    if not print_status(settings_of()):
         raise SystemExit(1)

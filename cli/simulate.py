@@ -21,6 +21,7 @@ import psycopg
 from rich.console import Console
 from rich.progress import Progress
 
+from cli.context import settings_of
 from core.events import (
     AttemptCompletedV1,
     AttemptStartedV1,
@@ -197,7 +198,7 @@ def simulate_class(
 @click.option("--seed", type=int, default=20261126, show_default=True)
 def simulate_history(students_per_class: int, days: int, seed: int) -> None:
     """Add simulated students and completed exams to the demo classes (run the demo seed first)."""
-    add_history(Settings.load(), students_per_class, days, seed)
+    add_history(settings_of(), students_per_class, days, seed)
 
 
 def add_history(settings: Settings, students_per_class: int, days: int, seed: int) -> int:

@@ -41,6 +41,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from cli.context import settings_of
 from cli.login import TOKEN_ENV, resolve_subject
 from core.settings import Settings
 from governance import Decision, PolicyEngine, PolicyUnavailable, Subject, load_engine
@@ -92,10 +93,6 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
     console.print(table)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     return f"{out.rstrip()}\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.load()
 
 
 def _statements(stream: Any, prompt: bool) -> Iterator[str]:
@@ -249,7 +246,7 @@ def sql(
 ) -> None:
     """Query the lake and the OLTP tables with DuckDB SQL, as the policy allows (sign in first
     with `dreamseed login`). Tables: outbox_events, attempts_completed, users.accounts, ..."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     subject = resolve_subject(settings, token)
     engine = load_engine(settings.opa_url or None, settings.policy_dir)
     door = SqlDoor(settings, engine, subject)

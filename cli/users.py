@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import click
 
+from cli.context import settings_of
 from core.accounts import ROLES, Account
 from core.errors import DomainError
 from core.sessions import AuthService, open_auth_service
@@ -25,10 +26,6 @@ from core.settings import Settings
 
 OPERATOR_ROLE = "operator"
 _T = TypeVar("_T")
-
-
-def _settings(ctx: click.Context) -> Settings:
-    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.load()
 
 
 def authorize(settings: Settings, action: str, target: Account | None = None) -> None:
@@ -97,7 +94,7 @@ def create(
     ctx: click.Context, email: str, display_name: str, role: str, password_stdin: bool
 ) -> None:
     """Create an account of any role (the way to make administrators and analysts)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -124,7 +121,7 @@ def list_(
     ctx: click.Context, role: str | None, status: str, after: str | None, limit: int, as_json: bool
 ) -> None:
     """List accounts by e-mail."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     authorize(settings, "users.user.list")
     active = {"all": None, "active": True, "deactivated": False}[status]
     found = _run(
@@ -154,7 +151,7 @@ def list_(
 @click.pass_context
 def deactivate(ctx: click.Context, account: str) -> None:
     """Deactivate ACCOUNT (e-mail or id): no more sign-ins, its tokens revoked everywhere."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     target = _target(settings, account)
     authorize(settings, "users.user.deactivate", target)
     done = _run(settings, lambda service: service.deactivate(target.user_id))
@@ -167,7 +164,7 @@ def deactivate(ctx: click.Context, account: str) -> None:
 @click.pass_context
 def set_role(ctx: click.Context, account: str, role: str) -> None:
     """Give ACCOUNT (e-mail or id) another ROLE; its tokens are revoked (it signs in again)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     target = _target(settings, account)
     authorize(settings, "users.user.set_role", target)
     done = _run(settings, lambda service: service.set_role(target.user_id, role))

@@ -1,38 +1,102 @@
-"""Typed settings, read once at start-up.
+"""Typed settings: one tree per process, read once at start-up.
 
 Sources, later wins: built-in defaults, `.env` in the working directory, the generated
 `<state_dir>/services.env` written by `dreamseed up` (S3 endpoint and credentials, generated secrets),
-and the process environment. Every variable is prefixed `DREAMSEED_`. Nothing here runs at import
-time: call `Settings.load()` at start-up and pass the object down.
+and the process environment. Files are read by python-dotenv; values are converted and checked by
+msgspec against the field types. Nothing here runs at import time: call `Settings.load()` at
+start-up (the CLI keeps it on the click context, the API on its app state, Dagster in its
+resources) and pass the object down.
+
+The tree: `Settings` holds the platform-wide fields (variable `DREAMSEED_<FIELD>`) and one
+section per part that needs its own settings (a frozen dataclass, field `<section>`, variables
+`DREAMSEED_<SECTION>_<FIELD>`). A new part adds one section class and one field on `Settings`.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import msgspec
+from dotenv import dotenv_values
 
 PREFIX = "DREAMSEED_"
 
 
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names its variable."""
+
+
 def parse_env_file(path: Path) -> dict[str, str]:
-    """Read KEY=VALUE lines; blank lines and `#` comments are ignored, quotes are stripped."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE pairs of a dotenv file (python-dotenv's syntax); {} when there is no file."""
     if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
-    return values
+        return {}
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationSettings:
+    """Thresholds of the calibration loop (Dagster's `calibration` resource carries them)."""
+
+    model: str = "2pl"
+    #: Fewer responses than this and an item is not calibrated at all.
+    min_item_responses: int = 200
+    #: A pilot item's calibrated parameters are promoted once it has this many responses.
+    pilot_promote_responses: int = 500
+    #: Checks: parameters outside these bounds block promotion.
+    a_min: float = 0.2
+    a_max: float = 4.0
+    b_min: float = -4.0
+    b_max: float = 4.0
+    c_max: float = 0.5
+    #: Drift: root mean squared difference between the candidate's and the live item
+    #: characteristic curve over theta ~ N(0, 1); larger blocks promotion.
+    max_icc_rmsd: float = 0.05
+    #: S-X2 needs complete response rows; fewer than this and fit is not computed.
+    fit_min_persons: int = 200
+    #: Optional lognormal prior (meanlog, sdlog) on slopes (MAP instead of ML for a); it helps
+    #: small samples (see bench/calibration) at the price of shrinking slopes towards exp(meanlog).
+    #: As a variable: `DREAMSEED_CALIBRATION_SLOPE_PRIOR=0,0.5`.
+    slope_prior: tuple[float, float] | None = None
+    standard_errors: bool = True
+    tol: float = 1e-4
+    max_iter: int = 500
+    #: Linking of each free calibration to the live scale through the group's live items:
+    #: stocking-lord, haebara, mean-sigma, mean-mean, or none (drift is then compared on the
+    #: calibration's own N(0, 1) scale).
+    linking: str = "stocking-lord"
+    #: Fewer live anchors (after purification) than this and the group is not linked.
+    min_link_anchors: int = 5
+
+    def __post_init__(self) -> None:
+        # names are matched in lower case (`2PL` and `2pl` are one model)
+        object.__setattr__(self, "model", self.model.strip().lower())
+        object.__setattr__(self, "linking", self.linking.strip().lower())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """What each process of `dreamseed serve --workers N` serves (the command sets them)."""
+
+    #: Routers to mount (`users,exams`); empty: all of them.
+    services: tuple[str, ...] = ()
+    #: Run the outbox relay in the process.
+    relay: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """All configuration of a DreamSeed process. Field `x` is read from `DREAMSEED_X`."""
+    """All configuration of a DreamSeed process. Field `x` is read from `DREAMSEED_X`; field `y`
+    of section `s` from `DREAMSEED_S_Y`."""
 
     state_dir: Path = Path(".dreamseed")
     database_url: str = "postgresql://postgres@127.0.0.1:5432/dreamseed"
@@ -74,41 +138,42 @@ class Settings:
     # Rate limits per minute.
     rate_limit_per_user: int = 600
     rate_limit_per_ip: int = 1200
-    # Network.
+    # Network. `port_offset` shifts the local S3 server's ports (a second checkout beside the first).
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     dashboard_port: int = 8050
     dagster_port: int = 3000
+    port_offset: int = 0
     environment: str = "development"
-    extra: dict[str, str] = field(default_factory=dict)
+    # The SQL door's access token when given in the environment (else `dreamseed login`'s file).
+    token: str = ""
+    # Sections.
+    calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
 
     @classmethod
-    def load(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
-        """Build settings from defaults, `.env`, `<state_dir>/services.env` and the environment."""
-        env = dict(os.environ if environ is None else environ)
+    def load(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        """Build settings from defaults, `.env`, `<state_dir>/services.env` and the environment.
+
+        Raises SettingsError naming the variable when a value does not fit its field."""
+        env = os.environ if environ is None else environ
         base = cwd or Path.cwd()
-        merged: dict[str, str] = {}
-        merged.update(parse_env_file(base / ".env"))
-        state_dir = Path(
-            env.get(PREFIX + "STATE_DIR", merged.get(PREFIX + "STATE_DIR", ".dreamseed"))
+        merged = parse_env_file(base / ".env")
+        state_dir = base / env.get(
+            PREFIX + "STATE_DIR", merged.get(PREFIX + "STATE_DIR", ".dreamseed")
         )
-        if not state_dir.is_absolute():
-            state_dir = base / state_dir
-        merged.update(parse_env_file(state_dir / "services.env"))
-        merged.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
+        merged |= parse_env_file(state_dir / "services.env")
+        merged |= {k: v for k, v in env.items() if k.startswith(PREFIX)}
         return cls.from_mapping(merged, state_dir=state_dir)
 
     @classmethod
-    def from_mapping(cls, values: dict[str, str], state_dir: Path | None = None) -> Settings:
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "extra":
-                continue
-            raw = values.get(PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            kwargs[f.name] = _coerce(f.type, raw, f.name)
-        settings = cls(**kwargs)
+    def from_mapping(cls, values: Mapping[str, str], state_dir: Path | None = None) -> Settings:
+        """Settings from `DREAMSEED_*` values (unknown names are ignored)."""
+        tree = _tree(values)
+        try:
+            settings = msgspec.convert(tree, cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as exc:
+            raise _named_error(exc, values) from None
         if state_dir is not None:
             settings = replace(settings, state_dir=state_dir)
         if PREFIX + "LAKE_LOCAL_DIR" not in values:
@@ -128,13 +193,77 @@ class Settings:
         return replace(self, **changes)
 
 
-def _coerce(type_name: Any, raw: str, name: str) -> Any:
-    kind = str(type_name)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "Path":
-            return Path(raw)
-    except ValueError as exc:
-        raise ValueError(f"{PREFIX}{name.upper()} must be an integer, got {raw!r}") from exc
-    return raw
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable of the tree: where its value goes and the field's type."""
+
+    path: tuple[str, ...]
+    hint: Any
+
+
+@cache
+def variables() -> dict[str, Variable]:
+    """Every `DREAMSEED_*` variable the settings read, by name."""
+    found: dict[str, Variable] = {}
+    for name, hint in _hints(Settings).items():
+        inner_hints = _hints(hint) if is_dataclass(hint) else {"": hint}
+        for inner, inner_hint in inner_hints.items():
+            variable = f"{PREFIX}{name}_{inner}".rstrip("_").upper()
+            if variable in found:  # a section's field spelled like a top-level field
+                raise TypeError(f"two settings would both read {variable}")
+            found[variable] = Variable((name, inner) if inner else (name,), inner_hint)
+    return found
+
+
+def _hints(cls: Any) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _is_sequence(hint: Any) -> bool:
+    options = typing.get_args(hint) if typing.get_origin(hint) is not tuple else (hint,)
+    return any(typing.get_origin(option) is tuple for option in options)
+
+
+def _tree(values: Mapping[str, str]) -> dict[str, Any]:
+    """The nested mapping msgspec converts: sections as sub-mappings, sequences split on commas;
+    an empty value leaves a non-text field at its default."""
+    tree: dict[str, Any] = {}
+    for name, variable in variables().items():
+        raw = values.get(name)
+        if raw is None or (raw.strip() == "" and variable.hint is not str):
+            continue
+        node = tree
+        for part in variable.path[:-1]:
+            node = node.setdefault(part, {})
+        node[variable.path[-1]] = (
+            [p.strip() for p in raw.split(",") if p.strip()] if _is_sequence(variable.hint) else raw
+        )
+    return tree
+
+
+def _decode_path(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)
+
+
+_EXPECTED = {
+    "int": "must be an integer",
+    "float": "must be a number",
+    "bool": "must be true or false (or 1 / 0)",
+}
+
+
+def _named_error(exc: msgspec.ValidationError, values: Mapping[str, str]) -> SettingsError:
+    """msgspec's `Expected `int`, got `str` - at `$.calibration.tol`` as the variable's name."""
+    message = str(exc)
+    where = re.search(r"at `\$\.([\w.]+)", message)
+    if where is None:
+        return SettingsError(f"invalid settings: {message}")
+    name = PREFIX + where.group(1).replace(".", "_").upper()
+    expected = re.match(r"Expected `(\w+)`", message)
+    reason = _EXPECTED.get(expected.group(1), "") if expected else ""
+    return SettingsError(
+        f"{name} {reason or 'is invalid: ' + message.split(' - at ')[0]}, got {values.get(name)!r}"
+    )

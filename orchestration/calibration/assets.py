@@ -49,7 +49,7 @@ def item_parameters(
     )
     metadata: dict[str, Any] = {
         "calibration_id": run.calibration_id,
-        "model": calibration.config.model,
+        "model": calibration.thresholds.model,
         "source_table": run.snapshot.table,
         "source_snapshot_id": str(run.snapshot.snapshot_id or ""),
         "source_responses": run.n_responses,

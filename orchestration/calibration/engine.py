@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from core.settings import CalibrationSettings
 from psychometrics import (
     LINKING_METHODS,
     CalibrationResult,
@@ -55,71 +56,8 @@ from psychometrics import (
 ANCHOR_MODELS = ("rasch", "1pl", "2pl")
 #: Live versions of these models can anchor a linking (dichotomous curves).
 LINK_MODELS = ("rasch", "1pl", "2pl", "3pl")
-ENV_PREFIX = "DREAMSEED_CALIBRATION_"
-
-
-@dataclass(frozen=True)
-class CalibrationConfig:
-    """Thresholds of the calibration loop (the `calibration` resource carries one)."""
-
-    model: str = "2pl"
-    #: Fewer responses than this and an item is not calibrated at all.
-    min_item_responses: int = 200
-    #: A pilot item's calibrated parameters are promoted once it has this many responses.
-    pilot_promote_responses: int = 500
-    #: Checks: parameters outside these bounds block promotion.
-    a_min: float = 0.2
-    a_max: float = 4.0
-    b_min: float = -4.0
-    b_max: float = 4.0
-    c_max: float = 0.5
-    #: Drift: root mean squared difference between the candidate's and the live item
-    #: characteristic curve over theta ~ N(0, 1); larger blocks promotion.
-    max_icc_rmsd: float = 0.05
-    #: S-X2 needs complete response rows; fewer than this and fit is not computed.
-    fit_min_persons: int = 200
-    #: Optional lognormal prior (meanlog, sdlog) on slopes (MAP instead of ML for a); it helps
-    #: small samples (see bench/calibration) at the price of shrinking slopes towards exp(meanlog).
-    slope_prior: tuple[float, float] | None = None
-    standard_errors: bool = True
-    tol: float = 1e-4
-    max_iter: int = 500
-    #: Linking of each free calibration to the live scale through the group's live items:
-    #: stocking-lord, haebara, mean-sigma, mean-mean, or none (drift is then compared on the
-    #: calibration's own N(0, 1) scale).
-    linking: str = "stocking-lord"
-    #: Fewer live anchors (after purification) than this and the group is not linked.
-    min_link_anchors: int = 5
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_mapping(
-        cls, environ: Mapping[str, str], prefix: str = ENV_PREFIX
-    ) -> CalibrationConfig:
-        """Defaults overridden by `DREAMSEED_CALIBRATION_<FIELD>` variables (e.g.
-        `DREAMSEED_CALIBRATION_MIN_ITEM_RESPONSES=100`, `..._SLOPE_PRIOR=0,0.5`)."""
-        changes: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(prefix + f.name.upper())
-            if raw is None or raw == "":
-                continue
-            default = getattr(cls(), f.name)
-            if f.name == "slope_prior":
-                parts = tuple(float(x) for x in raw.split(","))
-                if len(parts) != 2:
-                    raise ValueError(f"{prefix}SLOPE_PRIOR must be 'meanlog,sdlog', got {raw!r}")
-                changes[f.name] = parts
-            elif isinstance(default, bool):
-                changes[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
-                changes[f.name] = int(raw)
-            elif isinstance(default, float):
-                changes[f.name] = float(raw)
-            else:
-                changes[f.name] = raw.strip().lower()
-        return replace(cls(), **changes)
+#: The thresholds are the `calibration` section of the settings (`DREAMSEED_CALIBRATION_*`).
+CalibrationConfig = CalibrationSettings
 
 
 @dataclass(frozen=True)

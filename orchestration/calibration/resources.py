@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,16 +66,19 @@ class CalibrationResource:
     """Passed to the calibration assets and checks as the `calibration` resource."""
 
     settings: Settings
-    config: CalibrationConfig = field(
-        default_factory=lambda: CalibrationConfig.from_mapping(os.environ)
-    )
+    #: The thresholds; default: the settings' `calibration` section (a test passes its own).
+    config: CalibrationConfig | None = None
+
+    @property
+    def thresholds(self) -> CalibrationConfig:
+        return self.config or self.settings.calibration
 
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.settings.database_url)
 
     def calibrate(self, *, run_id: str = "") -> CalibrationRun:
         started = time.perf_counter()
-        cfg = self.config
+        cfg = self.thresholds
         snapshot = pin_snapshot(self.settings)
         history = read_responses(self.settings, snapshot)
         with self.connect() as conn:
@@ -125,11 +127,11 @@ class CalibrationResource:
 
     def evaluate(self, calibration_id: str) -> bank.Evaluation:
         with self.connect() as conn:
-            return bank.evaluate(conn, calibration_id, self.config)[1]
+            return bank.evaluate(conn, calibration_id, self.thresholds)[1]
 
     def promote(self, calibration_id: str) -> bank.Promotion:
         with self.connect() as conn, conn.transaction():
-            return bank.promote(conn, calibration_id, self.config)
+            return bank.promote(conn, calibration_id, self.thresholds)
 
 
 def _none_if_nan(x: float | None) -> float | None:

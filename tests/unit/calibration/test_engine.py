@@ -207,24 +207,6 @@ def test_response_sources_yield_one_row_per_attempt_and_item(source: ResponseSou
     assert len(rows) == 1 and rows[0][:5] == ("A", "E", rows[0][2], "I", True)
 
 
-def test_config_from_environment_variables() -> None:
-    cfg = CalibrationConfig.from_mapping(
-        {
-            "DREAMSEED_CALIBRATION_MIN_ITEM_RESPONSES": "50",
-            "DREAMSEED_CALIBRATION_MAX_ICC_RMSD": "0.1",
-            "DREAMSEED_CALIBRATION_STANDARD_ERRORS": "false",
-            "DREAMSEED_CALIBRATION_SLOPE_PRIOR": "0,0.5",
-            "DREAMSEED_CALIBRATION_MODEL": "RASCH",
-            "UNRELATED": "x",
-        }
-    )
-    assert (cfg.min_item_responses, cfg.max_icc_rmsd, cfg.standard_errors) == (50, 0.1, False)
-    assert cfg.slope_prior == (0.0, 0.5) and cfg.model == "rasch"
-    assert CalibrationConfig.from_mapping({}) == CalibrationConfig()
-    with pytest.raises(ValueError, match="SLOPE_PRIOR"):
-        CalibrationConfig.from_mapping({"DREAMSEED_CALIBRATION_SLOPE_PRIOR": "1"})
-
-
 def _shifted(
     rng: np.random.Generator, a: np.ndarray, b: np.ndarray, n: int, mean: float, sd: float
 ) -> pa.Table:
