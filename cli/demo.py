@@ -24,7 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from cli.context import settings_of
-from cli.demo_courses import seed_course, study
+from cli.demo_courses import add_figure, seed_course, study
 from cli.processes import busy_ports
 from cli.simulate import add_history
 from cli.supervisor import Child, Children, StopRequested, stop_signals
@@ -130,6 +130,8 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
                 )
                 item.raise_for_status()
                 body = item.json()
+                if i == 0:
+                    add_figure(api, teacher, body["item_id"])
                 item_ids.append(body["item_id"])
                 truth[body["item_id"]] = {"a": a, "b": b, "key": body["answer_key"]}
             exam = api.post(

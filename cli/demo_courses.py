@@ -110,6 +110,17 @@ def upload(
     return str(ticket["media_id"])
 
 
+def add_figure(api: httpx.Client, teacher: dict[str, str], item_id: str) -> str:
+    """A figure on an item, through the media path (shown with the item once an exam does)."""
+    figure = upload(api, teacher, ("item", item_id), "figure.png", "image/png", picture_png(48, 48))
+    api.patch(
+        f"/api/v1/items/{item_id}",
+        json={"media": [{"media_id": figure, "alt": "A square cut in half"}]},
+        headers=teacher,
+    ).raise_for_status()
+    return figure
+
+
 def seed_course(
     api: httpx.Client, teacher: dict[str, str], class_id: str, exam_id: str, n: int
 ) -> DemoCourse:

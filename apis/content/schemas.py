@@ -22,10 +22,14 @@ Threshold = Annotated[float, msgspec.Meta(ge=-10, le=10)]
 
 
 class MediaRef(msgspec.Struct, forbid_unknown_fields=True):
-    """A reference to a media object (stored elsewhere, e.g. the object store)."""
+    """A file shown with the item: either an upload held by the item (`media_id`; upload it with
+    POST /api/v1/media/uploads, holder_type 'item', then finalise; students download it through
+    GET /api/v1/media/{media_id} once an exam has shown them the item) or an external https link
+    (`uri`). Exactly one of the two. `kind` is taken from the upload when a `media_id` is given."""
 
-    uri: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
-    kind: Literal["image", "audio", "video", "file"] = "image"
+    media_id: UuidText | None = None
+    uri: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)] | None = None
+    kind: Literal["image", "audio", "video", "pdf", "file"] | None = None
     alt: Annotated[str, msgspec.Meta(max_length=1000)] = ""
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 from psycopg import AsyncConnection
 
+from apis.content import media_refs
 from apis.content.schemas import (
     CreateItemRequest,
     ImportItem,
@@ -172,7 +173,9 @@ async def _insert_item(
     owner_id: str,
     data: CreateItemRequest | ImportItem,
     item_id: uuid.UUID,
+    where: str = "",
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    media = await media_refs.resolve(conn, str(item_id), data.media, where)
     cur = await conn.execute(
         "insert into content.items (item_id, owner_id, stem, options, answer_key, skills, status,"
         " scoring, media) values (%s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb)"
@@ -186,7 +189,7 @@ async def _insert_item(
             sorted(set(data.skills)),
             data.status,
             data.scoring,
-            msgspec.json.encode(data.media).decode(),
+            json.dumps(media),
         ),
     )
     row = await cur.fetchone()
@@ -260,7 +263,7 @@ async def update_item(state: AppState, item_id: str, by: str, data: UpdateItemRe
             if value is not None:
                 new[name] = sorted(set(value)) if name == "skills" else value
         if data.media is not None:
-            new["media"] = msgspec.to_builtins(data.media)
+            new["media"] = await media_refs.resolve(conn, item_id, data.media)
         if data.options is not None and len(data.options) != len(row["options"]):
             cur = await conn.execute(
                 "select 1 from content.item_parameters where item_id = %s limit 1", (item_id,)
@@ -568,6 +571,8 @@ async def import_items(state: AppState, owner_id: str, items: list[ImportItem]) 
             check_answer(item.scoring, item.options, item.answer_key, where)
             if item.parameters is not None:
                 check_parameters(item.parameters, item.scoring, len(item.options), where)
+            for k, ref in enumerate(item.media):
+                media_refs.check_shape(ref, f"{where}media[{k}]")
             ids.append(uuid.UUID(item.item_id) if item.item_id else new_id())
         except InvalidInput as exc:
             errors.append(exc.message)
@@ -588,8 +593,8 @@ async def import_items(state: AppState, owner_id: str, items: list[ImportItem]) 
         if taken:
             raise Conflict("nothing imported: these item ids already exist: " + ", ".join(taken))
         async with conn.pipeline():
-            for item, item_id in zip(items, ids, strict=True):
-                await _insert_item(conn, owner_id, item, item_id)
+            for n, (item, item_id) in enumerate(zip(items, ids, strict=True), start=1):
+                await _insert_item(conn, owner_id, item, item_id, f"item {n}: ")
     return ImportResult(len(ids), [str(i) for i in ids])
 
 

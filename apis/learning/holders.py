@@ -65,11 +65,43 @@ async def _item_upload(app_state: AppState, principal: Principal, item_id: str) 
     )
 
 
+# A student may download an item's file once one of her attempts was shown the item (every item
+# of a fixed form; the items selected for her in an adaptive exam) in a version that holds the file.
+# The class of that exam is what the policy then checks.
+_SHOWN_IN_CLASS = """
+select e.class_id::text as class_id
+from exams.attempts as a
+join exams.exams as e on e.exam_id = a.exam_id
+where a.student_id = %(user)s and e.class_id is not null
+  and ((e.kind = 'fixed' and %(item)s = any(e.item_ids))
+       or exists (select 1 from exams.selections as s
+                  where s.attempt_id = a.attempt_id and s.item_id = %(item)s))
+  and exists (select 1 from content.item_versions as v
+              where v.item_id = %(item)s
+                and v.media @> jsonb_build_array(jsonb_build_object('media_id', %(media)s::text)))
+limit 1
+"""
+
+
+async def _class_shown_in(
+    app_state: AppState, user_id: str, item_id: str, media_id: str
+) -> str | None:
+    async with app_state.pool.connection() as conn:
+        cur = await conn.execute(
+            _SHOWN_IN_CLASS, {"user": user_id, "item": item_id, "media": media_id}
+        )
+        row = await cur.fetchone()
+    return None if row is None else str(row["class_id"])
+
+
 async def _item_download(app_state: AppState, principal: Principal, media: dict[str, Any]) -> None:
     item_id = media["holder_id"]
     owner = await _item_owner(app_state, item_id)
+    class_id = None
+    if principal.role == "student":
+        class_id = await _class_shown_in(app_state, principal.user_id, item_id, media["media_id"])
     await app_state.policy.authorize(
-        principal, "learning.media.read", Resource("item", item_id, owner, None)
+        principal, "learning.media.read", Resource("item", item_id, owner, class_id)
     )
 
 

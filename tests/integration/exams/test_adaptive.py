@@ -306,7 +306,7 @@ async def test_item_bank_versions_parameters_import_export(client: AsyncTestClie
             "options": ["low", "mid", "high"],
             "scoring": "graded",
             "skills": ["self"],
-            "media": [{"uri": "s3://bank/img.png", "alt": "scale"}],
+            "media": [{"uri": "https://cdn.example.org/img.png", "alt": "scale"}],
             "parameters": {"model": "grm", "a": 1.2, "b": [-0.5, 0.7]},
         },
         headers=h,

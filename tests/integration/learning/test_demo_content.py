@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from apis.app import create_app
-from cli.demo_courses import picture_png, seed_course, study, workbook_pdf
+from cli.demo_courses import add_figure, picture_png, seed_course, study, workbook_pdf
 from core.settings import Settings
 from tests.support.servers import serve_in_thread
 
@@ -39,6 +39,7 @@ def test_demo_course_seeds_and_a_student_studies_it(settings: Settings) -> None:
             json={"stem": "1/2 of 4?", "options": ["1", "2"], "answer_key": 1},
             headers=teacher,
         ).json()
+        figure = add_figure(api, teacher, item["item_id"])
         exam = api.post(
             "/api/v1/exams",
             json={"title": "t", "item_ids": [item["item_id"]], "class_id": klass["class_id"]},
@@ -51,3 +52,9 @@ def test_demo_course_seeds_and_a_student_studies_it(settings: Settings) -> None:
         todo = api.get("/api/v1/assignments/todo", headers=student).json()
         statuses = sorted(t["work"]["status"] for t in todo)
         assert statuses == ["not_started", "submitted", "submitted"]  # the exam is still to take
+        attempt = api.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=student).json()
+        assert [m["media_id"] for m in attempt["items"][0]["media"]] == [figure]
+        link = api.get(f"/api/v1/media/{figure}", headers=student)
+        assert link.status_code == 200 and httpx.get(link.json()["url"]).content == picture_png(
+            48, 48
+        )

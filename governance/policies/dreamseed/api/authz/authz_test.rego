@@ -74,6 +74,13 @@ test_teacher_updates_own_item if {
 	not authz.decision.allow with input as request(teacher, "content.item.update", {"type": "item", "id": "i1", "owner_id": "t2", "class_id": null})
 }
 
+test_student_reads_files_of_items_shown_in_her_class if {
+	authz.decision.allow with input as request(student, "learning.media.read", {"type": "item", "id": "i1", "owner_id": "t1", "class_id": "c1"})
+	authz.decision.reason == "resource_out_of_scope" with input as request(student, "learning.media.read", {"type": "item", "id": "i1", "owner_id": "t1", "class_id": "c2"})
+	authz.decision.reason == "resource_out_of_scope" with input as request(student, "learning.media.read", {"type": "item", "id": "i1", "owner_id": "t1", "class_id": null})
+	not authz.decision.allow with input as request(student, "content.item.update", {"type": "item", "id": "i1", "owner_id": "t1", "class_id": "c1"})
+}
+
 test_admin_sees_everything if {
 	authz.decision.allow with input as request(admin, "exams.attempt.read", attempt("s2", "c9"))
 	authz.decision.allow with input as request(admin, "governance.decisions.read", null)
