@@ -241,6 +241,10 @@ class AttemptScoredV1(Event, frozen=True, kw_only=True):
     scored_items: int
     stop_reason: str
     completed_at: datetime
+    # Person fit (Snijders' lz*); null lz/flag when the pattern cannot be judged (the reason says)
+    person_fit_lz: float | None = None
+    is_person_misfit: bool | None = None
+    person_fit_reason: str | None = None
 
     @property
     def aggregate_id(self) -> str:

@@ -33,6 +33,7 @@ from psychometrics import (
     start,
     sympson_hetter_calibrate,
 )
+from psychometrics.personfit import person_fit
 
 NO_SKILL = "-"
 RNG_DESCRIPTION = "numpy.random.default_rng([seed, position])"
@@ -259,6 +260,35 @@ class Score:
     scale_score: float
     percentile: float
     skills: list[dict[str, Any]] = field(default_factory=list)
+    fit: PersonFitResult | None = None
+
+
+@dataclass(frozen=True)
+class PersonFitResult:
+    """Snijders' lz* of the scored answers, the misfit flag and its reason (lz* and the flag
+    are None when the pattern cannot be judged; the reason says why)."""
+
+    lz_star: float | None
+    is_misfit: bool | None
+    reason: str
+
+
+def person_fit_of(
+    items: ItemParameters, codes: Sequence[int], prior_mean: float, prior_sd: float
+) -> PersonFitResult:
+    """lz* at the MAP θ under the scoring prior (an estimator lz* is corrected for; EAP is
+    not one), flagged below -1.645 (α = .05).
+
+    items: the J scored items in answer order; codes: their J category scores.
+    """
+    if np.any(items.n_categories != 2):
+        return PersonFitResult(None, None, "not assessed: lz* is computed for right/wrong items")
+    answers = np.asarray(codes, dtype=np.float64)[None, :]
+    fit = person_fit(answers, items, estimator="map", prior_mean=prior_mean, prior_sd=prior_sd)
+    value = float(fit.lz_star[0])
+    if not math.isfinite(value):
+        return PersonFitResult(None, None, fit.reasons[0])
+    return PersonFitResult(value, bool(fit.flagged[0]), fit.reasons[0])
 
 
 def percentile_of(theta: float, mean: float, sd: float) -> float:
@@ -287,6 +317,13 @@ def score(
         for s in item_skills[item] or (NO_SKILL,):
             by_skill.setdefault(s, []).append(n)
     nodes = bank.grid.nodes
+    scored = [n for n, pilot in enumerate(state.pilot) if not pilot]
+    fit = person_fit_of(
+        bank.items.subset([state.items[n] for n in scored]),
+        [state.responses[n] for n in scored],
+        config.prior_mean,
+        config.prior_sd,
+    )
     skills = []
     for s in sorted(by_skill):
         lp = bank.grid.log_weights.copy()
@@ -311,6 +348,7 @@ def score(
         scale_score=round(scale["mean"] + scale["sd"] * theta, 1),
         percentile=percentile_of(theta, config.prior_mean, config.prior_sd),
         skills=skills,
+        fit=fit,
     )
 
 

@@ -222,5 +222,6 @@ def irt_result(
         scale_score=round(scale["mean"] + scale["sd"] * theta, 1),
         percentile=adaptive.percentile_of(theta, 0.0, 1.0),
         skills=profile,
+        fit=adaptive.person_fit_of(items, [s for s, _ in scored], 0.0, 1.0),
     )
     return IrtResult(score, len(entries), sum(1 for _, correct in scored if correct))

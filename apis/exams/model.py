@@ -15,12 +15,13 @@ from typing import Any
 
 import msgspec
 
-from apis.exams.adaptive import Score
+from apis.exams.adaptive import PersonFitResult, Score
 from apis.exams.schemas import (
     AnswerRequest,
     Attempt,
     Exam,
     ExamItem,
+    PersonFit,
     Response,
     Result,
     SkillScore,
@@ -63,6 +64,9 @@ class AttemptRow(msgspec.Struct, kw_only=True):
     percentile: float | None = None
     skill_profile: list[dict[str, Any]] | None = None
     stop_reason: str | None = None
+    person_fit_lz: float | None = None
+    is_person_misfit: bool | None = None
+    person_fit_reason: str | None = None
 
     def time_up(self, now: datetime) -> datetime | None:
         """The deadline, when the attempt is still in progress past it and the grace."""
@@ -218,6 +222,7 @@ class Completion(msgspec.Struct, frozen=True):
     def columns(self) -> dict[str, Any]:
         """The attempt's result columns, as statement parameters."""
         sc = self.score
+        fit = sc.fit if sc else None
         return {
             "raw_score": self.raw_score,
             "max_score": self.max_score,
@@ -229,6 +234,9 @@ class Completion(msgspec.Struct, frozen=True):
             "percentile": sc.percentile if sc else None,
             "skill_profile": json.dumps(sc.skills) if sc else None,
             "stop_reason": self.stop_reason,
+            "person_fit_lz": fit.lz_star if fit else None,
+            "is_person_misfit": fit.is_misfit if fit else None,
+            "person_fit_reason": fit.reason if fit else None,
         }
 
 
@@ -268,11 +276,22 @@ def completion_events(
                     scored_items=done.n_scored,
                     stop_reason=done.stop_reason,
                     completed_at=completed_at,
+                    **_fit_fields(done.score.fit),
                 ),
                 completed_at,
             )
         )
     return events
+
+
+def _fit_fields(fit: PersonFitResult | None) -> dict[str, Any]:
+    if fit is None:
+        return {}
+    return {
+        "person_fit_lz": fit.lz_star,
+        "is_person_misfit": fit.is_misfit,
+        "person_fit_reason": fit.reason,
+    }
 
 
 def result_of(row: AttemptRow, exam: Exam, items_administered: int) -> Result:
@@ -294,6 +313,13 @@ def result_of(row: AttemptRow, exam: Exam, items_administered: int) -> Result:
         skills=[msgspec.convert(s, SkillScore) for s in row.skill_profile or []],
         started_at=row.started_at,
         completed_at=row.completed_at,
+        person_fit=None
+        if row.person_fit_reason is None
+        else PersonFit(
+            lz_star=row.person_fit_lz,
+            is_misfit=row.is_person_misfit,
+            reason=row.person_fit_reason,
+        ),
     )
 
 

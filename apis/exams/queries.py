@@ -329,6 +329,8 @@ async def complete(
         " theta = %(theta)s, se = %(se)s, scale_score = %(scale_score)s,"
         " percentile = %(percentile)s, skill_profile = %(skill_profile)s::jsonb,"
         " stop_reason = %(stop_reason)s, current_item = null,"
+        " person_fit_lz = %(person_fit_lz)s, is_person_misfit = %(is_person_misfit)s,"
+        " person_fit_reason = %(person_fit_reason)s,"
         " position = coalesce(%(position)s::int, position),"
         " param_ids = coalesce(%(param_ids)s::uuid[], param_ids)"
         f" where attempt_id = %(id)s returning {ATTEMPT_COLUMNS}",

@@ -75,6 +75,8 @@ COMPLETE_SQL = (
     " n_correct = %(n_correct)s::int, theta = %(theta)s::float8, se = %(se)s::float8,"
     " scale_score = %(scale_score)s::float8, percentile = %(percentile)s::float8,"
     " skill_profile = %(skill_profile)s::jsonb, stop_reason = %(stop_reason)s::text,"
+    " person_fit_lz = %(person_fit_lz)s::float8, is_person_misfit = %(is_person_misfit)s::bool,"
+    " person_fit_reason = %(person_fit_reason)s::text,"
     " current_item = null, position = %(position)s::int + 1"
     f"{_GUARD} returning {ATTEMPT_COLUMNS}),"
     f" {_RESPONSE},"

@@ -127,6 +127,16 @@ class SkillScore(msgspec.Struct):
     se: float
 
 
+class PersonFit(msgspec.Struct):
+    """Person fit of the scored answers: Snijders' (2001) lz* at the MAP ability, flagged as
+    misfit below -1.645 (α = .05). lz_star and is_misfit are null when the pattern cannot be
+    judged (too few items, all right or all wrong, graded items); the reason says why."""
+
+    lz_star: float | None
+    is_misfit: bool | None
+    reason: str
+
+
 class Result(msgspec.Struct):
     attempt_id: str
     exam_id: str
@@ -144,6 +154,7 @@ class Result(msgspec.Struct):
     skills: list[SkillScore]
     started_at: datetime
     completed_at: datetime | None
+    person_fit: PersonFit | None = None  # with an IRT result
 
 
 class Attempt(msgspec.Struct):

@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import pytest
 from litestar.testing import AsyncTestClient
 
 from apis.exams import adaptive
 from core.settings import Settings
 from psychometrics import ItemParameters, eap_scores, normal_grid
+from psychometrics.personfit import person_fit
 from tests.integration.exams.school import School, adaptive_exam, choose, school, user
 
 
@@ -48,6 +50,13 @@ async def take(
 
 def independent_eap(settings: Settings, attempt_id: str, sch: School) -> tuple[float, float, int]:
     """θ recomputed from the stored responses with psychometrics.eap_scores (not the CAT code)."""
+    codes, items = scored_answers(settings, attempt_id)
+    est = eap_scores(codes, items, grid=normal_grid(61, 6.0, 0.0, 1.0))
+    return float(est.theta[0]), float(est.se[0]), items.n_items
+
+
+def scored_answers(settings: Settings, attempt_id: str) -> tuple[np.ndarray, ItemParameters]:
+    """The stored scored (non-pilot) answers of an attempt and the parameters it used."""
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute(
             "select r.item_id::text, r.score, p.a, p.d from exams.responses r"
@@ -61,8 +70,7 @@ def independent_eap(settings: Settings, attempt_id: str, sch: School) -> tuple[f
     items = ItemParameters(
         "2pl", [r[2] for r in rows], [[r[3][0]] for r in rows], [0.0] * len(rows)
     )
-    est = eap_scores(np.array([r[1] for r in rows]), items, grid=normal_grid(61, 6.0, 0.0, 1.0))
-    return float(est.theta[0]), float(est.se[0]), len(rows)
+    return np.array([float(r[1]) for r in rows]), items
 
 
 async def test_adaptive_exam_lifecycle_result_events_and_replay(
@@ -88,6 +96,12 @@ async def test_adaptive_exam_lifecycle_result_events_and_replay(
     assert 0 < result["percentile"] < 100
     assert {s["skill"] for s in result["skills"]} <= {"algebra", "geometry", "numbers"}
     assert sum(s["items"] for s in result["skills"]) == n_scored
+    # Person fit: lz* at the MAP θ of the same scored answers (the CAT's N(0, 1) prior).
+    codes, items = scored_answers(settings, attempt_id)
+    fit = person_fit(codes, items, estimator="map")
+    assert result["person_fit"]["lz_star"] == pytest.approx(float(fit.lz_star[0]), abs=1e-9)
+    assert result["person_fit"]["is_misfit"] is bool(fit.flagged[0])
+    assert result["person_fit"]["reason"] == fit.reasons[0]
 
     with psycopg.connect(settings.database_url) as conn:
         counts = dict(
@@ -108,6 +122,11 @@ async def test_adaptive_exam_lifecycle_result_events_and_replay(
             " where attempt_id = %s",
             (attempt_id,),
         ).fetchone()
+        stored_fit = conn.execute(
+            "select person_fit_lz, is_person_misfit, person_fit_reason from exams.attempts"
+            " where attempt_id = %s",
+            (attempt_id,),
+        ).fetchone()
         exam_id, bank_key, param_ids = conn.execute(
             "select exam_id::text, bank_key, param_ids::text[] from exams.attempts"
             " where attempt_id = %s",
@@ -121,6 +140,8 @@ async def test_adaptive_exam_lifecycle_result_events_and_replay(
     assert counts["exams.item.selected.v1"] == n_sel
     assert counts["exams.response.recorded.v1"] == n_resp
     assert counts["exams.attempt.completed.v1"] == 1 and counts["exams.attempt.scored.v1"] == 1
+    assert stored_fit == (result["person_fit"]["lz_star"], result["person_fit"]["is_misfit"],
+                          result["person_fit"]["reason"])  # fmt: skip
     assert mart == ("completed", result["raw_score"], result["max_score"], True)
 
     # The replay reproduces the exact item sequence.

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from core.settings import Settings
 from psychometrics import ItemParameters, eap_scores
+from psychometrics.personfit import person_fit
 from tests.integration.exams.school import School, school
 
 
@@ -257,12 +258,17 @@ async def test_a_finished_attempt_on_calibrated_items_has_an_irt_result(
     # The same estimate computed here, from the bank's 2PL parameters (d = -a·b).
     bank = [sch.bank[i] for i in answered]
     a = np.array([b.a for b in bank])
-    expected = eap_scores(
-        np.array([1.0 if i in right else 0.0 for i in answered]),
-        ItemParameters("2pl", a, -a * np.array([b.b for b in bank]), np.zeros(len(bank))),
-    )
+    items = ItemParameters("2pl", a, -a * np.array([b.b for b in bank]), np.zeros(len(bank)))
+    expected = eap_scores(np.array([1.0 if i in right else 0.0 for i in answered]), items)
     assert result["theta"] == pytest.approx(float(expected.theta[0]), abs=1e-9)
     assert result["se"] == pytest.approx(float(expected.se[0]), abs=1e-9)
+    # Person fit: lz* at the MAP θ of the same answers, with its flag and reason.
+    fit = person_fit(
+        np.array([1.0 if i in right else 0.0 for i in answered]), items, estimator="map"
+    )
+    assert result["person_fit"]["lz_star"] == pytest.approx(float(fit.lz_star[0]), abs=1e-9)
+    assert result["person_fit"]["is_misfit"] is bool(fit.flagged[0])
+    assert result["person_fit"]["reason"] == fit.reasons[0]
     assert result["scale_score"] == round(500 + 100 * result["theta"], 1)
     assert 0 < result["percentile"] < 100
     assert (result["raw_score"], result["max_score"]) == (3, 6)
@@ -282,6 +288,8 @@ async def test_a_finished_attempt_on_calibrated_items_has_an_irt_result(
         ).fetchone()
     assert len(scored) == 1 and scored[0][0]["theta"] == result["theta"]
     assert scored[0][0]["items_administered"] == 5 and scored[0][0]["scored_items"] == 5
+    assert scored[0][0]["person_fit_lz"] == result["person_fit"]["lz_star"]
+    assert scored[0][0]["person_fit_reason"] == result["person_fit"]["reason"]
     assert pinned == (6, 5, 3)
 
 
@@ -303,4 +311,5 @@ async def test_an_attempt_on_uncalibrated_items_has_only_a_raw_score(
     assert (await client.post(f"{url}/finish", headers=student.headers)).status_code == 200
     result = (await client.get(f"{url}/result", headers=student.headers)).json()
     assert (result["raw_score"], result["theta"], result["skills"]) == (1, None, [])
+    assert result["person_fit"] is None
     assert _events(settings, attempt["attempt_id"], "exams.attempt.scored.v1") == 0

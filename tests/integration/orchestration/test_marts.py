@@ -102,6 +102,18 @@ def seed_school(settings: Settings) -> dict[str, str]:
                         int(correct),
                     ),
                 )
+        # person fit as the exam service writes it: s1 misfits, s2 fits, s3 not assessed
+        for student, lz, misfit in (("s1", -2.1, True), ("s2", 0.4, False)):
+            conn.execute(
+                "update exams.attempts set person_fit_lz = %s, is_person_misfit = %s,"
+                " person_fit_reason = %s where attempt_id = %s",
+                (
+                    lz,
+                    misfit,
+                    f"{'misfit' if misfit else 'fits'}: lz* = {lz}",
+                    ids[f"attempt_{student}"],
+                ),
+            )
     seed_coursework(settings, ids)
     return ids
 
@@ -251,9 +263,15 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
         ) == (4, 3, 0.75, 0.6667, 0.6667, 1800.0, ids["class"])
         assert one(
             "select enrolled_students, active_students, participation_rate, exam_count,"
-            " attempts_completed from analytics.agg_class_performance where class_id = %s",
+            " attempts_completed, person_fit_assessed_count, person_misfit_count,"
+            " person_misfit_rate from analytics.agg_class_performance where class_id = %s",
             ids["class"],
-        ) == (4, 3, 0.75, 1, 3)
+        ) == (4, 3, 0.75, 1, 3, 2, 1, 0.5)
+        assert one(
+            "select person_fit_lz, is_person_misfit, person_fit_reason"
+            " from analytics.fct_exam_attempts where attempt_id = %s",
+            ids["attempt_s1"],
+        ) == (-2.1, True, "misfit: lz* = -2.1")
         assert one(
             "select response_count, correct_count, pct_correct, mastery_estimate, is_mastered,"
             " class_id::text from analytics.fct_student_skill_mastery"

@@ -36,6 +36,8 @@ results as (
         count(distinct student_id) as active_students,
         avg(score_pct) as mean_score_pct,
         percentile_cont(0.5) within group (order by score_pct) as median_score_pct,
+        count(person_fit_lz) as person_fit_assessed_count,
+        count(*) filter (where is_person_misfit) as person_misfit_count,
         max(completed_at) as last_completed_at
     from completed
     group by class_id
@@ -55,6 +57,12 @@ final as (
         coalesce(results.attempts_completed, 0) as attempts_completed,
         round(results.mean_score_pct, 4) as mean_score_pct,
         round(results.median_score_pct::numeric, 4) as median_score_pct,
+        coalesce(results.person_fit_assessed_count, 0) as person_fit_assessed_count,
+        coalesce(results.person_misfit_count, 0) as person_misfit_count,
+        round(
+            results.person_misfit_count::numeric
+            / nullif(results.person_fit_assessed_count, 0), 4
+        ) as person_misfit_rate,
         classes.created_at,
         enrolment.last_joined_at,
         results.last_completed_at

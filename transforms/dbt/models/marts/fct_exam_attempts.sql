@@ -27,6 +27,9 @@ final as (
                 then round(attempts.raw_score::numeric / attempts.max_score, 4)
         end as score_pct,
         coalesce(responses.response_count, 0) as response_count,
+        attempts.person_fit_lz,
+        attempts.is_person_misfit,
+        attempts.person_fit_reason,
         extract(epoch from attempts.completed_at - attempts.started_at)::numeric(12, 3)
             as duration_seconds,
         attempts.started_at,

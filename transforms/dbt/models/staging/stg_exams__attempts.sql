@@ -11,6 +11,9 @@ renamed as (
         status = 'completed' as is_completed,
         raw_score,
         max_score,
+        person_fit_lz,
+        is_person_misfit,
+        person_fit_reason,
         started_at,
         completed_at
     from source
