@@ -42,6 +42,20 @@ def irt() -> None:
 )
 @click.option("--weight-column", default=None, help="Column of pattern frequencies.")
 @click.option(
+    "--long/--wide",
+    "long_format",
+    default=None,
+    help="Long Parquet: one row per response (person, item, response), calibrated by streaming "
+    "chunks of persons (memory bounded; persons sorted, else a sorted copy is made). "
+    "Default: long when the Parquet file has those columns.",
+)
+@click.option(
+    "--columns",
+    default="person,item,response",
+    show_default=True,
+    help="Person, item and response columns of a long file.",
+)
+@click.option(
     "--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True
 )
 @click.option("--se/--no-se", default=False, show_default=True, help="Oakes standard errors.")
@@ -57,6 +71,8 @@ def calibrate(
     model: str,
     input_path: Path,
     weight_column: str | None,
+    long_format: bool | None,
+    columns: str,
     fmt: str,
     se: bool,
     tol: float,
@@ -65,29 +81,37 @@ def calibrate(
     guessing_prior: str | None,
 ) -> None:
     """Calibrate items by marginal maximum likelihood (EM)."""
-    from cli.irt_input import InputError, read_wide
-    from psychometrics import calibrate as fit
+    from cli.irt_input import InputError, file_kind, read_wide
 
-    try:
-        wide = read_wide(input_path, weight_column)
-    except InputError as exc:
-        raise click.BadParameter(str(exc), param_hint="--input") from exc
-    names, data, weights = wide.items, wide.codes, wide.weights
     gp = _parse_pair(guessing_prior)
     if model == "3pl" and gp is None:
         gp = (5.0, 17.0)
+    options: dict[str, Any] = {
+        "standard_errors": se,
+        "tol": tol,
+        "max_iter": max_iter,
+        "slope_prior": _parse_pair(slope_prior),
+        "guessing_prior": gp,
+    }
     try:
-        result = fit(
-            data,
-            model,
-            weights=weights,
-            item_names=names,
-            standard_errors=se,
-            tol=tol,
-            max_iter=max_iter,
-            slope_prior=_parse_pair(slope_prior),
-            guessing_prior=gp,
-        )
+        kind = file_kind(input_path)
+        long_columns = [c.strip() for c in columns.split(",")]
+        if long_format is None:
+            long_format = kind == "parquet" and _is_long(input_path, long_columns)
+        if long_format:
+            if kind != "parquet":
+                raise InputError("a long file must be Parquet")
+            if weight_column is not None:
+                raise InputError("--weight-column applies to wide files only")
+            result = _calibrate_long(input_path, long_columns, model, options)
+        else:
+            from psychometrics import calibrate as fit
+
+            wide = read_wide(input_path, weight_column)
+            options.update(weights=wide.weights, item_names=wide.items)
+            result = fit(wide.codes, model, **options)
+    except InputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--input") from exc
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     out = result.to_dict()
@@ -123,6 +147,31 @@ def calibrate(
         )
     Console().print(table)
     click.echo(f"AIC {result.aic:.3f}  BIC {result.bic:.3f}  {result.convergence.message}")
+
+
+def _is_long(path: Path, columns: list[str]) -> bool:
+    """A Parquet file with the long columns (and at most one more) holds one row per response."""
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(path).names)
+    return set(columns) <= names and len(names) <= len(columns) + 1
+
+
+def _calibrate_long(path: Path, columns: list[str], model: str, options: dict[str, Any]) -> Any:
+    """Stream a long Parquet file through the chunked E-step (psychometrics.stream)."""
+    from cli.irt_input import InputError
+    from lake.response_stream import ResponseFileError, open_parquet_responses
+    from psychometrics.stream import calibrate_stream
+
+    try:
+        source = open_parquet_responses(path, columns)
+    except ResponseFileError as exc:
+        raise InputError(str(exc)) from exc
+    with source:
+        try:
+            return calibrate_stream(source, model, **options)
+        except ResponseFileError as exc:
+            raise InputError(str(exc)) from exc
 
 
 @irt.command("simulate-cat")

@@ -174,16 +174,26 @@ def read_responses(
     pinned = snapshot or pin_snapshot(settings, source)
     if pinned.snapshot_id is None or pinned.metadata_location is None:
         return ResponseHistory(pinned, _empty_responses())
-    scan = (
-        f"iceberg_scan('{scan_location(pinned.metadata_location).replace(chr(39), chr(39) * 2)}', "
-        f"snapshot_from_id => {int(pinned.snapshot_id)})"
-    )
     con = open_session(settings)
     try:
-        frame = con.execute(source.sql.replace("{scan}", scan)).fetch_arrow_table()
+        frame = con.execute(_pinned_sql(source, pinned)).fetch_arrow_table()
     finally:
         con.close()
     return ResponseHistory(pinned, frame.select(list(RESPONSE_COLUMNS)))
+
+
+def read_source_sql(snapshot: PinnedSnapshot) -> str:
+    """DuckDB SQL yielding RESPONSE_COLUMNS at a pinned, non-empty snapshot (for streaming)."""
+    if snapshot.snapshot_id is None or snapshot.metadata_location is None:
+        raise ValueError(f"the lake table {snapshot.table!r} has no responses yet")
+    source = SILVER if snapshot.table == SILVER_RESPONSES else BRONZE_RESPONSES
+    return _pinned_sql(source, snapshot)
+
+
+def _pinned_sql(source: ResponseSource, pinned: PinnedSnapshot) -> str:
+    location = scan_location(str(pinned.metadata_location)).replace("'", "''")
+    scan = f"iceberg_scan('{location}', snapshot_from_id => {int(pinned.snapshot_id or 0)})"
+    return source.sql.replace("{scan}", scan)
 
 
 # ------------------------------------------------------------------ item_parameters history

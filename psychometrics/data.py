@@ -217,6 +217,10 @@ class ResponseData:
             out[:, start:stop] = part >= 0 if category < 0 else part == category
         return out
 
+    def start_codes(self) -> tuple[AnyArray, FloatArray] | None:
+        """Dense codes and weights for classical starting values (``None``: no codes)."""
+        return None if self.codes is None else (self.codes, self.weights)
+
     def take_rows(self, rows: IntArray) -> ResponseData:
         """A subsample of persons (used for warm starts)."""
         codes = None if self.codes is None else self.codes[rows]

@@ -475,8 +475,8 @@ def calibrate(
         d0 = np.full((J, kmax - 1), np.nan)
         d0[:, : start.d.shape[1]] = start.d[:, : kmax - 1]
         c0 = start.c.copy()
-    elif data.codes is not None:
-        a0, d0 = classical_start(data.codes, data.weights, kcat)
+    elif (sample := data.start_codes()) is not None:
+        a0, d0 = classical_start(*sample, kcat)
         c0 = np.zeros(J)
     else:
         a0 = np.ones(J)

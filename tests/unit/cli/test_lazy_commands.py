@@ -69,3 +69,21 @@ def test_irt_calibrate_loads_the_engine_and_not_the_platform(tmp_path: Path) -> 
     assert {"numpy", "pyarrow", "psychometrics"} <= modules
     # polars/pandas would mean a float64 detour; the rest is the platform
     assert not modules & {*PLATFORM, "polars", "pandas", "core", "lake", "governance"}
+
+
+def test_irt_calibrate_long_sorted_file_needs_no_platform(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    person, item = np.nonzero(rng.random((300, 6)) < 0.6)
+    path = tmp_path / "long.parquet"
+    pq.write_table(
+        pa.table({"person": person, "item": item, "response": rng.integers(0, 2, person.size)}),
+        path,
+    )
+    modules = loaded_after(
+        "from cli.main import main\n"
+        f"try:\n    main(['irt', 'calibrate', '--input', {str(path)!r}])\n"
+        "except SystemExit:\n    pass"
+    )
+    assert {"numpy", "pyarrow", "psychometrics", "lake"} <= modules
+    # a sorted file streams straight from Parquet: no DuckDB sort, no catalog
+    assert not modules & {*PLATFORM, "polars", "pandas", "core", "governance"}

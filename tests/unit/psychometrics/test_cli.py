@@ -215,3 +215,40 @@ def test_compact_codes_calibrate_like_the_float_matrix(tmp_path: Path) -> None:
     cli_a = np.array([row["a"] for row in json.loads(res.output)["items"]])
     ref = calibrate(y, "2pl")
     np.testing.assert_allclose(cli_a, ref.items.a, atol=1e-6)
+
+
+def test_calibrate_long_parquet_streams_and_matches_wide(tmp_path: Path) -> None:
+    """A long file (person, item, response; auto-detected) gives the wide file's estimates."""
+    rng = np.random.default_rng(4)
+    n, j = 3_000, 15
+    theta = rng.standard_normal(n)
+    a, d = rng.lognormal(0.0, 0.3, j), rng.normal(0.0, 1.0, j)
+    y = (rng.random((n, j)) < 1 / (1 + np.exp(-(theta[:, None] * a + d)))).astype(np.int64)
+    seen = rng.random((n, j)) < 0.5
+    wide = pl.DataFrame(
+        {f"q{k:02d}": np.where(seen[:, k], y[:, k], None).tolist() for k in range(j)}
+    )
+    wide_path = tmp_path / "wide.parquet"
+    wide.write_parquet(wide_path)
+    person, item = np.nonzero(seen)
+    order = rng.permutation(person.size)  # unsorted: the reader sorts a copy
+    long_path = tmp_path / "long.parquet"
+    pl.DataFrame(
+        {
+            "person": person[order],
+            "item": [f"q{k:02d}" for k in item[order]],
+            "response": y[person, item][order],
+        }
+    ).write_parquet(long_path)
+    outs = []
+    for path in (wide_path, long_path):
+        res = CliRunner().invoke(irt, ["calibrate", "--input", str(path)])
+        assert res.exit_code == 0, res.output
+        outs.append(json.loads(res.output))
+    assert [r["item"] for r in outs[1]["items"]] == [r["item"] for r in outs[0]["items"]]
+    for w, s in zip(outs[0]["items"], outs[1]["items"], strict=True):
+        assert abs(w["a"] - s["a"]) < 2e-3 and abs(w["d"] - s["d"]) < 2e-3
+    bad = CliRunner().invoke(
+        irt, ["calibrate", "--input", str(long_path), "--long", "--weight-column", "w"]
+    )
+    assert bad.exit_code == 2 and "wide files only" in bad.output
