@@ -157,21 +157,13 @@ def create_app(
         auth = AuthService(
             settings, pool.connection, redis, passwords, on_published=revocations.apply
         )
-        state = AppState(
-            settings,
-            pool,
-            redis,
-            None,  # type: ignore[arg-type]
-            metrics,
-            revocations,
-            rate_counters,
-            auth,
-        )
 
         async def class_ids_of(user_id: str) -> list[str]:
+            # the policy asks only during requests, when `state` (below) exists
             return await class_services.class_ids_of(state, user_id)
 
-        state.policy = PolicyGate(engine, class_ids_of, decision_log.record, metrics)
+        policy = PolicyGate(engine, class_ids_of, decision_log.record, metrics)
+        state = AppState(settings, pool, redis, policy, metrics, revocations, rate_counters, auth)
         app.state.dreamseed = state
         stop = asyncio.Event()
         relay_task = asyncio.create_task(run_relay(pool, redis, stop)) if relay else None

@@ -23,11 +23,11 @@ def provide_principal(request: Request[Any, Any, Any], app_state: AppState) -> P
     concurrently, in an anyio task group with a task each, which costs more than both providers.
     """
     del app_state
-    principal = request.scope.get(SCOPE_KEY)  # type: ignore[misc]
+    principal = request.scope.get(SCOPE_KEY)
     if not isinstance(principal, Principal):
         raise Unauthenticated("authentication required")
     return principal
 
 
 def request_id(request: Request[Any, Any, Any]) -> str:
-    return str(request.scope.get("dreamseed.request_id", ""))  # type: ignore[misc]
+    return str(request.scope.get("dreamseed.request_id", ""))

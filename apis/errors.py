@@ -10,6 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from psycopg import OperationalError
 from redis.exceptions import RedisError
 
+from apis.scope import put
 from apis.validation import humanize
 from core.db import is_connection_loss
 from core.errors import DomainError
@@ -70,7 +71,7 @@ def database_error_handler(
     if not is_connection_loss(exc):
         return internal_error_handler(request, exc)
     _log.warning("PostgreSQL unavailable on %s %s: %r", request.method, request.url.path, exc)
-    request.scope[DATABASE_LOST] = True  # type: ignore[literal-required]
+    put(request.scope, DATABASE_LOST, True)
     return error_response(
         503, "the database is unavailable (restarting or failing over); retry shortly",
         {"Retry-After": "2"},

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
 from apis.exams.caches import ExamCaches
@@ -12,6 +11,7 @@ from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
 from apis.gateway.rate_limit import RateCounters
 from apis.gateway.revocations import RevocationMirror
+from core.db import Pool
 from core.media import MediaStore
 from core.sessions import AuthService
 from core.settings import Settings
@@ -20,7 +20,7 @@ from core.settings import Settings
 @dataclass
 class AppState:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     redis: Redis
     policy: PolicyGate
     metrics: Metrics

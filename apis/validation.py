@@ -8,6 +8,7 @@ msgspec reports `Expected `str` matching regex '^[^@\\s]+@…' - at `$.email``; 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -37,11 +38,13 @@ _TYPE_WORDS = {
 _BOUND_WORDS = {">=": "at least", ">": "greater than", "<=": "at most", "<": "less than"}
 _LOCATION = re.compile(r"^(?P<what>.*?) - at `(?:key` in `)?(?P<path>[^`]*)`$")
 _KEY_IN = re.compile(r" - at `key` in `")
-_RULES: list[tuple[re.Pattern[str], Any]] = []
+#: Turns one msgspec message (matched by its rule's regex) into words; gets the field's type info.
+_Phrase = Callable[[re.Match[str], Any], str]
+_RULES: list[tuple[re.Pattern[str], _Phrase]] = []
 
 
-def _rule(regex: str) -> Any:
-    def register(fn: Any) -> Any:
+def _rule(regex: str) -> Callable[[_Phrase], _Phrase]:
+    def register(fn: _Phrase) -> _Phrase:
         _RULES.append((re.compile(regex), fn))
         return fn
 
@@ -144,7 +147,7 @@ def _type_at(root: Any, path: str) -> Any:
     if root is None:
         return None
     try:
-        info = mi.type_info(root)
+        info: mi.Type | None = mi.type_info(root)
     except (TypeError, ValueError):
         return None
     for seg in _SEGMENT.finditer(path.removeprefix("$")):

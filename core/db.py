@@ -10,8 +10,12 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
+
+#: The API's pool: its connections return rows as dicts (column name → value).
+DictConnection = AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[DictConnection]
 
 # How long a request waits for a pooled connection before it is refused with a 503: long
 # enough to ride out a busy moment, short enough that a lost database answers promptly.
@@ -51,7 +55,7 @@ def create_pool(
     min_size: int = 2,
     max_size: int = 20,
     timeout: float = POOL_TIMEOUT_SECONDS,
-) -> AsyncConnectionPool:
+) -> Pool:
     """An unopened pool returning dict rows; open it with `await pool.open(wait=True)`.
 
     Dead connections are dropped at checkout (`discard_dead_connection`) and replaced in the
@@ -59,6 +63,7 @@ def create_pool(
     """
     return AsyncConnectionPool(
         database_url,
+        connection_class=DictConnection,
         min_size=min_size,
         max_size=max_size,
         open=False,

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any
 
 import redis.asyncio as aioredis
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
 
-from core.db import create_pool
+from core.db import Pool, create_pool
 from core.passwords import PasswordWorkers
 from core.sessions import AuthService
 from core.settings import Settings
@@ -30,13 +29,13 @@ class Resources:
     def __init__(self, settings: Settings, *, pool_max_size: int = 10) -> None:
         self.settings = settings
         self._pool_max_size = pool_max_size
-        self._pool: AsyncConnectionPool | None = None
+        self._pool: Pool | None = None
         self._redis: aioredis.Redis | None = None
         self._decision_log: DecisionLog | None = None
         self._auth: AuthService | None = None
         self._lock = asyncio.Lock()
 
-    async def pool(self) -> AsyncConnectionPool:
+    async def pool(self) -> Pool:
         """The opened connection pool (dict rows); raises psycopg errors if PostgreSQL is down."""
         if self._pool is not None:
             return self._pool
@@ -95,7 +94,7 @@ class Resources:
         async with pool.connection() as conn:
             await conn.set_read_only(True)
             cursor = await conn.execute(query, params)
-            return cast(list[dict[str, Any]], await cursor.fetchall())
+            return await cursor.fetchall()
 
     async def close(self) -> None:
         if self._auth is not None:

@@ -26,6 +26,7 @@ from apis.gateway.principal import Principal
 from apis.learning import holders
 from apis.state import AppState
 from core.errors import InvalidInput, NotFound
+from core.ids import parse_uuid
 
 
 def _resource(a: Assignment) -> Resource:
@@ -62,7 +63,7 @@ class AssignmentsController(Controller):
     ) -> Assignment:
         """Assign an exam, a lesson or a task to one of the caller's classes (or some of its
         students) with open and due times, a late policy and points."""
-        class_id = services.parse_uuid(data.class_id, "class_id")
+        class_id = parse_uuid(data.class_id, "class_id")
         async with app_state.pool.connection() as conn:
             cur = await conn.execute(
                 "select teacher_id::text from classes.classes where class_id = %s", (class_id,)

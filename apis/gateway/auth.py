@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
 from apis.gateway.principal import SCOPE_KEY, Principal
 from apis.gateway.timing import stage
+from apis.scope import put
 from core.auth import decode_token_cached
 from core.errors import ServiceUnavailable, Unauthenticated
 
@@ -44,7 +46,7 @@ def revocation_unavailable(cause: BaseException | None) -> ServiceUnavailable:
 
 
 class AuthMiddleware(ASGIMiddleware):
-    scopes = ("http",)  # type: ignore[assignment]
+    scopes = (ScopeType.HTTP,)
     exclude_opt_key = "public"
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
@@ -62,7 +64,9 @@ class AuthMiddleware(ASGIMiddleware):
         except Unauthenticated as exc:
             exc.headers["WWW-Authenticate"] = "Bearer"
             raise
-        scope[SCOPE_KEY] = Principal(  # type: ignore[literal-required]
-            claims.user_id, claims.role, claims.token_id, claims.expires_at
+        put(
+            scope,
+            SCOPE_KEY,
+            Principal(claims.user_id, claims.role, claims.token_id, claims.expires_at),
         )
         await next_app(scope, receive, send)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar import Request
+from litestar.enums import ScopeType
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.middleware import ASGIMiddleware
 
@@ -31,6 +32,7 @@ from apis.validation import humanize
 from core.errors import DomainError, InvalidInput
 
 if TYPE_CHECKING:
+    from litestar.handlers import HTTPRouteHandler
     from litestar.types import ASGIApp, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -206,7 +208,7 @@ class BodyTypes:
 
 
 class InputHygieneMiddleware(ASGIMiddleware):
-    scopes = ("http",)  # type: ignore[assignment]
+    scopes = (ScopeType.HTTP,)
 
     def __init__(self) -> None:
         self.body_types = BodyTypes()
@@ -219,7 +221,8 @@ class InputHygieneMiddleware(ASGIMiddleware):
         await next_app(scope, receive, send)
 
     async def _check_body(self, scope: Scope, receive: Receive) -> None:
-        handler = scope["route_handler"]  # type: ignore[typeddict-item]
+        # an http scope (`scopes`), so its handler is an HTTP route handler
+        handler = cast("HTTPRouteHandler", scope["route_handler"])
         request: Request[Any, Any, Any] = Request(scope, receive)
         try:
             body = await request.body()  # cached for the handler's own Request

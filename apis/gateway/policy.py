@@ -122,7 +122,7 @@ async def policy_guard(
     if not isinstance(action, str):
         # Fail closed: a route nobody wrote a policy action for is not reachable.
         raise Forbidden(f"route {connection.url.path} declares no policy action")
-    principal = connection.scope.get(SCOPE_KEY)  # type: ignore[misc]
+    principal = connection.scope.get(SCOPE_KEY)
     if not isinstance(principal, Principal):
         raise Unauthenticated("authentication required")
     gate: PolicyGate = connection.app.state.dreamseed.policy

@@ -18,6 +18,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
 from apis.gateway.principal import SCOPE_KEY
@@ -117,13 +118,13 @@ def window_keys(scope: Scope, user_id: str | None, now: float) -> list[tuple[str
 
 
 class RateLimitMiddleware(ASGIMiddleware):
-    scopes = ("http",)  # type: ignore[assignment]
+    scopes = (ScopeType.HTTP,)
     exclude_opt_key = "no_rate_limit"
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         state = scope["app"].state.dreamseed
         counters: RateCounters = state.rate_counters
-        principal = scope.get(SCOPE_KEY)  # type: ignore[misc]
+        principal = scope.get(SCOPE_KEY)
         now = time.time()
         limits: dict[str, Any] = {
             "ip": state.settings.rate_limit_per_ip,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from litestar.middleware import ASGIMiddleware
 
 from apis.errors import DATABASE_LOST
+from apis.scope import discard
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +41,8 @@ class ReadRetryMiddleware(ASGIMiddleware):
 
         await next_app(scope, receive, send_unless_lost)
         if held_back:
-            _log.info("retrying %s %s once: PostgreSQL was lost", scope["method"], scope["path"])
-            scope.pop(DATABASE_LOST)  # type: ignore[misc]
+            _log.info(
+                "retrying %s %s once: PostgreSQL was lost", scope.get("method"), scope["path"]
+            )
+            discard(scope, DATABASE_LOST)
             await next_app(scope, receive, send)

@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from apis.gateway.principal import SCOPE_KEY
 from apis.gateway.timing import TIMINGS, Timings
+from apis.scope import put
 from core.errors import DomainError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def _status_of(exc: Exception) -> int:
 class RequestContextMiddleware(ASGIMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request_id = _incoming_request_id(scope)
-        scope[REQUEST_ID_KEY] = request_id  # type: ignore[literal-required]
+        put(scope, REQUEST_ID_KEY, request_id)
         token = REQUEST_ID.set(request_id)
         timings = Timings()
         timings_token = TIMINGS.set(timings)
@@ -70,7 +71,7 @@ class RequestContextMiddleware(ASGIMiddleware):
                 # client tell service time from network and its own queueing.
                 spent = time.perf_counter() - started
                 headers.append((b"server-timing", timings.header(spent)))
-                message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -84,13 +85,13 @@ class RequestContextMiddleware(ASGIMiddleware):
             REQUEST_ID.reset(token)
             TIMINGS.reset(timings_token)
             elapsed = time.perf_counter() - started
-            route = scope.get("path_template", scope["path"])  # type: ignore[typeddict-item]
+            route = scope.get("path_template", scope["path"])
             method = scope.get("method", "WS")
             state = scope["app"].state.get("dreamseed")
             if state is not None:
                 state.metrics.observe_request(route, method, status, elapsed)
             if _log.isEnabledFor(logging.INFO):
-                principal = scope.get(SCOPE_KEY)  # type: ignore[misc]
+                principal = scope.get(SCOPE_KEY)
                 line = {
                     "request_id": request_id,
                     "method": method,

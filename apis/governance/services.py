@@ -86,7 +86,7 @@ async def list_decisions(state: AppState, q: DecisionQuery) -> DecisionPage:
     args.append(q.limit + 1)
     async with state.pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(sql, args)  # type: ignore[arg-type]
+        await cur.execute(sql, args)
         rows = await cur.fetchall()
     more = len(rows) > q.limit
     rows = rows[: q.limit]

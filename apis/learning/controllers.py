@@ -35,6 +35,7 @@ from apis.learning.schemas import (
 )
 from apis.state import AppState
 from core.errors import Forbidden, NotFound
+from core.ids import parse_uuid
 
 
 def edits(principal: Principal, owner_id: str) -> bool:
@@ -133,7 +134,7 @@ class CoursesController(Controller):
         """Assign the course to one of its teacher's classes; answers the assigned class ids."""
         course = await services.get_course_row(app_state, str(course_id))
         await authorize_course(app_state, principal, course, "learning.course.update", read=False)
-        class_id = services.parse_uuid(data.class_id, "class_id")
+        class_id = parse_uuid(data.class_id, "class_id")
         if await services.class_teacher(app_state, class_id) != course.owner_id:
             raise Forbidden("class_id: a course can be assigned only to its teacher's classes")
         return await services.set_course_class(app_state, course, class_id, assigned=True)

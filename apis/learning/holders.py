@@ -11,6 +11,7 @@ from apis.gateway.principal import Principal
 from apis.learning import services
 from apis.state import AppState
 from core.errors import InvalidInput, NotFound
+from core.ids import parse_uuid
 
 # holder_type -> (check for upload, check for download); filled by the services that own holders
 # (assignments registers "submission" when it is served).
@@ -119,7 +120,7 @@ def _checks(holder_type: str) -> tuple[UploadCheck, DownloadCheck]:
 async def authorize_upload(
     app_state: AppState, principal: Principal, holder_type: str, holder_id: str
 ) -> str:
-    holder_id = services.parse_uuid(holder_id, "holder_id")
+    holder_id = parse_uuid(holder_id, "holder_id")
     await _checks(holder_type)[0](app_state, principal, holder_id)
     return holder_id
 
