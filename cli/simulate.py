@@ -157,30 +157,30 @@ def simulate_class(
         with cur.copy(
             "copy users.accounts (user_id, email, display_name, created_at, role, password_hash) from stdin"
         ) as copy:
-            for row in accounts:
-                copy.write_row((*row, "student", NO_LOGIN))
+            for account in accounts:
+                copy.write_row((*account, "student", NO_LOGIN))
         with cur.copy(
             "copy classes.memberships (class_id, student_id, joined_at) from stdin"
         ) as copy:
-            for row in members:
-                copy.write_row(row)
+            for member in members:
+                copy.write_row(member)
         with cur.copy(
             "copy exams.attempts (attempt_id, exam_id, student_id, started_at, completed_at,"
             " raw_score, max_score, position, n_scored, n_correct, status) from stdin"
         ) as copy:
-            for row in attempts:
-                copy.write_row((*row, "completed"))
+            for attempt_row in attempts:
+                copy.write_row((*attempt_row, "completed"))
         with cur.copy(
             "copy exams.responses (attempt_id, item_id, choice, is_correct, answered_at,"
             " position, score) from stdin"
         ) as copy:
-            for row in responses:
-                copy.write_row(row)
+            for response in responses:
+                copy.write_row(response)
         with cur.copy(
             "copy events.outbox (event_id, event_type, aggregate_id, occurred_at, payload) from stdin"
         ) as copy:
-            for row in events:
-                copy.write_row(row)
+            for event in events:
+                copy.write_row(event)
     return len(responses)
 
 

@@ -89,9 +89,9 @@ def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
         table.add_column(column)
     for row in rows:
         table.add_row(*("NULL" if v is None else str(v) for v in row))
-    console = Console(file=io.StringIO(), width=200, force_terminal=False)
-    console.print(table)
-    out = console.file.getvalue()  # type: ignore[attr-defined]
+    out_buffer = io.StringIO()
+    Console(file=out_buffer, width=200, force_terminal=False).print(table)
+    out = out_buffer.getvalue()
     return f"{out.rstrip()}\n({len(rows)} row{'s' if len(rows) != 1 else ''})"
 
 
@@ -316,7 +316,7 @@ def _interactive(ctx: click.Context, settings: Settings, door: SqlDoor, fmt: str
     interactive = sys.stdin.isatty()
     failed = False
     try:
-        for statement in _statements(click.get_text_stream("stdin"), interactive):
+        for statement in _statements(sys.stdin, interactive):
             try:
                 columns, rows = run_sql(settings, statement, con=con)
             except duckdb.Error as exc:

@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from psychometrics.stream import ResponseChunk
+
 # DuckDB and the lake's catalog (pyiceberg) are imported where used: `dreamseed irt calibrate`
 # on a sorted Parquet file needs neither.
 if TYPE_CHECKING:
@@ -48,15 +50,6 @@ class ResponseFileError(ValueError):
     """The file cannot be read as long-format responses; the message names the column."""
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """Dense person indices (sorted), item indices and response codes (-1 = missing)."""
-
-    person: np.ndarray
-    item: np.ndarray
-    response: np.ndarray
-
-
 @dataclass
 class ParquetResponses:
     """A Parquet file of responses sorted by person, read in chunks of whole persons.
@@ -79,7 +72,7 @@ class ParquetResponses:
     def item_names(self) -> Sequence[str]:
         return [str(v) for v in self.items.to_pylist()]
 
-    def __iter__(self) -> Iterator[Chunk]:
+    def __iter__(self) -> Iterator[ResponseChunk]:
         person_col, item_col, response_col = self.columns
         reader = pq.ParquetFile(self.path)
         carry: list[np.ndarray] | None = None
@@ -100,9 +93,9 @@ class ParquetResponses:
                 head = [np.concatenate([c, h]) for c, h in zip(carry, head, strict=True)]
             carry = [a[cut:] for a in parts]
             if head[0].size:
-                yield Chunk(*head)
+                yield ResponseChunk(*head)
         if carry is not None and carry[0].size:
-            yield Chunk(*carry)
+            yield ResponseChunk(*carry)
 
     def close(self) -> None:
         """Remove the sorted copy, if one was made."""

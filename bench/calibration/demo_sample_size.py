@@ -84,7 +84,7 @@ def main() -> None:
     )
     print("students | RMSE(a) median  p90 | RMSE(b) median  p90 | converged | s/run")
     for n in (int(x) for x in args.sizes.split(",")):
-        runs = [one(rng, args.items, n, prior) for _ in range(args.reps)]  # type: ignore[arg-type]
+        runs = [one(rng, args.items, n, prior) for _ in range(args.reps)]
         ra = np.array([r[0] for r in runs])
         rb = np.array([r[1] for r in runs])
         conv = np.mean([r[2] for r in runs])

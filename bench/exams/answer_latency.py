@@ -145,7 +145,7 @@ async def _setup(api: httpx.AsyncClient, n_items: int, max_items: int) -> dict[s
     teacher = {"Authorization": f"Bearer {token}"}
     klass = (await api.post("/api/v1/classes/", json={"name": "Bench"}, headers=teacher)).json()
     rng = random.Random(11)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j in range(n_items):
         rows.append(
             {
@@ -205,7 +205,7 @@ def _answer(bank: dict[str, Any], item_id: str, theta: float, rng: random.Random
     a, b, key = bank[item_id]
     if rng.random() < 1 / (1 + math.exp(-a * (theta - b))):
         return int(key)
-    return (key + 1 + rng.randrange(3)) % 4
+    return int((key + 1 + rng.randrange(3)) % 4)
 
 
 async def _examinee(
@@ -377,7 +377,7 @@ def _report(
 ) -> dict[str, Any]:
     requests = max(1, len(stats.latencies_ms) + len(stats.attempts))
     lat = stats.latencies_ms
-    out = {
+    out: dict[str, Any] = {
         "path": name,
         "answers": len(lat),
         "throughput_per_s": round(len(lat) / seconds, 1),
@@ -453,7 +453,9 @@ async def main_async(args: argparse.Namespace) -> None:
         ):
             cpu0, relay0 = _cpu_seconds(server.pid), _cpu_seconds(relay.pid)
             client0 = time.process_time()
-            stop, probe, probe_trace = asyncio.Event(), [], []
+            stop = asyncio.Event()
+            probe: list[float] = []
+            probe_trace: list[tuple[float, float]] = []
             prober = asyncio.create_task(_commit_probe(url, stop, probe, probe_trace))
             stats, seconds = await _phase(port, students, world, kind, think, args.budget)
             stop.set()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import io
 import logging
@@ -25,7 +24,6 @@ import random
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from answer_latency import _answer, _scratch_db, _seed_students, _setup
 
 from apis.app import create_app
+from bench.asgi import lifespan
+from bench.asgi import transport as asgi_transport
 from core.settings import Settings
 
 
@@ -74,30 +74,6 @@ async def _examinee(
             item = queue.pop(0) if queue else None
 
 
-@contextlib.asynccontextmanager
-async def _lifespan(app: Any) -> AsyncIterator[None]:
-    """Run the ASGI lifespan (start-up, then shutdown) of `app` on this event loop."""
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    await inbox.put({"type": "lifespan.startup"})
-
-    async def send(message: dict[str, Any]) -> None:
-        await outbox.put(message)
-
-    task = asyncio.create_task(
-        app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, send)
-    )
-    started = await outbox.get()
-    if started["type"] != "lifespan.startup.complete":
-        raise RuntimeError(f"start-up failed: {started}")
-    try:
-        yield
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        await outbox.get()
-        await task
-
-
 async def main_async(args: argparse.Namespace) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the client's own request log
     settings = Settings.load()
@@ -107,9 +83,9 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     try:
         app = create_app(app_settings, relay=not args.no_relay)
-        transport = httpx.ASGITransport(app=app)  # same thread, same event loop: one profile
+        transport = asgi_transport(app)  # same thread, same event loop: one profile
         async with (
-            _lifespan(app),
+            lifespan(app),
             httpx.AsyncClient(transport=transport, base_url="http://bench") as api,
         ):
             world = await _setup(api, args.items, args.max_items)

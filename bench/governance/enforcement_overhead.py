@@ -35,6 +35,7 @@ import psycopg
 from litestar import Controller, Litestar, get
 
 import apis.app as app_module
+from bench.asgi import lifespan, transport
 from core.migrate import migrate
 from core.settings import Settings
 
@@ -55,32 +56,15 @@ async def _no_guard(*_: Any) -> None:
 
 def build(settings: Settings, *, enforce: bool) -> Litestar:
     app_module.SERVICES["bench"] = (BenchController,)  # bench-only route, both builds
-    original = app_module.policy_guard
+    # a monkeypatch of the guard create_app installs (setattr: the module does not export it)
+    original = getattr(app_module, "policy_guard")  # noqa: B009
     if not enforce:
-        app_module.policy_guard = _no_guard  # type: ignore[assignment]
+        setattr(app_module, "policy_guard", _no_guard)  # noqa: B010
     try:
         return app_module.create_app(settings, ["users", "bench"], relay=False)
     finally:
-        app_module.policy_guard = original
+        setattr(app_module, "policy_guard", original)  # noqa: B010
         del app_module.SERVICES["bench"]
-
-
-@asynccontextmanager
-async def lifespan(app: Litestar) -> AsyncIterator[None]:
-    """Run the app's ASGI lifespan (startup/shutdown) on this event loop."""
-    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-    task = asyncio.create_task(app(scope, inbox.get, outbox.put))  # type: ignore[arg-type]
-    await inbox.put({"type": "lifespan.startup"})
-    started = await outbox.get()
-    assert started["type"] == "lifespan.startup.complete", started
-    try:
-        yield
-    finally:
-        await inbox.put({"type": "lifespan.shutdown"})
-        await outbox.get()
-        await task
 
 
 @asynccontextmanager
@@ -120,9 +104,9 @@ async def run(n: int, warmup: int) -> None:
             lifespan(on_app),
             lifespan(off_app),
             lifespan(nolog_app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(on_app), base_url=BASE) as on,
-            httpx.AsyncClient(transport=httpx.ASGITransport(off_app), base_url=BASE) as off,
-            httpx.AsyncClient(transport=httpx.ASGITransport(nolog_app), base_url=BASE) as nolog,
+            httpx.AsyncClient(transport=transport(on_app), base_url=BASE) as on,
+            httpx.AsyncClient(transport=transport(off_app), base_url=BASE) as off,
+            httpx.AsyncClient(transport=transport(nolog_app), base_url=BASE) as nolog,
         ):
             # Breakdown only: the guard decides but the decision is not logged.
             nolog_app.state.dreamseed.policy._record = lambda _decision: True

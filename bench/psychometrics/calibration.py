@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -79,8 +80,9 @@ def fit_mirt(y: np.ndarray, quadpts: int) -> Fit:
     import mirt
 
     fit = mirt.fit_mirt(y.astype(np.int64), "2PL", n_quadpts=quadpts, compute_standard_errors=False)
-    ma = np.asarray(fit.model.discrimination, dtype=float).ravel()
-    return ma, -ma * np.asarray(fit.model.difficulty, dtype=float).ravel()
+    model: Any = fit.model  # mirt types it as its base class; a 2PL fit has both attributes
+    ma = np.asarray(model.discrimination, dtype=np.float64).ravel()
+    return ma, -ma * np.asarray(model.difficulty, dtype=np.float64).ravel()
 
 
 def compare(
