@@ -15,9 +15,8 @@ from lake.ingest import (
     HORIZON_PROPERTY,
     final_outbox_count,
     read_horizon,
-    read_watermark,
-    snapshot_int_property,
 )
+from lake.shipper import read_watermark, snapshot_int_property
 from lake.silver import (
     SILVER_HORIZON_PROPERTY,
     SILVER_REBUILD_PROPERTY,

@@ -1,19 +1,15 @@
 """Ship `governance.decisions` (the policy audit log in PostgreSQL) to the silver Iceberg table
 `policy_decisions`, exactly once.
 
-Same protocol as the outbox ingest (`lake.ingest`): in one REPEATABLE READ transaction read
-H = pg_snapshot_xmin(pg_current_snapshot()), copy the rows with previous <= txid < H (the `txid`
-column comes from migration 0010), and commit them as one Iceberg snapshot whose summary carries H;
-serialised by an advisory lock per namespace, commit retries off. Person ids are pseudonymised:
+The lake's one shipper (`lake.shipper`) does it: the rows with previous <= txid < H (the `txid`
+column comes from migration 0010) in one Iceberg snapshot whose summary carries H. Person ids are pseudonymised:
 `subject_id`, the resource's `owner_id`, and the resource's `id` when the resource is a person
 (types in `PERSON_RESOURCE_TYPES`); the raw `resource` JSON is not copied.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,10 +32,9 @@ from pyiceberg.types import (
 from core.db import AdvisoryLock
 from core.settings import Settings
 from lake.catalog import load_catalog
-from lake.ingest import SNAPSHOT_HORIZON_SQL, read_watermark
 from lake.pseudonym import Pseudonymizer
+from lake.shipper import Shipment, Watermark, read_watermark, ship_below_horizon
 from lake.tables import NO_COMMIT_RETRIES, TableDef, ensure_table, identifier
-from lake.writer import append_arrow
 
 POLICY_DECISIONS = "policy_decisions"
 DECISIONS_HORIZON_PROPERTY = "dreamseed.decisions.xmin_horizon"
@@ -91,15 +86,6 @@ select count(*) from governance.decisions
 FINAL_COUNT_SQL = "select count(*) from governance.decisions where txid < %(horizon)s::xid8"
 
 
-@dataclass(frozen=True, slots=True)
-class ShipResult:
-    rows: int
-    previous_horizon: int
-    horizon: int
-    committed: bool
-    seconds: float
-
-
 def ensure_policy_decisions(settings: Settings) -> Table:
     return ensure_table(load_catalog(settings), settings, POLICY_DECISIONS_DEF)
 
@@ -144,45 +130,25 @@ def _rows_to_arrow(
     return pa.Table.from_pydict(columns, schema=POLICY_DECISIONS_SCHEMA.as_arrow())
 
 
-def ship_decisions(settings: Settings, *, batch_size: int = 50_000) -> ShipResult:
+def ship_decisions(settings: Settings, *, batch_size: int = 50_000) -> Shipment:
     """Append the decisions that became final since the last run to `policy_decisions`."""
-    started = time.perf_counter()
     pseudo = Pseudonymizer(settings.pseudonym_key)
-    lock = AdvisoryLock(f"dreamseed.lake.decisions:{settings.lake_namespace}")
-    with lock.on_own_connection(settings.database_url):
-        table = ensure_policy_decisions(settings)
-        previous = read_watermark(table, DECISIONS_HORIZON_PROPERTY)
-        shipped_at = datetime.now(UTC)
-        rows = 0
-        with psycopg.connect(settings.database_url) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            with conn.transaction():
-                got = conn.execute(SNAPSHOT_HORIZON_SQL).fetchone()
-                assert got is not None
-                horizon = int(got[0])
-                if horizon <= previous:
-                    return ShipResult(0, previous, previous, False, time.perf_counter() - started)
-                tx = table.transaction()
-                append = tx.update_snapshot(
-                    snapshot_properties={
-                        DECISIONS_HORIZON_PROPERTY: str(horizon),
-                        DECISIONS_PREVIOUS_PROPERTY: str(previous),
-                    }
-                ).fast_append()
-                counter = itertools.count(0)
-                with conn.cursor(name="dreamseed_decisions_ship") as cursor:
-                    cursor.itersize = batch_size
-                    cursor.execute(SELECT_SQL, {"previous": str(previous), "horizon": str(horizon)})
-                    while batch := cursor.fetchmany(batch_size):
-                        rows += len(batch)
-                        chunk = _rows_to_arrow(batch, pseudo, shipped_at)
-                        append_arrow(append, tx.table_metadata, table.io, chunk, counter)
-        if rows == 0:
-            return ShipResult(0, previous, previous, False, time.perf_counter() - started)
-        append.commit()
-        tx.commit_transaction()
-    return ShipResult(rows, previous, horizon, True, time.perf_counter() - started)
+    shipped_at = datetime.now(UTC)
+
+    def read_rows(conn: psycopg.Connection[Any], previous: int, horizon: int) -> Iterator[pa.Table]:
+        with conn.cursor(name="dreamseed_decisions_ship") as cursor:
+            cursor.itersize = batch_size
+            cursor.execute(SELECT_SQL, {"previous": str(previous), "horizon": str(horizon)})
+            while batch := cursor.fetchmany(batch_size):
+                yield _rows_to_arrow(batch, pseudo, shipped_at)
+
+    return ship_below_horizon(
+        settings.database_url,
+        lock=AdvisoryLock(f"dreamseed.lake.decisions:{settings.lake_namespace}"),
+        open_table=lambda: ensure_policy_decisions(settings),
+        watermark=Watermark(DECISIONS_HORIZON_PROPERTY, DECISIONS_PREVIOUS_PROPERTY),
+        read_rows=read_rows,
+    )
 
 
 def pending_decisions(settings: Settings) -> int:

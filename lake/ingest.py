@@ -1,34 +1,14 @@
 """Copy `events.outbox` into the bronze Iceberg table `outbox_events`, exactly once.
 
-The watermark is a transaction-id horizon, not an event_seq: sequence values are taken when a row
-is inserted but become visible when its transaction commits, so a smaller event_seq can appear
-after a larger one has been read. Instead, in one REPEATABLE READ transaction we read
-H = pg_snapshot_xmin(pg_current_snapshot()) -- every transaction with an id below H has finished,
-so the set of outbox rows with txid < H can never change again -- and copy the rows with
-previous_horizon <= txid < H. H is stored in the summary of the Iceberg snapshot that appends those
-rows, so data and watermark move in one atomic catalog commit:
-
-* a crash after the Parquet files are written but before the commit leaves the old snapshot (and
-  so the old horizon) current: the rerun copies the same rows again and commits once (the orphaned
-  files are never referenced; orphan-file maintenance removes them);
-* two ingests cannot interleave: they are serialised by a PostgreSQL advisory lock per namespace,
-  and the table refuses to rebase a losing append (`commit.retry.num-retries = 0`), so even without
-  the lock the loser fails instead of duplicating.
-
-Empty batches commit nothing: the horizon only moves together with data. That costs nothing in
-correctness -- the next run scans from the old horizon with the `outbox_by_txid` index -- and keeps
-the snapshot log free of empty snapshots. (A long-idle outbox therefore keeps an old horizon; the
-index range scan is still cheap, since no rows lie between it and the current one.)
+The protocol (transaction-id horizon, watermark in the snapshot summary, advisory lock, commit
+retries off) is the lake's one shipper, `lake.shipper`; this module says what to read (the outbox
+rows of a horizon range, streamed with COPY) and where the watermark lives.
 """
 
 from __future__ import annotations
 
 import io
-import itertools
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,23 +16,23 @@ import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.io import FileIO
-from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
-from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import Snapshot
 
 from core.db import AdvisoryLock
 from core.settings import Settings
 from lake.catalog import load_catalog
+from lake.shipper import (
+    Shipment,
+    Watermark,
+    read_watermark,
+    ship_below_horizon,
+)
 from lake.tables import OUTBOX_EVENTS_DEF, ensure_outbox_events, identifier
-from lake.writer import write_day_partitions
 
 HORIZON_PROPERTY = "dreamseed.outbox.xmin_horizon"
 PREVIOUS_HORIZON_PROPERTY = "dreamseed.outbox.previous_horizon"
 DEFAULT_BATCH_SIZE = 250_000
 
-SNAPSHOT_HORIZON_SQL = "select pg_snapshot_xmin(pg_current_snapshot())::text"
 SELECT_SQL = """
 select event_seq,
        event_id::text,
@@ -80,50 +60,6 @@ select count(*)
  where txid >= %(previous)s::xid8 and txid < pg_snapshot_xmin(pg_current_snapshot())
 """
 FINAL_COUNT_SQL = "select count(*) from events.outbox where txid < %(horizon)s::xid8"
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    """What one ingest did. `horizon` is the watermark in force afterwards."""
-
-    rows: int
-    previous_horizon: int
-    horizon: int
-    committed: bool
-    snapshot_id: int | None
-    data_files: int
-    seconds: float
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-
-def snapshot_int_property(snapshot: Snapshot, name: str) -> int | None:
-    """An integer stored in a snapshot's summary, or None."""
-    summary = snapshot.summary
-    if summary is None:
-        return None
-    value = summary.additional_properties.get(name)
-    return int(value) if value is not None else None
-
-
-def _snapshot_horizon(snapshot: Snapshot) -> int | None:
-    return snapshot_int_property(snapshot, HORIZON_PROPERTY)
-
-
-def read_watermark(table: Table, name: str) -> int:
-    """Walk back from the current snapshot to the first one whose summary carries `name`
-    (maintenance snapshots, e.g. compaction, do not); 0 when none has."""
-    snapshot = table.current_snapshot()
-    while snapshot is not None:
-        value = snapshot_int_property(snapshot, name)
-        if value is not None:
-            return value
-        if snapshot.parent_snapshot_id is None:
-            break
-        snapshot = table.metadata.snapshot_by_id(snapshot.parent_snapshot_id)
-    return 0
 
 
 def read_horizon(table: Table) -> int:
@@ -246,23 +182,12 @@ def _csv_batches(
         yield convert(pa.Table.from_batches(held, schema=held[0].schema))
 
 
-def _write_day_partitions(
-    metadata: TableMetadata,
-    io: FileIO,
-    chunk: pa.Table,
-    write_uuid: uuid.UUID,
-    counter: itertools.count[int],
-) -> Iterator[DataFile]:
-    """One Parquet file per day of `occurred_at` in `chunk` (see `lake.writer`)."""
-    yield from write_day_partitions(metadata, io, chunk, write_uuid, counter)
-
-
 def ingest_outbox(
     settings: Settings,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     before_commit: Callable[[], None] | None = None,
-) -> IngestResult:
+) -> Shipment:
     """Append the outbox rows that became final since the last ingest to `outbox_events`.
 
     Rows are streamed from PostgreSQL `batch_size` at a time and written as Parquet files as they
@@ -272,69 +197,21 @@ def ingest_outbox(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
-    started = time.perf_counter()
-    with AdvisoryLock(_lock_key(settings)).on_own_connection(settings.database_url):
-        catalog = load_catalog(settings)
-        table = ensure_outbox_events(catalog, settings)
-        previous = read_horizon(table)
-        arrow_schema = OUTBOX_EVENTS_DEF.arrow_schema()
-        ingested_at = datetime.now(UTC)
+    arrow_schema = OUTBOX_EVENTS_DEF.arrow_schema()
+    ingested_at = datetime.now(UTC)
 
-        with psycopg.connect(settings.database_url) as conn:
-            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-            conn.read_only = True
-            with conn.transaction():
-                row = conn.execute(SNAPSHOT_HORIZON_SQL).fetchone()
-                assert row is not None
-                horizon = int(row[0])
-                if horizon <= previous:
-                    return _nothing(previous, started)
-                tx = table.transaction()
-                counter = itertools.count(0)
-                rows = 0
-                files = 0
-                properties = {
-                    HORIZON_PROPERTY: str(horizon),
-                    PREVIOUS_HORIZON_PROPERTY: str(previous),
-                }
-                update = tx.update_snapshot(snapshot_properties=properties)
-                append = update.fast_append()
-                copy_sql = COPY_SQL.format(previous=int(previous), horizon=int(horizon))
-                with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                    for chunk in _csv_batches(copy, arrow_schema, batch_size, ingested_at):
-                        rows += chunk.num_rows
-                        for data_file in _write_day_partitions(
-                            tx.table_metadata, table.io, chunk, append.commit_uuid, counter
-                        ):
-                            append.append_data_file(data_file)
-                            files += 1
-        if rows == 0:
-            return _nothing(previous, started)
-        append.commit()  # writes manifests and stages the snapshot in the transaction
-        if before_commit is not None:
-            before_commit()
-        committed = tx.commit_transaction()
-        snapshot = committed.current_snapshot()
-    return IngestResult(
-        rows=rows,
-        previous_horizon=previous,
-        horizon=horizon,
-        committed=True,
-        snapshot_id=snapshot.snapshot_id if snapshot is not None else None,
-        data_files=files,
-        seconds=time.perf_counter() - started,
-    )
+    def read_rows(conn: psycopg.Connection[Any], previous: int, horizon: int) -> Iterator[pa.Table]:
+        copy_sql = COPY_SQL.format(previous=int(previous), horizon=int(horizon))
+        with conn.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            yield from _csv_batches(copy, arrow_schema, batch_size, ingested_at)
 
-
-def _nothing(previous: int, started: float) -> IngestResult:
-    return IngestResult(
-        rows=0,
-        previous_horizon=previous,
-        horizon=previous,
-        committed=False,
-        snapshot_id=None,
-        data_files=0,
-        seconds=time.perf_counter() - started,
+    return ship_below_horizon(
+        settings.database_url,
+        lock=AdvisoryLock(_lock_key(settings)),
+        open_table=lambda: ensure_outbox_events(load_catalog(settings), settings),
+        watermark=Watermark(HORIZON_PROPERTY, PREVIOUS_HORIZON_PROPERTY),
+        read_rows=read_rows,
+        before_commit=before_commit,
     )
 
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,13 +44,9 @@ import msgspec
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
-from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan
-from pyiceberg.manifest import DataFile, ManifestEntryStatus
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
-from pyiceberg.table import FileScanTask, Table
-from pyiceberg.table.snapshots import Snapshot
+from pyiceberg.table import Table
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import IntegerType, LongType, NestedField, StringType, TimestamptzType
@@ -58,6 +54,14 @@ from pyiceberg.types import IntegerType, LongType, NestedField, StringType, Time
 from core.db import AdvisoryLock
 from core.events import Event
 from core.settings import Settings
+from lake.bronze import (
+    BRONZE_COLUMNS,
+    BronzeSlice,
+    bronze_slices,
+    groups,
+    ingest_ancestors,
+    read_bronze_file,
+)
 from lake.catalog import load_catalog
 from lake.contracts import (
     ColumnType,
@@ -68,11 +72,10 @@ from lake.contracts import (
     known_contracts,
     version,
 )
-from lake.ingest import HORIZON_PROPERTY, read_watermark, snapshot_int_property
 from lake.pseudonym import PERSON_FIELDS, Pseudonymizer
+from lake.shipper import StagedSnapshot, read_watermark
 from lake.tables import NO_COMMIT_RETRIES, OUTBOX_EVENTS, TableDef, ensure_outbox_events, identifier
 from lake.tables import ensure_table as ensure_table_def
-from lake.writer import append_arrow
 
 SILVER_HORIZON_PROPERTY = "dreamseed.silver.bronze_horizon"
 SILVER_PREVIOUS_PROPERTY = "dreamseed.silver.previous_bronze_horizon"
@@ -117,7 +120,6 @@ ENVELOPE: tuple[tuple[str, Any, str], ...] = (
     ("occurred_at", TimestamptzType(), "UTC; the table is partitioned by its day"),
 )
 ENVELOPE_NAMES = frozenset(name for name, _, _ in ENVELOPE)
-BRONZE_COLUMNS = ("event_seq", "event_id", "event_type", "occurred_at", "payload")
 
 
 def route(event_type: str) -> str | None:
@@ -212,83 +214,6 @@ def ensure_silver_table(catalog: Catalog, settings: Settings, table: str) -> Tab
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading bronze by ingest snapshot
-
-
-@dataclass(frozen=True, slots=True)
-class BronzeSlice:
-    """The rows one bronze ingest snapshot added: outbox rows with previous <= txid < horizon."""
-
-    horizon: int
-    snapshot_id: int
-    records: int
-    files: tuple[DataFile, ...]
-
-
-def _ingest_ancestors(bronze: Table, above: int) -> list[Snapshot]:
-    """Ingest snapshots (carrying a horizon) with horizon > `above`, oldest first."""
-    found: list[Snapshot] = []
-    snapshot = bronze.current_snapshot()
-    while snapshot is not None:
-        horizon = snapshot_int_property(snapshot, HORIZON_PROPERTY)
-        if horizon is not None:
-            if horizon <= above:
-                break
-            found.append(snapshot)
-        if snapshot.parent_snapshot_id is None:
-            break
-        snapshot = bronze.metadata.snapshot_by_id(snapshot.parent_snapshot_id)
-    found.reverse()
-    return found
-
-
-def _added_files(bronze: Table, snapshot: Snapshot) -> tuple[DataFile, ...]:
-    files = []
-    for manifest in snapshot.manifests(bronze.io):
-        if manifest.added_snapshot_id != snapshot.snapshot_id:
-            continue
-        for entry in manifest.fetch_manifest_entry(bronze.io, discard_deleted=False):
-            if (
-                entry.status == ManifestEntryStatus.ADDED
-                and entry.snapshot_id == snapshot.snapshot_id
-            ):
-                files.append(entry.data_file)
-    return tuple(files)
-
-
-def bronze_slices(bronze: Table, above: int) -> list[BronzeSlice]:
-    slices = []
-    for snapshot in _ingest_ancestors(bronze, above):
-        horizon = snapshot_int_property(snapshot, HORIZON_PROPERTY)
-        assert horizon is not None
-        summary = snapshot.summary
-        records = int(summary.additional_properties.get("added-records", 0)) if summary else 0
-        slices.append(
-            BronzeSlice(horizon, snapshot.snapshot_id, records, _added_files(bronze, snapshot))
-        )
-    return slices
-
-
-def read_bronze_file(bronze: Table, data_file: DataFile) -> pa.Table:
-    projected = bronze.schema().select(*BRONZE_COLUMNS)
-    scan = ArrowScan(bronze.metadata, bronze.io, projected, AlwaysTrue())
-    return scan.to_table([FileScanTask(data_file)])
-
-
-def _groups(slices: list[BronzeSlice], group_rows: int) -> Iterator[list[BronzeSlice]]:
-    group: list[BronzeSlice] = []
-    rows = 0
-    for piece in slices:
-        if group and rows + piece.records > group_rows:
-            yield group
-            group, rows = [], 0
-        group.append(piece)
-        rows += piece.records
-    if group:
-        yield group
-
-
-# ---------------------------------------------------------------------------------------------
 # Deriving
 
 
@@ -310,47 +235,26 @@ def silver_row(
 
 @dataclass
 class _Pending:
-    """One silver table's share of a group: rows buffered, files written, one snapshot staged."""
+    """One silver table's share of a group: rows buffered, files staged in one snapshot."""
 
     name: str
-    table: Table
-    properties: dict[str, str]
+    staged: StagedSnapshot
     rows: list[dict[str, Any]] = field(default_factory=list)
-    appended: int = 0
     rejected: int = 0
-    files: int = 0
-    _tx: Any = None
-    _append: Any = None
-    _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(0))
 
     def flush(self) -> None:
-        if not self.rows:
-            return
-        if self._tx is None:
-            self._tx = self.table.transaction()
-            self._append = self._tx.update_snapshot(
-                snapshot_properties=self.properties
-            ).fast_append()
-        chunk = pa.Table.from_pylist(self.rows, schema=self._tx.table_metadata.schema().as_arrow())
-        self.files += append_arrow(
-            self._append, self._tx.table_metadata, self.table.io, chunk, self._counter
-        )
-        self.appended += len(self.rows)
-        self.rows = []
+        if self.rows:
+            self.staged.add(pa.Table.from_pylist(self.rows, schema=self.staged.arrow_schema()))
+            self.rows = []
 
     def commit(self, before_commit: Callable[[str], None] | None) -> Table:
+        """Commit what was staged -- an empty snapshot when only rejected rows or an idle
+        advance moved the watermark."""
         self.flush()
-        if self._tx is None:  # only rejected rows, or an idle advance: an empty snapshot
-            self._tx = self.table.transaction()
-            self._append = self._tx.update_snapshot(
-                snapshot_properties=self.properties
-            ).fast_append()
-        self.properties[SILVER_REJECTED_PROPERTY] = str(self.rejected)
-        self._append.commit()
-        if before_commit is not None:
-            before_commit(self.name)
-        committed: Table = self._tx.commit_transaction()
-        return committed
+        self.staged.properties[SILVER_REJECTED_PROPERTY] = str(self.rejected)
+        return self.staged.commit(
+            None if before_commit is None else lambda: before_commit(self.name)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +270,16 @@ class SilverResult:
     @property
     def total_rows(self) -> int:
         return sum(self.rows.values())
+
+
+def _staged(name: str, table: Table, upto: BronzeSlice, mark: int) -> _Pending:
+    """Stage `name`'s next snapshot: it consumes bronze up to `upto`, from its watermark `mark`."""
+    properties = {
+        SILVER_HORIZON_PROPERTY: str(upto.horizon),
+        SILVER_PREVIOUS_PROPERTY: str(mark),
+        SILVER_BRONZE_SNAPSHOT_PROPERTY: str(upto.snapshot_id),
+    }
+    return _Pending(name, StagedSnapshot(table, properties))
 
 
 def _lock_key(settings: Settings) -> str:
@@ -404,7 +318,7 @@ def derive_silver(
         marks = {name: read_watermark(t, SILVER_HORIZON_PROPERTY) for name, t in targets.items()}
         slices = bronze_slices(bronze, min(marks.values()))
         contracts = known_contracts()
-        for group in _groups(slices, group_rows):
+        for group in groups(slices, group_rows):
             last = group[-1]
             pending: dict[str, _Pending] = {}
             for piece in group:
@@ -423,15 +337,7 @@ def derive_silver(
                             continue
                         slot = pending.get(name)
                         if slot is None:
-                            slot = pending[name] = _Pending(
-                                name,
-                                targets[name],
-                                {
-                                    SILVER_HORIZON_PROPERTY: str(last.horizon),
-                                    SILVER_PREVIOUS_PROPERTY: str(marks[name]),
-                                    SILVER_BRONZE_SNAPSHOT_PROPERTY: str(last.snapshot_id),
-                                },
-                            )
+                            slot = pending[name] = _staged(name, targets[name], last, marks[name])
                         try:
                             event = decode(event_type, payload)
                         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -455,7 +361,7 @@ def derive_silver(
             for name, slot in sorted(pending.items()):
                 targets[name] = slot.commit(before_commit)
                 marks[name] = last.horizon
-                rows_by_table[name] += slot.appended
+                rows_by_table[name] += slot.staged.rows
                 rejected_by_table[name] += slot.rejected
                 commits += 1
         # Idle tables: nothing of theirs in the slices they lag behind.
@@ -464,15 +370,7 @@ def derive_silver(
             for name in names:
                 lag = sum(1 for s in slices if s.horizon > marks[name])
                 if lag and (advance_idle or lag >= IDLE_ADVANCE_SLICES):
-                    slot = _Pending(
-                        name,
-                        targets[name],
-                        {
-                            SILVER_HORIZON_PROPERTY: str(top.horizon),
-                            SILVER_PREVIOUS_PROPERTY: str(marks[name]),
-                            SILVER_BRONZE_SNAPSHOT_PROPERTY: str(top.snapshot_id),
-                        },
-                    )
+                    slot = _staged(name, targets[name], top, marks[name])
                     targets[name] = slot.commit(before_commit)
                     marks[name] = top.horizon
                     commits += 1
@@ -514,7 +412,7 @@ def pending_silver(settings: Settings) -> int:
     except (NoSuchTableError, NoSuchNamespaceError):
         return 0
     high = max(silver_watermarks(settings).values())
-    return len(_ingest_ancestors(bronze, high))
+    return len(ingest_ancestors(bronze, high))
 
 
 def rebuild_silver(settings: Settings, tables: Iterable[str]) -> SilverResult:

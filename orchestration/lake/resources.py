@@ -9,10 +9,11 @@ import psycopg
 
 from core.settings import Settings
 from lake.audit import OutboxAudit, SilverAudit, audit_outbox_events, audit_silver
-from lake.decisions import ShipResult, pending_decisions, ship_decisions
+from lake.decisions import pending_decisions, ship_decisions
 from lake.dims import DimResult, snapshot_dimensions
-from lake.ingest import IngestResult, current_horizon, ingest_outbox, pending_events
+from lake.ingest import current_horizon, ingest_outbox, pending_events
 from lake.quality import QualityResult, validate_table
+from lake.shipper import Shipment
 from lake.silver import SilverResult, derive_silver, pending_silver, rebuild_silver
 
 OLDEST_PENDING_SQL = """
@@ -28,7 +29,7 @@ class LakeResource:
 
     settings: Settings
 
-    def ingest(self) -> IngestResult:
+    def ingest(self) -> Shipment:
         return ingest_outbox(self.settings)
 
     def horizon(self) -> int:
@@ -52,7 +53,7 @@ class LakeResource:
     def audit_silver(self) -> SilverAudit:
         return audit_silver(self.settings)
 
-    def ship_decisions(self) -> ShipResult:
+    def ship_decisions(self) -> Shipment:
         return ship_decisions(self.settings)
 
     def pending_decisions(self) -> int:

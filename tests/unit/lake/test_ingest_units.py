@@ -10,7 +10,8 @@ import pyarrow as pa
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation, Summary
 
-from lake.ingest import HORIZON_PROPERTY, IngestResult, _record_batches, read_horizon
+from lake.ingest import HORIZON_PROPERTY, _record_batches, read_horizon
+from lake.shipper import Shipment
 from lake.tables import NO_COMMIT_RETRIES, OUTBOX_EVENTS_DEF
 
 
@@ -103,5 +104,5 @@ def test_table_definition_is_partitioned_by_day_and_refuses_rebased_commits() ->
 
 
 def test_rate_of_an_empty_result_is_zero() -> None:
-    result = IngestResult(0, 5, 5, False, None, 0, 0.0)
+    result = Shipment(0, 5, 5, False, None, 0, 0.0)
     assert result.rows_per_second == 0.0
