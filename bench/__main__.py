@@ -17,6 +17,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     ),
     "cat": ("bench.psychometrics.cat", "CAT simulation vs catsim"),
     "dif": ("bench.psychometrics.dif", "DIF Monte Carlo: MH and LR type-I error and power"),
+    "assembly": (
+        "bench.psychometrics.assembly",
+        "40-item form from 1,000 items (blueprint, enemies, exposure, target) vs its LP relaxation",
+    ),
     "policy": ("bench.governance.policy_latency", "one policy decision, in-process regorus"),
     "enforcement": (
         "bench.governance.enforcement_overhead",

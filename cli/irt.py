@@ -286,3 +286,12 @@ def simulate_cat(
     click.echo(f"mean exposure      {exp.mean():.3f}")
     click.echo(f"unused items       {int((exp == 0).sum())}")
     click.echo(f"µs / examinee-step {res.microseconds_per_step:.2f}")
+
+
+def _register() -> None:
+    from cli.irt_assemble import assemble  # click only: --help stays light
+
+    irt.add_command(assemble)
+
+
+_register()

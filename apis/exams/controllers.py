@@ -12,10 +12,12 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from apis.deps import provide_principal
-from apis.exams import delivery, services
+from apis.exams import assembly, delivery, services
 from apis.exams.schemas import (
     AnswerReply,
     AnswerRequest,
+    AssembledExam,
+    AssembleRequest,
     Attempt,
     CreateExamRequest,
     Exam,
@@ -57,6 +59,16 @@ class ExamsController(Controller):
             str(data.class_id) if data.class_id else None,
             data.time_limit_seconds,
         )
+
+    @post("/assemble", status_code=HTTP_201_CREATED, opt={"action": "exams.exam.assemble"})
+    async def assemble(
+        self, app_state: AppState, principal: Principal, data: AssembleRequest
+    ) -> AssembledExam:
+        """Build a fixed form automatically (MILP, van der Linden 2005) from the caller's
+        calibrated items: blueprint counts per skill, enemy sets, an exposure cap and a target
+        test information at chosen θ points; creates the exam and reports the information
+        achieved. A specification no form can meet is a 400 naming the constraint."""
+        return await assembly.assemble_exam(app_state, principal.user_id, data)
 
     @get("/", opt={"action": "exams.exam.read"})
     async def list_exams(self, app_state: AppState, principal: Principal) -> list[Exam]:

@@ -67,6 +67,62 @@ class CreateExamRequest(msgspec.Struct, forbid_unknown_fields=True):
     time_limit_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] | None = None
 
 
+class SkillRange(msgspec.Struct, forbid_unknown_fields=True):
+    """How many items of a skill the form holds (min = max for an exact count)."""
+
+    min: Annotated[int, msgspec.Meta(ge=0, le=500)]
+    max: Annotated[int, msgspec.Meta(ge=0, le=500)]
+
+
+class AssembleRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """Automated assembly of a fixed form (van der Linden 2005): `length` items from the pool
+    (`item_ids`, default every item of your bank with live IRT parameters) meeting the
+    `blueprint`, at most one item of each `enemies` set, no item whose exposure rate (share of
+    your exams' attempts that showed it) exceeds `max_exposure`, with the test information at
+    `theta` as close as possible to `target` (minimax), or as large as possible (maximin) when
+    no target is given. Creates the exam (not yet for a class unless `class_id`)."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    length: Annotated[int, msgspec.Meta(ge=1, le=500)]
+    theta: Annotated[
+        list[Annotated[float, msgspec.Meta(ge=-6, le=6)]], msgspec.Meta(min_length=1, max_length=21)
+    ]
+    target: (
+        Annotated[
+            list[Annotated[float, msgspec.Meta(gt=0, le=1000)]],
+            msgspec.Meta(min_length=1, max_length=21),
+        ]
+        | None
+    ) = None
+    blueprint: dict[Skill, SkillRange] = msgspec.field(default_factory=dict)
+    item_ids: Annotated[list[UUID], msgspec.Meta(min_length=1, max_length=5000)] | None = None
+    enemies: Annotated[
+        list[Annotated[list[UUID], msgspec.Meta(min_length=2, max_length=100)]],
+        msgspec.Meta(max_length=1000),
+    ] = msgspec.field(default_factory=list)
+    max_exposure: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    class_id: UUID | None = None
+    time_limit_seconds: Annotated[int, msgspec.Meta(ge=10, le=86400)] | None = None
+
+
+class AssemblyReport(msgspec.Struct):
+    """How the form was built: objective value (minimax: worst |information - target|;
+    maximin: the smallest information), solver status and gap, information achieved at each θ,
+    items per blueprint skill, candidates considered and those over the exposure cap."""
+
+    objective: str
+    value: float
+    status: str
+    gap: float
+    theta: list[float]
+    target: list[float] | None
+    information: list[float]
+    skill_counts: dict[str, int]
+    seconds: float
+    candidates: int
+    over_exposure_cap: int
+
+
 IdempotencyKey = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
@@ -110,6 +166,11 @@ class Exam(msgspec.Struct):
             row["created_at"],
             row.get("config"),
         )
+
+
+class AssembledExam(msgspec.Struct):
+    exam: Exam
+    assembly: AssemblyReport
 
 
 class Response(msgspec.Struct):

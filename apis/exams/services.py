@@ -23,7 +23,8 @@ def _distinct(item_ids: list[str]) -> list[str]:
     return item_ids
 
 
-async def _created(conn: queries.Conn, exam: Exam) -> Exam:
+async def created(conn: queries.Conn, exam: Exam) -> Exam:
+    """Announce a new exam (`exams.exam.created.v1`) in the caller's transaction."""
     await outbox.append(
         conn,
         ExamCreatedV1(
@@ -66,7 +67,7 @@ async def create_exam(
             versions=[versions[i] for i in item_ids],
             config={"time_limit_seconds": time_limit_seconds} if time_limit_seconds else None,
         )
-        return await _created(conn, exam)
+        return await created(conn, exam)
 
 
 async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamRequest) -> Exam:
@@ -116,7 +117,7 @@ async def create_adaptive_exam(state: AppState, owner_id: str, data: CreateExamR
                 versions=[c.version for c in candidates],
                 config={**settings, "cat": cat.to_dict()},
             )
-            return await _created(conn, exam)
+            return await created(conn, exam)
 
 
 async def list_exams(state: AppState, user_id: str, role: str) -> list[Exam]:

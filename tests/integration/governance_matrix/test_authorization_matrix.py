@@ -167,6 +167,10 @@ MATRIX: dict[tuple[str, str], Case] = {
         TEACHERS_ADMIN,
         lambda w: ("/api/v1/exams", {"title": "matrix exam", "item_ids": [w.item_a]}),
     ),
+    ("POST", "/api/v1/exams/assemble"): Case(
+        TEACHERS_ADMIN,
+        lambda w: ("/api/v1/exams/assemble", {"title": "matrix form", "length": 1, "theta": [0.0]}),
+    ),
     ("GET", "/api/v1/exams/{exam_id:uuid}"): Case(
         CLASS_MEMBERS, lambda w: (f"/api/v1/exams/{w.exam_a}", None)
     ),

@@ -252,3 +252,36 @@ def test_calibrate_long_parquet_streams_and_matches_wide(tmp_path: Path) -> None
         irt, ["calibrate", "--input", str(long_path), "--long", "--weight-column", "w"]
     )
     assert bad.exit_code == 2 and "wide files only" in bad.output
+
+
+def test_assemble_meets_the_spec_file_and_names_an_infeasible_skill(tmp_path: Path) -> None:
+    bank = {
+        "model": "2pl",
+        "items": [{"item": f"q{j}", "a": 1.0 + 0.05 * j, "d": 0.3 * (j - 10), "c": 0.0}
+                  for j in range(20)],
+    }  # fmt: skip
+    (tmp_path / "bank.json").write_text(json.dumps(bank))
+    spec = {
+        "length": 6,
+        "theta": [-1.0, 1.0],
+        "blueprint": {"a": 3, "b": [2, 3]},
+        "skills": {f"q{j}": ["a" if j % 2 else "b"] for j in range(20)},
+        "enemies": [["q1", "q3", "q5"]],
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    args = [
+        "assemble",
+        "--bank",
+        str(tmp_path / "bank.json"),
+        "--spec",
+        str(tmp_path / "spec.json"),
+    ]
+    res = CliRunner().invoke(irt, [*args, "--format", "json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert len(out["items"]) == 6 and out["skill_counts"]["a"] == 3
+    assert len({"q1", "q3", "q5"} & set(out["items"])) <= 1
+    spec["blueprint"] = {"a": 7}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    res = CliRunner().invoke(irt, args)
+    assert res.exit_code == 1 and "skill 'a' needs 7 items" in res.output
