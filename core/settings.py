@@ -34,10 +34,11 @@ class SettingsError(ValueError):
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
-    """The KEY=VALUE pairs of a dotenv file (python-dotenv's syntax); {} when there is no file."""
+    """The KEY=VALUE pairs of a dotenv file (python-dotenv's syntax); {} when there is no file.
+    Values are taken literally (no `${VAR}` expansion): a secret may contain `$`."""
     if not path.is_file():
         return {}
-    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+    return {k: v for k, v in dotenv_values(path, interpolate=False).items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,13 @@ def test_environment_overrides_files_and_state_dir_is_resolved(tmp_path: Path) -
 def test_the_state_dir_named_in_dotenv_holds_the_services_file(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("export DREAMSEED_STATE_DIR=elsewhere\n")
     (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "elsewhere" / "services.env").write_text('DREAMSEED_JWT_SECRET="from services"\n')
+    (tmp_path / "elsewhere" / "services.env").write_text(
+        'DREAMSEED_JWT_SECRET="from services"\nDREAMSEED_S3_SECRET_KEY=a$b${c}\n'
+    )
     settings = Settings.load({}, cwd=tmp_path)
     assert settings.state_dir == tmp_path / "elsewhere"
     assert settings.jwt_secret == "from services"
+    assert settings.s3_secret_key == "a$b${c}"  # taken literally, never expanded
 
 
 def test_a_bad_integer_names_the_variable(tmp_path: Path) -> None:
