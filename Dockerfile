@@ -19,11 +19,13 @@ WORKDIR /app
 
 # 1) Dependencies only (cached while pyproject.toml/uv.lock do not change).
 #    --no-dev drops the dev group; --no-group bench drops the benchmark baselines (both are in
-#    tool.uv.default-groups).
+#    tool.uv.default-groups). The psychometrics engine is a workspace member: its pyproject.toml
+#    is needed to read the workspace, and it is installed with the project in step 2.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    uv sync --frozen --no-dev --no-group bench --no-install-project
+    --mount=type=bind,source=psychometrics/pyproject.toml,target=psychometrics/pyproject.toml \
+    uv sync --frozen --no-dev --no-group bench --no-install-workspace
 
 # 2) The project itself (installed editable into /app/.venv, so package data such as
 #    governance/policies, core/migrations and transforms/dbt stay where the code expects them).
