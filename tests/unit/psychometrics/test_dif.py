@@ -227,6 +227,7 @@ def test_lr_purification_and_a_subset_of_studied_items() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 200 replications of MH and LR: minutes when the machine is loaded
 def test_monte_carlo_type_i_error_and_power() -> None:
     """200 replications; items 0 and 5 have DIF (b shifted by +0.6 and -0.6 for the focal
     group, which is 0.5 SD lower); the other 8 items give 1,600 null tests per method."""
