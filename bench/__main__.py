@@ -15,6 +15,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.psychometrics.cli_speed",
         "`dreamseed irt calibrate` process vs a numpy EM script process; `--help` vs `python`",
     ),
+    "national": (
+        "bench.psychometrics.national",
+        "50 M responses streamed from Parquet (peak memory); 3PL and GRM vs 2PL at 100k × 200",
+    ),
     "cat": ("bench.psychometrics.cat", "CAT simulation vs catsim"),
     "dif": ("bench.psychometrics.dif", "DIF Monte Carlo: MH and LR type-I error and power"),
     "assembly": (
