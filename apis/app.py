@@ -49,6 +49,7 @@ from apis.learning.controllers import (
 from apis.openapi import DocumentedJson, DocumentedYaml, OfflineSwaggerUI
 from apis.state import AppState
 from apis.system.controllers import SystemController
+from apis.tutor.controllers import TutorController
 from apis.users.controllers import AuthController, UsersController
 from core.db import create_pool
 from core.passwords import PasswordWorkers
@@ -66,9 +67,10 @@ SERVICES: dict[str, Sequence[type]] = {
     "learning": (CoursesController, UnitsController, LessonsController, MediaController),
     "assignments": (AssignmentsController,),
     "governance": (GovernanceController,),
+    "tutor": (TutorController,),
 }
 SWAGGER_ASSETS = "/schema/assets"
-API_DESCRIPTION = """Adaptive exams, item banks, classes and courses.
+API_DESCRIPTION = """Adaptive exams, item banks, classes, courses and the tutor.
 
 Sign in with `POST /api/v1/auth/login` and send `Authorization: Bearer <access_token>`; only the
 operations without a lock are public. Every error is `{"error": {"status": …, "message": …,
@@ -176,6 +178,7 @@ def create_app(
                 await relay_task
             await decision_log.stop()
             await state.exams.cat.drain()  # the CAT cache writes still in flight
+            await state.tutor.aclose()
             await rate_counters.stop()
             await revocations.stop()
             passwords.close()

@@ -11,6 +11,7 @@ from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
 from apis.gateway.rate_limit import RateCounters
 from apis.gateway.revocations import RevocationMirror
+from apis.tutor.runtime import TutorRuntime
 from core.db import Pool
 from core.media import MediaStore
 from core.sessions import AuthService
@@ -31,7 +32,10 @@ class AppState:
     exams: ExamCaches = field(init=False)
     # Presigned URLs and object checks for media (no connection is made until first use).
     media: MediaStore = field(init=False)
+    # The tutor's model client, breaker and passage indexes (apis/tutor/runtime.py).
+    tutor: TutorRuntime = field(init=False)
 
     def __post_init__(self) -> None:
         self.exams = ExamCaches(self.redis)
         self.media = MediaStore(self.settings)
+        self.tutor = TutorRuntime(self.settings, self.metrics.registry)

@@ -494,6 +494,36 @@ class LearningRecordedV1(Event, frozen=True, kw_only=True):
         return self.record_id
 
 
+class TutorTurnCompletedV1(Event, frozen=True, kw_only=True):
+    """One exchange of a tutor conversation. No free text: the question and the answer stay in
+    the tutor's store (tutor.turns); the lake gets what analysts count. `kind` is model, fallback
+    or refusal; `policy_reason` the reveal policy's reason (or why the fallback answered);
+    `lesson_ids` the lessons of the cited passages; `skills` those of the item discussed."""
+
+    event_type: ClassVar[str] = "tutor.turn.completed.v1"
+    conversation_id: str
+    turn_id: str
+    turn_index: int
+    student_id: str
+    class_id: str | None = None
+    item_id: str | None = None
+    exam_id: str | None = None
+    model: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    revealed_answer: bool = False
+    policy_reason: str | None = None
+    completed_at: datetime
+    kind: str | None = None
+    lesson_ids: list[str] = msgspec.field(default_factory=list)
+    skills: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.conversation_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -532,6 +562,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WorkGradedV1,
         WorkReturnedV1,
         LearningRecordedV1,
+        TutorTurnCompletedV1,
     )
 }
 

@@ -95,6 +95,34 @@ class ServeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TutorSettings:
+    """The tutor (apis/tutor): its model, retrieval backend, timeouts, breaker and limits."""
+
+    #: Any OpenAI-compatible chat-completions base URL (vLLM, llama.cpp's server, Ollama, a
+    #: hosted API), e.g. http://127.0.0.1:8080/v1; empty: no model, the grounded fallback answers.
+    model_url: str = ""
+    model: str = ""
+    model_key: str = ""
+    #: An OpenAI-compatible /embeddings base URL: turns on hybrid (BM25 + dense) retrieval.
+    embeddings_url: str = ""
+    embeddings_model: str = ""
+    #: Timeouts: opening the connection, until the first token, the whole answer.
+    connect_timeout_ms: int = 2000
+    first_token_timeout_ms: int = 10000
+    total_timeout_ms: int = 60000
+    #: The circuit breaker opens after this many failures in a row and half-opens after the TTL;
+    #: its state lives in Redis (shared by the replicas) unless `breaker_shared` is false.
+    breaker_threshold: int = 5
+    breaker_ttl_seconds: int = 30
+    breaker_shared: bool = True
+    #: Cost and abuse limits: questions per student per minute, tokens per class per day.
+    questions_per_minute: int = 10
+    class_daily_tokens: int = 200_000
+    #: Transcripts (tutor.conversations with their turns) idle longer than this are purged.
+    retention_days: int = 365
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All configuration of a DreamSeed process. Field `x` is read from `DREAMSEED_X`; field `y`
     of section `s` from `DREAMSEED_S_Y`."""
@@ -151,6 +179,7 @@ class Settings:
     # Sections.
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    tutor: TutorSettings = field(default_factory=TutorSettings)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

@@ -1,12 +1,13 @@
 """Event contracts as the lake sees them: core's contracts, plus the ones the lake expects.
 
 `core.events.EVENT_TYPES` is the source of truth and always wins (learning records now live
-there: `learning.record.recorded.v1`). The tutor and notification services do not emit events yet; their silver tables are defined from the
-contracts below so they exist (empty, queryable, governed) and fill as soon as the services land.
-When those services add their real contracts to `core.events`, the silver tables pick them up by
-family (`<domain>.<entity>`); new fields become new nullable columns, a conflicting type fails the
-silver step loudly. The expected contracts deliberately carry no free text (no tutor messages,
-no notification bodies): those belong to their services' stores, not to the analytical lake.
+there: `learning.record.recorded.v1`, the tutor's `tutor.turn.completed.v1`). The notification
+service does not emit events yet; its silver table is defined from the contract below so it exists
+(empty, queryable, governed) and fills as soon as the service lands. When that service adds its
+real contract to `core.events`, the silver table picks it up by family (`<domain>.<entity>`);
+new fields become new nullable columns, a conflicting type fails the silver step loudly. Contracts
+deliberately carry no free text (no tutor messages, no notification bodies): those belong to their
+services' stores, not to the analytical lake.
 
 Each contract field maps to an Iceberg column: str -> string, int -> long, float -> double,
 bool -> boolean, datetime -> timestamptz, list[X] -> list<X>, `X | None` -> optional X. Person
@@ -36,30 +37,6 @@ from core.events import Event
 from lake.pseudonym import PERSON_FIELDS
 
 
-class TutorTurnCompletedV1(Event, frozen=True, kw_only=True):
-    """Expected: one exchange of a tutor conversation (the student's message and the answer)."""
-
-    event_type: ClassVar[str] = "tutor.turn.completed.v1"
-    conversation_id: str
-    turn_id: str
-    turn_index: int
-    student_id: str
-    class_id: str | None = None
-    item_id: str | None = None
-    exam_id: str | None = None
-    model: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    latency_ms: int | None = None
-    revealed_answer: bool = False
-    policy_reason: str | None = None
-    completed_at: datetime
-
-    @property
-    def aggregate_id(self) -> str:
-        return self.conversation_id
-
-
 class NotificationSentV1(Event, frozen=True, kw_only=True):
     """Expected: a notification was delivered (or handed to its channel)."""
 
@@ -77,7 +54,7 @@ class NotificationSentV1(Event, frozen=True, kw_only=True):
 
 
 EXPECTED_EVENT_TYPES: dict[str, type[Event]] = {
-    cls.event_type: cls for cls in (TutorTurnCompletedV1, NotificationSentV1)
+    cls.event_type: cls for cls in (NotificationSentV1,)
 }
 
 

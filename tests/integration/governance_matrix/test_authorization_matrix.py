@@ -73,6 +73,7 @@ class World:
     media_a: str  # a finalised image attached to the published version of lesson A
     assignment_a: str  # TA's written task for class A
     spare: str  # an account nobody signs in with: the target of the administration routes
+    conversation_a: str  # S1's tutor conversation in class A
 
 
 Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
@@ -312,6 +313,27 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/media/{media_id:uuid}"): Case(
         CLASS_MEMBERS, lambda w: (f"/api/v1/media/{w.media_a}", None)
     ),
+    ("POST", "/api/v1/tutor/conversations"): Case(
+        CLASS_STUDENTS, lambda w: ("/api/v1/tutor/conversations", {"class_id": w.class_a})
+    ),
+    # Students list their own (none of S1's for the others); teachers only the classes they teach.
+    ("GET", "/api/v1/tutor/conversations"): Case(
+        row(A, A, A, A, D, D, A),
+        lambda w: (f"/api/v1/tutor/conversations?class_id={w.class_a}", None),
+    ),
+    ("GET", "/api/v1/tutor/conversations/{conversation_id:uuid}"): Case(
+        ATTEMPT_READERS, lambda w: (f"/api/v1/tutor/conversations/{w.conversation_a}", None)
+    ),
+    ("POST", "/api/v1/tutor/conversations/{conversation_id:uuid}/messages"): Case(
+        ATTEMPT_OWNER,
+        lambda w: (f"/api/v1/tutor/conversations/{w.conversation_a}/messages", {"text": "why?"}),
+    ),
+    ("GET", "/api/v1/tutor/classes/{class_id:uuid}"): Case(
+        CLASS_MEMBERS, lambda w: (f"/api/v1/tutor/classes/{w.class_a}", None)
+    ),
+    ("PUT", "/api/v1/tutor/classes/{class_id:uuid}"): Case(
+        BANK_OWNER, lambda w: (f"/api/v1/tutor/classes/{w.class_a}", {"mode": "off_during_exams"})
+    ),
     # Sorted after every read of the lesson, so the reads above see it published.
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/unpublish", None)
@@ -489,6 +511,12 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         await client.post("/api/v1/assignments", json=task_body(class_a["class_id"]), headers=ta),
         201,
     )
+    conversation = await _ok(
+        await client.post(
+            "/api/v1/tutor/conversations", json={"class_id": class_a["class_id"]}, headers=s1
+        ),
+        201,
+    )
     return World(
         people,
         class_a["class_id"],
@@ -505,6 +533,7 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         ticket["media_id"],
         task["assignment_id"],
         (await make_role(client, settings, "student")).user_id,
+        conversation["conversation_id"],
     )
 
 

@@ -3,7 +3,11 @@
 # description: |
 #   May the tutor reveal the answer to an item now? Never while the subject has an active exam
 #   attempt containing that item (input.context.active_exam_item_ids). With
-#   data.config.tutor.block_all_reveals_during_exam, no answer at all while any exam is active.
+#   data.config.tutor.block_all_reveals_during_exam, no answer at all while any exam is active;
+#   likewise when the class's teacher set the tutor off during exams
+#   (input.context.class_mode == "off_during_exams"). The tutor service asks it for every turn
+#   (resource: the conversation) and before an item's answer enters its context (resource: the
+#   item).
 package dreamseed.tutor.reveal
 
 import data.dreamseed.common.subject
@@ -33,6 +37,9 @@ reason := "invalid_input" if {
 	not subject.permits("tutor.answer.reveal")
 } else := "outside_access_hours" if {
 	outside_access_hours
+} else := "tutor_off_during_exam" if {
+	object.get(input.context, "class_mode", "") == "off_during_exams"
+	count(active_exam_item_ids) > 0
 } else := "active_exam_item" if {
 	input.resource.id in active_exam_item_ids
 } else := "exam_in_progress" if {

@@ -46,3 +46,15 @@ test_reveal_respects_access_hours if {
 	reveal.decision.reason == "outside_access_hours" with input as ask(student, "i1", [])
 		with data.config.access_hours as {"enabled": true, "timezone": "UTC", "windows": {"student": {"weekdays": [], "start_hour": 0, "end_hour": 24}}}
 }
+
+ask_in_class(subject, item, active, mode) := object.union(
+	ask(subject, item, active),
+	{"context": {"now": "2024-04-29T10:00:00Z", "active_exam_item_ids": active, "class_mode": mode}},
+)
+
+test_tutor_off_during_exam_when_the_class_says_so if {
+	reveal.decision.reason == "tutor_off_during_exam" with input as ask_in_class(student, "conv", ["i0"], "off_during_exams")
+	reveal.decision.allow with input as ask_in_class(student, "conv", [], "off_during_exams")
+	reveal.decision.allow with input as ask_in_class(student, "conv", ["i0"], "open")
+	reveal.decision.reason == "active_exam_item" with input as ask_in_class(student, "i0", ["i0"], "open")
+}

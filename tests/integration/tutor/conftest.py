@@ -1,0 +1,50 @@
+"""Tutor integration fixtures: the API in process over ASGI on the scratch database (real
+PostgreSQL, Redis and the Rego policy), with and without a model (tests/support/fake_llm.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from apis.app import create_app
+from core.settings import Settings
+from tests.support.fake_llm import FakeModel, fake_model
+
+
+def tutor_settings(settings: Settings, **tutor: object) -> Settings:
+    """The scratch settings with generous API limits and the given tutor settings."""
+    chosen: dict[str, object] = {"questions_per_minute": 1000, **tutor}
+    return replace(
+        settings,
+        rate_limit_per_user=1_000_000,
+        rate_limit_per_ip=1_000_000,
+        tutor=replace(settings.tutor, **chosen),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def model() -> Iterator[FakeModel]:
+    with fake_model() as server:
+        yield server
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    """No model configured: the grounded fallback answers."""
+    async with AsyncTestClient(create_app(tutor_settings(settings), relay=False)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def model_client(settings: Settings, model: FakeModel) -> AsyncIterator[AsyncTestClient]:
+    app = create_app(
+        tutor_settings(
+            settings, model_url=model.url, model="scripted", breaker_shared=False
+        ),
+        relay=False,
+    )
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
