@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core.settings import PREFIX, Settings
+from core.settings import variables
 
 ROOT = Path(__file__).resolve().parents[3]
 INFRA = ROOT / "infra"
@@ -25,7 +24,8 @@ ENV_TOKEN = re.compile(r"\bDREAMSEED_[A-Z0-9_]+\b")
 
 
 def settings_env_names() -> set[str]:
-    return {PREFIX + f.name.upper() for f in fields(Settings) if f.name != "extra"}
+    """Every variable the settings tree reads (sections included: DREAMSEED_TUTOR_MODEL_URL)."""
+    return set(variables())
 
 
 Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
