@@ -18,8 +18,9 @@ from typing import Any
 
 from apis.state import AppState
 from apis.tutor.retrieval import Passage, split_lesson
+from apis.tutor.schemas import Mode
 
-DEFAULT_MODE = "off_during_exams"
+DEFAULT_MODE: Mode = "off_during_exams"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +73,9 @@ class ChatClient:
             "stream_options": {"include_usage": True},
         }
 
-    async def stream(self, messages: list[dict[str, str]], usage: Usage) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: list[dict[str, str]], usage: Usage
+    ) -> AsyncGenerator[str, None]:
         """Content pieces as they arrive; `usage` is filled if the server reports it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.total_seconds

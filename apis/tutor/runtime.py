@@ -109,7 +109,9 @@ class TutorRuntime:
         if self.embeddings is None:
             return None
         try:
-            return (await self.embeddings.embed([text]))[0]
+            vectors = await self.embeddings.embed([text])
+            vector: np.ndarray = vectors[0]
+            return vector
         except (httpx.HTTPError, KeyError, ValueError):
             self.metrics.model_failures.labels("embeddings").inc()
             return None  # lexical retrieval still answers

@@ -41,9 +41,7 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
 @pytest.fixture
 async def model_client(settings: Settings, model: FakeModel) -> AsyncIterator[AsyncTestClient]:
     app = create_app(
-        tutor_settings(
-            settings, model_url=model.url, model="scripted", breaker_shared=False
-        ),
+        tutor_settings(settings, model_url=model.url, model="scripted", breaker_shared=False),
         relay=False,
     )
     async with AsyncTestClient(app) as test_client:
