@@ -68,7 +68,8 @@ class TutorRuntime:
         )
         shared = settings.redis_url if settings.tutor.breaker_shared else None
         self.breaker = ModelBreaker(
-            f"dreamseed-tutor-model:{self.config.url}",
+            # One circuit per deployment (namespace) and model endpoint.
+            f"dreamseed-tutor-model:{settings.lake_namespace}:{self.config.url}",
             settings.tutor.breaker_threshold,
             settings.tutor.breaker_ttl_seconds,
             self.metrics,

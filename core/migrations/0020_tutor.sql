@@ -54,3 +54,30 @@ create table tutor.turns (
 );
 create index turns_by_user on tutor.turns (user_id, created_at);
 create index turns_by_created on tutor.turns (created_at);
+
+-- The lake's silver tutor_turns copied into PostgreSQL for dbt (lake/warehouse.py loads it,
+-- exactly once by event_id): the tutor-usage marts read the lake, not the transcripts above.
+-- Pseudonymised like the lake (student_key), no text.
+create schema if not exists lake_silver;
+create table lake_silver.tutor_turns (
+    event_id           uuid primary key,
+    occurred_at        timestamptz not null,
+    conversation_id    uuid not null,
+    turn_id            uuid not null,
+    turn_index         integer,
+    student_key        text,
+    class_id           uuid,
+    item_id            uuid,
+    exam_id            uuid,
+    model              text,
+    prompt_tokens      bigint,
+    completion_tokens  bigint,
+    latency_ms         bigint,
+    revealed_answer    boolean,
+    policy_reason      text,
+    kind               text,
+    lesson_ids         text[],
+    skills             text[],
+    completed_at       timestamptz
+);
+create index tutor_turns_by_class on lake_silver.tutor_turns (class_id, occurred_at);

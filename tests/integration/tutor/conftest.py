@@ -4,6 +4,7 @@ PostgreSQL, Redis and the Rego policy), with and without a model (tests/support/
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
@@ -38,11 +39,23 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
         yield test_client
 
 
+@asynccontextmanager
+async def client_with_model(
+    settings: Settings, model: FakeModel, **tutor: object
+) -> AsyncIterator[AsyncTestClient]:
+    """The app talking to the scripted model (its own in-process breaker unless told)."""
+    chosen: dict[str, object] = {
+        "model_url": model.url,
+        "model": "scripted",
+        "breaker_shared": False,
+        **tutor,
+    }
+    app = create_app(tutor_settings(settings, **chosen), relay=False)
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
 @pytest.fixture
 async def model_client(settings: Settings, model: FakeModel) -> AsyncIterator[AsyncTestClient]:
-    app = create_app(
-        tutor_settings(settings, model_url=model.url, model="scripted", breaker_shared=False),
-        relay=False,
-    )
-    async with AsyncTestClient(app) as test_client:
+    async with client_with_model(settings, model) as test_client:
         yield test_client

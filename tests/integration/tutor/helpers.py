@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,10 +68,24 @@ async def publish_lesson(
     return str(lesson["lesson_id"])
 
 
+async def named_account(client: AsyncTestClient, role: str, name: str) -> Account:
+    """An account with a display name of its own (names are what the scrubber replaces)."""
+    email = f"{name.split()[0].lower()}-{secrets.token_hex(4)}@school.test"
+    password = "correct horse " + secrets.token_hex(4)
+    reply = await client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "display_name": name, "role": role},
+    )
+    assert reply.status_code == 201, reply.text
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    return Account(reply.json()["user_id"], email, password, login.json()["access_token"])
+
+
 async def build_world(client: AsyncTestClient, mode: str | None = None) -> World:
-    teacher = await make_account(client, "teacher")
-    student = await make_account(client, "student")
-    classmate = await make_account(client, "student")
+    teacher = await named_account(client, "teacher", "Park Jiwoo")
+    student = await named_account(client, "student", "Minji Kim")
+    classmate = await named_account(client, "student", "Seoyeon Lee")
     outsider = await make_account(client, "teacher")
     class_id = await make_class(client, teacher, student, classmate)
     t = teacher.headers
