@@ -11,6 +11,9 @@ from orchestration.calibration.assets import item_parameters, live_item_paramete
 from orchestration.calibration.checks import calibration_checks
 from orchestration.calibration.resources import CalibrationResource
 from orchestration.calibration.schedules import calibration_nightly
+from orchestration.fairness.assets import item_dif
+from orchestration.fairness.checks import fairness_checks
+from orchestration.fairness.resources import FairnessResource
 from orchestration.lake.assets import lake_assets, lake_jobs
 from orchestration.lake.checks import lake_checks
 from orchestration.lake.resources import LakeResource
@@ -22,15 +25,22 @@ from orchestration.learning.jobs import MediaResource, learning_jobs, learning_s
 def build_definitions(settings: Settings) -> dg.Definitions:
     project = dbt_project()
     return dg.Definitions(
-        assets=[*lake_assets, build_dbt_assets(project), item_parameters, live_item_parameters],
+        assets=[
+            *lake_assets,
+            build_dbt_assets(project),
+            item_parameters,
+            live_item_parameters,
+            item_dif,
+        ],
         jobs=[*lake_jobs, *learning_jobs],
-        asset_checks=[*lake_checks, *calibration_checks],
+        asset_checks=[*lake_checks, *calibration_checks, *fairness_checks],
         sensors=lake_sensors,
         schedules=[*lake_schedules, analytics_daily, calibration_nightly, *learning_schedules],
         resources={
             "lake": LakeResource(settings),
             "dbt": build_dbt_resource(settings, project),
             "calibration": CalibrationResource(settings),
+            "fairness": FairnessResource(settings),
             "media": MediaResource(settings),
         },
     )
