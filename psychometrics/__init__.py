@@ -15,6 +15,9 @@ Linking and equating: :func:`link` (mean/mean, mean/sigma, Haebara, Stocking–L
     :func:`true_score_equating` (Lord 1980).
 Fairness: :func:`mantel_haenszel_dif` (ETS A/B/C), :func:`lr_dif` (IRT likelihood ratio),
     both purified; :func:`calibrate_multigroup` (group means and SDs free).
+National scale: :func:`calibrate_stream` runs the same EM over a stream of long-format
+    ``(person, item, response)`` chunks (:class:`ResponseSource`, e.g. :class:`ArraySource`),
+    memory bounded by a chunk or a cache budget (:class:`StreamedResponses`).
 CAT (stateless functions over a serialisable :class:`CATState`): :class:`CATConfig`,
     :class:`CATBank`, :func:`start`, :func:`select_next_item`, :func:`record_response`,
     :func:`check_stop`, :func:`finish`, :func:`simulate_cat`.
@@ -87,12 +90,20 @@ from psychometrics.scoring import (
     score,
     wle_scores,
 )
+from psychometrics.stream import (
+    ArraySource,
+    ResponseChunk,
+    ResponseSource,
+    StreamedResponses,
+    calibrate_stream,
+)
 
 __all__ = [
     "ETS_CLASSES",
     "LINKING_METHODS",
     "REASONS",
     "AnchorLink",
+    "ArraySource",
     "CATBank",
     "CATConfig",
     "CATState",
@@ -109,14 +120,18 @@ __all__ = [
     "MultigroupResult",
     "Priors",
     "QuadratureGrid",
+    "ResponseChunk",
     "ResponseData",
+    "ResponseSource",
     "SimulationResult",
     "StandardErrors",
     "StopDecision",
+    "StreamedResponses",
     "ThetaEstimates",
     "TrueScoreEquating",
     "calibrate",
     "calibrate_multigroup",
+    "calibrate_stream",
     "category_probabilities",
     "check_stop",
     "cronbach_alpha",
