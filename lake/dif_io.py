@@ -41,7 +41,7 @@ def read_attempt_groups(settings: Settings, column: str) -> pa.Table:
     if not _COLUMN.match(column):
         raise UnknownGrouping(f"grouping column {column!r} is not a plain column name")
     catalog = load_catalog(settings, create_namespace=False)
-    sql = None
+    from_bronze = False
     try:
         silver = catalog.load_table(identifier(settings, SILVER_ATTEMPTS))
     except (NoSuchTableError, NoSuchNamespaceError):
@@ -57,6 +57,7 @@ def read_attempt_groups(settings: Settings, column: str) -> pa.Table:
             " qualify row_number() over (partition by attempt_id order by event_seq desc) = 1"
         )
     else:
+        from_bronze = True
         try:
             bronze = catalog.load_table(identifier(settings, OUTBOX_EVENTS))
         except (NoSuchTableError, NoSuchNamespaceError):
@@ -75,6 +76,14 @@ def read_attempt_groups(settings: Settings, column: str) -> pa.Table:
         )
     con = open_session(settings)
     try:
-        return con.execute(sql).fetch_arrow_table()
+        found = con.execute(sql).fetch_arrow_table()
+        if found.num_rows == 0 and from_bronze:
+            # bronze payloads have no schema: a key no attempt event carries is unknown
+            events = con.execute(
+                f"select count(*) from {scan} where event_type like 'exams.attempt.%'"
+            ).fetchone()
+            if events is not None and int(events[0]) > 0:
+                raise UnknownGrouping(f"no attempt event in the lake carries {column!r}")
+        return found
     finally:
         con.close()

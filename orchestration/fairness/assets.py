@@ -1,11 +1,21 @@
 """The DIF asset. Asset name = table name: `item_dif` (content.item_dif)."""
 
+from dataclasses import replace
+
 import dagster as dg
 
 from lake.tables import OUTBOX_EVENTS
 from orchestration.fairness.resources import FairnessResource
 
 ITEM_DIF = "item_dif"
+
+
+class ItemDifConfig(dg.Config):
+    """Run configuration: which lake column of the attempts groups the examinees (default: the
+    resource's, class_id) and the smallest group analysed (complete response rows per exam)."""
+
+    grouping: str | None = None
+    min_group_size: int | None = None
 
 
 @dg.asset(
@@ -21,19 +31,26 @@ ITEM_DIF = "item_dif"
     ),
 )
 def item_dif(
-    context: dg.AssetExecutionContext, fairness: dg.ResourceParam[FairnessResource]
+    context: dg.AssetExecutionContext,
+    config: ItemDifConfig,
+    fairness: dg.ResourceParam[FairnessResource],
 ) -> dg.MaterializeResult[None]:
-    result = fairness.run_dif(context.run_id)
+    thresholds = replace(
+        fairness.config,
+        grouping=config.grouping or fairness.config.grouping,
+        min_group_size=config.min_group_size or fairness.config.min_group_size,
+    )
+    result = fairness.run_dif(context.run_id, thresholds)
     run = result.run
     context.log.info(
-        f"DIF by {fairness.config.grouping}: {len(run.rows)} item-group rows, "
+        f"DIF by {thresholds.grouping}: {len(run.rows)} item-group rows, "
         f"{len(run.c_level)} in class C, {len(run.skipped)} exams skipped, "
         f"{result.n_responses} responses at snapshot {result.snapshot_id} in {result.seconds:.2f}s"
     )
     return dg.MaterializeResult(
         metadata={
             "run_id": context.run_id,
-            "grouping": fairness.config.grouping,
+            "grouping": thresholds.grouping,
             "source_table": result.source_table,
             "source_snapshot_id": str(result.snapshot_id or ""),
             "source_responses": result.n_responses,

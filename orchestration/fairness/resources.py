@@ -38,13 +38,15 @@ class FairnessResource:
     settings: Settings
     config: DifConfig = field(default_factory=DifConfig)
 
-    def run_dif(self, run_id: str) -> DifResult:
-        """DIF over the response history at a pinned snapshot; the flags of every analysed
-        (item, focal group) written to content.item_dif in one transaction."""
+    def run_dif(self, run_id: str, config: DifConfig | None = None) -> DifResult:
+        """DIF over the response history at a pinned snapshot (`config`: this run's thresholds,
+        default the resource's); the flags of every analysed (item, focal group) written to
+        content.item_dif in one transaction."""
         started = time.perf_counter()
+        thresholds = config or self.config
         history = read_responses(self.settings)
-        groups = read_attempt_groups(self.settings, self.config.grouping)
-        run = analyse(history.responses, groups, self.config)
+        groups = read_attempt_groups(self.settings, thresholds.grouping)
+        run = analyse(history.responses, groups, thresholds)
         with psycopg.connect(self.settings.database_url) as conn, conn.cursor() as cur:
             cur.executemany(
                 f"insert into content.item_dif ({', '.join(COLUMNS)}) values"

@@ -133,6 +133,21 @@ def test_item_dif_finds_the_dif_items_warns_and_feeds_the_mart(settings: Setting
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert check.metadata["c_level_items"].value == 2
 
+    # Any column the lake's attempts carry can group: by exam there is one group per exam, so
+    # nothing is analysed and the run says why; a column the lake lacks fails the run.
+    by_exam = dg.materialize(
+        [item_dif], resources={"fairness": fairness}, instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"item_dif": {"config": {"grouping": "exam_id"}}}},
+    )  # fmt: skip
+    meta = by_exam.get_asset_materialization_events()[0].materialization.metadata
+    assert (meta["grouping"].value, meta["rows"].value) == ("exam_id", 0)
+    assert len(meta["skipped"].value) == 1
+    with pytest.raises(UnknownGrouping):
+        dg.materialize(
+            [item_dif], resources={"fairness": fairness},
+            run_config={"ops": {"item_dif": {"config": {"grouping": "shoe_size"}}}},
+        )  # fmt: skip
+
     project = dbt_project()
     dbt = build_dbt_assets(project)
     built = dg.materialize(
