@@ -1,6 +1,6 @@
 """The item bank in PostgreSQL: read items and live parameters, write candidate versions, promote.
 
-The SQL mirrors the content service (apis/content/services.py): the same per-item advisory lock
+The SQL mirrors the content service (apis/content/parameters.py): the same per-item advisory lock
 (`params:<item_id>`), version = max + 1, and the same outbox events in the same transaction
 (`content.item_parameters.added.v1` / `.promoted.v1`), so the lake and the real-time consumers
 see pipeline calibrations exactly like API ones.
