@@ -21,10 +21,9 @@ from core.db import item_parameters_lock
 from core.events import ItemParametersAddedV1, ItemParametersPromotedV1
 from core.ids import new_id
 from core.outbox import append_sync
-from orchestration.calibration.engine import (
-    BankItem,
-    CalibrationConfig,
-    Candidate,
+from orchestration.calibration.engine import CalibrationConfig
+from orchestration.calibration.items import BankItem, Candidate
+from orchestration.calibration.predicates import (
     CheckOutcome,
     ParamRow,
     check_bounds,
