@@ -29,7 +29,7 @@ from governance.decision import (
     Treatment,
 )
 from governance.engine import PolicyEngine
-from governance.inputs import authz_input, registration_input
+from governance.inputs import authz_input, registration_input, reveal_input
 from governance.loader import load_engine
 from governance.local import LocalEngine
 from governance.opa import RemoteOpaEngine
@@ -66,4 +66,5 @@ __all__ = [
     "load_bundle",
     "load_engine",
     "registration_input",
+    "reveal_input",
 ]
