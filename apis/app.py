@@ -46,6 +46,7 @@ from apis.learning.controllers import (
     MediaController,
     UnitsController,
 )
+from apis.notifications.controllers import NotificationsController
 from apis.openapi import DocumentedJson, DocumentedYaml, OfflineSwaggerUI
 from apis.state import AppState
 from apis.system.controllers import SystemController
@@ -66,6 +67,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "exams": (ExamsController, AttemptsController, ResultsController),
     "learning": (CoursesController, UnitsController, LessonsController, MediaController),
     "assignments": (AssignmentsController,),
+    "notifications": (NotificationsController,),
     "governance": (GovernanceController,),
     "tutor": (TutorController,),
 }
@@ -168,7 +170,13 @@ def create_app(
         state = AppState(settings, pool, redis, policy, metrics, revocations, rate_counters, auth)
         app.state.dreamseed = state
         stop = asyncio.Event()
-        relay_task = asyncio.create_task(run_relay(pool, redis, stop)) if relay else None
+        relay_task = (
+            asyncio.create_task(
+                run_relay(pool, redis, stop, stream_prefix=settings.realtime.stream_prefix)
+            )
+            if relay
+            else None
+        )
         _tune_gc()
         try:
             yield

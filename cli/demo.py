@@ -202,7 +202,10 @@ def _run_logged(children: Children, name: str, args: list[str], log: Path) -> No
 
 def _refuse_busy_ports(settings: Settings, serve: bool) -> None:
     """Name every port the demo needs that another process holds, before starting anything."""
-    wanted = [(settings.api_host, settings.api_port, "the API (DREAMSEED_API_PORT)")]
+    wanted = [
+        (settings.api_host, settings.api_port, "the API (DREAMSEED_API_PORT)"),
+        ("127.0.0.1", settings.api_port + 1, "the consumer's metrics (DREAMSEED_API_PORT + 1)"),
+    ]
     if serve:
         wanted.append(
             (
@@ -262,7 +265,17 @@ def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: 
     # The whole demo school is seeded from one loopback address: lift the per-IP limit for it.
     demo_api_env = {"DREAMSEED_RATE_LIMIT_PER_IP": "100000"}
     api = children.start("the API", _dreamseed("serve"), logs / "api.log", demo_api_env)
+    # The notifications consumer, ready (its groups exist: it serves metrics only after making
+    # them) before the seed posts assignments, so the demo logins find their notifications.
+    metrics_port = settings.api_port + 1
+    consumer = children.start(
+        "the notifications consumer",
+        _dreamseed("consume", "notifications"),
+        logs / "consumer.log",
+        {"DREAMSEED_REALTIME_METRICS_PORT": str(metrics_port)},
+    )
     _wait_http(f"{api_url}/health", api)
+    _wait_http(f"http://127.0.0.1:{metrics_port}/metrics", consumer)
     fresh = not (state / "logins.json").exists()
     logins = seed_school(settings, api_url, state)
     if fresh:

@@ -48,6 +48,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "cli.platform:relay",
         "Run the outbox relay on its own (outbox → Redis Streams) until interrupted.",
     ),
+    "consume": LazyCommand(
+        "cli.consume:consume",
+        "Run one member of an event consumer (notifications) on the Redis Streams until stopped.",
+    ),
     "demo": LazyCommand(
         "cli.demo:demo",
         "Run the whole platform with a demo school and print every URL and login.",

@@ -524,6 +524,25 @@ class TutorTurnCompletedV1(Event, frozen=True, kw_only=True):
         return self.conversation_id
 
 
+# ------------------------------------------------------------------------------ notifications
+class NotificationDeliveredV1(Event, frozen=True, kw_only=True):
+    """A notification was delivered to its recipient (in-app: made in her inbox; `channel` says
+    where it went).
+    No title or body here: those stay in `notifications.notifications`."""
+
+    event_type: ClassVar[str] = "notifications.notification.delivered.v1"
+    notification_id: str
+    recipient_id: str
+    channel: str
+    kind: str
+    source_event_id: str | None = None
+    sent_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.notification_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -563,6 +582,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         WorkReturnedV1,
         LearningRecordedV1,
         TutorTurnCompletedV1,
+        NotificationDeliveredV1,
     )
 }
 

@@ -50,11 +50,16 @@ _MOVE_SQL = (
 )
 
 
-def stream_for(event_type: str) -> str:
-    return STREAM_PREFIX + event_type.split(".", 1)[0]
+def stream_for(event_type: str, prefix: str = STREAM_PREFIX) -> str:
+    return prefix + event_type.split(".", 1)[0]
 
 
-async def relay_batch(pool: AsyncConnectionPool[Any], redis: Redis, batch_size: int = 500) -> int:
+async def relay_batch(
+    pool: AsyncConnectionPool[Any],
+    redis: Redis,
+    batch_size: int = 500,
+    stream_prefix: str = STREAM_PREFIX,
+) -> int:
     """Publish the next batch of committed events; return how many were published.
 
     The cursor moves in the same transaction, after Redis acknowledged every XADD, so a Redis
@@ -72,7 +77,7 @@ async def relay_batch(pool: AsyncConnectionPool[Any], redis: Redis, batch_size: 
         pipe = redis.pipeline(transaction=False)
         for row in rows:
             pipe.xadd(
-                stream_for(row["event_type"]),
+                stream_for(row["event_type"], stream_prefix),
                 {
                     "event_id": row["event_id"],
                     "event_type": row["event_type"],
@@ -124,6 +129,7 @@ async def run_relay(
     idle_seconds: float = 0.2,
     batch_size: int = 500,
     stall_seconds: float = 30.0,
+    stream_prefix: str = STREAM_PREFIX,
 ) -> None:
     """Relay until `stop` is set; errors are logged and retried (the outbox keeps the events).
 
@@ -138,7 +144,7 @@ async def run_relay(
     last_progress = last_check = loop.time()
     while not stop.is_set():
         try:
-            published = await relay_batch(pool, redis, batch_size)
+            published = await relay_batch(pool, redis, batch_size, stream_prefix)
         except Exception:  # a Redis or PostgreSQL outage must not kill the relay
             _log.exception("outbox relay failed; retrying")
             published = 0

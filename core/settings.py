@@ -123,6 +123,26 @@ class TutorSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    """Event consumers (`dreamseed consume NAME`) and the notification streams."""
+
+    #: Streams are `<prefix><domain>` (the relay writes them); also prefixes wake-up channels.
+    stream_prefix: str = "events."
+    #: Entries a crashed consumer left pending are reclaimed after this long.
+    claim_idle_ms: int = 30_000
+    #: A consumer parks an event in its dead-letter stream after this many failed tries.
+    max_deliveries: int = 3
+    batch_size: int = 200
+    block_ms: int = 1_000
+    #: SSE: heartbeat comment interval, the client's reconnect delay, a stream's longest life.
+    sse_heartbeat_seconds: float = 15.0
+    sse_retry_ms: int = 2_000
+    sse_max_seconds: float = 300.0
+    #: `dreamseed consume` serves Prometheus metrics (lag, handled, dead letters) on this port.
+    metrics_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All configuration of a DreamSeed process. Field `x` is read from `DREAMSEED_X`; field `y`
     of section `s` from `DREAMSEED_S_Y`."""
@@ -180,6 +200,7 @@ class Settings:
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     tutor: TutorSettings = field(default_factory=TutorSettings)
+    realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

@@ -1,13 +1,14 @@
 """Event contracts as the lake sees them: core's contracts, plus the ones the lake expects.
 
 `core.events.EVENT_TYPES` is the source of truth and always wins (learning records now live
-there: `learning.record.recorded.v1`, the tutor's `tutor.turn.completed.v1`). The notification
-service does not emit events yet; its silver table is defined from the contract below so it exists
-(empty, queryable, governed) and fills as soon as the service lands. When that service adds its
-real contract to `core.events`, the silver table picks it up by family (`<domain>.<entity>`);
-new fields become new nullable columns, a conflicting type fails the silver step loudly. Contracts
-deliberately carry no free text (no tutor messages, no notification bodies): those belong to their
-services' stores, not to the analytical lake.
+there: `learning.record.recorded.v1`, the tutor's `tutor.turn.completed.v1`, the notifications'
+`notifications.notification.delivered.v1`). A service that is not built yet can have its silver table
+defined from an expected contract here, so the table exists (empty, queryable, governed) and fills
+as soon as the service lands; when the service adds its real contract to `core.events`, the silver
+table picks it up by family (`<domain>.<entity>`): new fields become new nullable columns, a
+conflicting type fails the silver step loudly. Contracts deliberately carry no free text (no tutor
+messages, no notification bodies): those belong to their services' stores, not to the analytical
+lake.
 
 Each contract field maps to an Iceberg column: str -> string, int -> long, float -> double,
 bool -> boolean, datetime -> timestamptz, list[X] -> list<X>, `X | None` -> optional X. Person
@@ -19,7 +20,7 @@ from __future__ import annotations
 import types
 import typing
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 from pyiceberg.types import (
@@ -36,26 +37,7 @@ from core import events as core_events
 from core.events import Event
 from lake.pseudonym import PERSON_FIELDS
 
-
-class NotificationSentV1(Event, frozen=True, kw_only=True):
-    """Expected: a notification was delivered (or handed to its channel)."""
-
-    event_type: ClassVar[str] = "notifications.notification.sent.v1"
-    notification_id: str
-    recipient_id: str
-    channel: str
-    kind: str
-    source_event_id: str | None = None
-    sent_at: datetime
-
-    @property
-    def aggregate_id(self) -> str:
-        return self.notification_id
-
-
-EXPECTED_EVENT_TYPES: dict[str, type[Event]] = {
-    cls.event_type: cls for cls in (NotificationSentV1,)
-}
+EXPECTED_EVENT_TYPES: dict[str, type[Event]] = {}
 
 
 def known_contracts() -> dict[str, type[Event]]:

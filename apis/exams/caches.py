@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from apis.exams.cat_cache import LOCAL_SIZE, CatCache
-from psychometrics import CATBank
+from apis.exams.lru import Lru
 
 
 class ExamCaches:
     def __init__(self, redis: Redis) -> None:
         # exam id → its delivery (the exam and its pool at the pinned versions: immutable)
-        self.exams: LRUCache[str, Any] = LRUCache(maxsize=256)
+        self.exams = Lru(256)
         # bank key (exam + parameter set digest) → CATBank
-        self.banks: LRUCache[str, CATBank] = LRUCache(maxsize=64)
+        self.banks = Lru(64)
         # attempt id → its exam's delivery, from the first time this process loaded it
-        self.attempts: LRUCache[str, Any] = LRUCache(maxsize=LOCAL_SIZE)
+        self.attempts = Lru(LOCAL_SIZE)
         # adaptive attempts' CAT state: this process, then Redis
         self.cat = CatCache(redis)

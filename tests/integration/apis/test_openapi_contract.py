@@ -75,7 +75,11 @@ def _command(url: str, phases: str, examples: int) -> list[str]:
 
 def test_schemathesis_finds_nothing_as_teacher_and_student(settings: Settings) -> None:
     assert SCHEMATHESIS.exists(), f"schemathesis is not installed at {SCHEMATHESIS}"
-    app = create_app(replace(settings, rate_limit_per_user=10**9, rate_limit_per_ip=10**9))
+    # Notification streams end after a moment here (each fuzzed call would otherwise stay open).
+    realtime = replace(settings.realtime, sse_max_seconds=0.2)
+    app = create_app(
+        replace(settings, rate_limit_per_user=10**9, rate_limit_per_ip=10**9, realtime=realtime)
+    )
     with serve_in_thread(app) as url:
         with httpx.Client(base_url=url, timeout=30) as client:
             users = {role: _account(client, role) for role in RUNS}

@@ -326,7 +326,10 @@ class _BrokenEngine(PolicyEngine):
     def revision(self) -> str:
         return "broken"
 
-    async def query(self, rule: str, input: Mapping[str, Any]) -> Any:
+    def query(self, rule: str, input: Mapping[str, Any]) -> Any:
+        raise PolicyUnavailable("engine down", rule=rule)
+
+    async def query_async(self, rule: str, input: Mapping[str, Any]) -> Any:
         raise PolicyUnavailable("engine down", rule=rule)
 
 

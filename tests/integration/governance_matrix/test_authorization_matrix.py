@@ -334,6 +334,24 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/tutor/classes/{class_id:uuid}"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/tutor/classes/{w.class_a}", {"mode": "off_during_exams"})
     ),
+    ("GET", "/api/v1/notifications"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications", None)
+    ),
+    ("GET", "/api/v1/notifications/stream"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications/stream", None)
+    ),
+    ("POST", "/api/v1/notifications/{notification_id:uuid}/read"): Case(
+        EVERY_SIGNED_IN, lambda w: (f"/api/v1/notifications/{w.media_a}/read", None)
+    ),
+    ("POST", "/api/v1/notifications/read-all"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications/read-all", None)
+    ),
+    ("GET", "/api/v1/notifications/preferences"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications/preferences", None)
+    ),
+    ("PUT", "/api/v1/notifications/preferences"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications/preferences", {"preferences": []})
+    ),
     # Sorted after every read of the lesson, so the reads above see it published.
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/unpublish", None)
@@ -391,7 +409,11 @@ def test_every_route_has_a_matrix_entry(settings: Settings) -> None:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
-    app = create_app(replace(settings, rate_limit_per_user=100_000, rate_limit_per_ip=100_000))
+    # Notification streams end at once here (a stream otherwise stays open for minutes).
+    realtime = replace(settings.realtime, sse_max_seconds=0.05)
+    app = create_app(
+        replace(settings, rate_limit_per_user=100_000, rate_limit_per_ip=100_000, realtime=realtime)
+    )
     async with AsyncTestClient(app) as test_client:
         yield test_client
 

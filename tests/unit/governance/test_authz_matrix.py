@@ -18,7 +18,6 @@ from functools import cache
 import pytest
 
 from governance import DEFAULT_BUNDLE_DIR, LocalEngine, Resource, Subject
-from tests.support.policy import Blocking
 
 ROLES_JSON: dict[str, list[str]] = json.loads(
     (DEFAULT_BUNDLE_DIR / "data" / "roles.json").read_text()
@@ -31,8 +30,8 @@ NOW = "2024-04-29T10:00:00Z"
 
 
 @cache
-def engine() -> Blocking:
-    return Blocking(LocalEngine())
+def engine() -> LocalEngine:
+    return LocalEngine()
 
 
 @dataclass(frozen=True)

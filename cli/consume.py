@@ -1,0 +1,97 @@
+"""`dreamseed consume NAME`: run one member of an event consumer (core.consumers) until stopped.
+
+Run as many as the load needs: members of one consumer share its consumer group, each event goes
+to one of them, and a member that dies leaves its pending events to the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+import click
+from redis.asyncio import Redis
+
+from cli.context import settings_of
+from core.consumers import Consumer, ConsumerConfig, ConsumerSpec, lag
+from core.db import create_pool
+from core.settings import Settings
+
+
+def _notifications(redis: Redis, settings: Settings) -> ConsumerSpec:
+    from apis.notifications.rules import consumer
+
+    return consumer(redis, settings.realtime.stream_prefix)
+
+
+CONSUMERS: dict[str, Callable[[Redis, Settings], ConsumerSpec]] = {
+    "notifications": _notifications,
+}
+
+
+def _serve_metrics(port: int, member: Consumer, redis: Redis, settings: Settings) -> None:
+    from prometheus_client import Gauge, start_http_server
+
+    labels = ("consumer", "stream")
+    lag_gauge = Gauge("dreamseed_consumer_lag", "Entries not yet delivered to the group", labels)
+    pending = Gauge("dreamseed_consumer_pending", "Delivered but unacknowledged entries", labels)
+    handled = Gauge("dreamseed_consumer_handled", "Events this member handled", ["consumer"])
+    parked = Gauge("dreamseed_consumer_dead_letters", "Events this member parked", ["consumer"])
+    start_http_server(port)
+
+    async def refresh() -> None:
+        while True:
+            figures = await lag(
+                redis, settings.realtime.stream_prefix, member.spec.name, member.spec.domains
+            )
+            for stream, f in figures.items():
+                lag_gauge.labels(member.spec.name, stream).set(f["lag"])
+                pending.labels(member.spec.name, stream).set(f["pending"])
+            handled.labels(member.spec.name).set(member.handled)
+            parked.labels(member.spec.name).set(member.parked)
+            await asyncio.sleep(5)
+
+    asyncio.get_running_loop().create_task(refresh())
+
+
+@click.command()
+@click.argument("name", type=click.Choice(sorted(CONSUMERS)))
+@click.option("--member", default=None, help="This member's name in the group (default: host-pid).")
+def consume(name: str, member: str | None) -> None:
+    """Run one member of consumer NAME until SIGINT/SIGTERM."""
+    settings = settings_of()
+    realtime = settings.realtime
+    config = ConsumerConfig(
+        stream_prefix=realtime.stream_prefix,
+        claim_idle_ms=realtime.claim_idle_ms,
+        max_deliveries=realtime.max_deliveries,
+        batch_size=realtime.batch_size,
+        block_ms=realtime.block_ms,
+    )
+
+    async def main() -> None:
+        pool = create_pool(settings.database_url, min_size=1, max_size=4)
+        await pool.open(wait=True)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        spec = CONSUMERS[name](redis, settings)
+        runner = Consumer(
+            spec, pool, redis, member or f"{socket.gethostname()}-{os.getpid()}", config
+        )
+        await runner.ensure_groups()  # before metrics answer: a probe that sees them sees groups
+        if realtime.metrics_port:
+            _serve_metrics(realtime.metrics_port, runner, redis, settings)
+        click.echo(f"consumer {name}: member {runner.member} reading {', '.join(runner.streams)}")
+        try:
+            await runner.run(stop)
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    asyncio.run(main())
