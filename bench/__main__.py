@@ -46,6 +46,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.learning.media_assignments",
         "presigned-URL issue and a student's 200-assignment list vs the exam answer path",
     ),
+    "tutor": (
+        "bench.tutor.tutor_bench",
+        "tutor: added time to first token vs the model's own, retrieval over 100k passages,"
+        " fallback with the breaker open, 200 concurrent sessions, recall@5",
+    ),
     "demo-sample-size": (
         "bench.calibration.demo_sample_size",
         "calibration RMSE by simulated students per class",

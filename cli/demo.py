@@ -20,11 +20,13 @@ from typing import Any
 import click
 import httpx
 from rich.console import Console
+from rich.panel import Panel
 from rich.progress import Progress
 from rich.table import Table
 
 from cli.context import settings_of
 from cli.demo_courses import add_figure, seed_course, study
+from cli.demo_tutor import DEMO_QUESTION, ask_tutor, seed_tutor_lessons
 from cli.processes import busy_ports
 from cli.simulate import add_history
 from cli.supervisor import Child, Children, StopRequested, stop_signals
@@ -106,6 +108,7 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
     password = "demo-" + secrets.token_hex(4)
     logins: list[Login] = []
     truth: dict[str, dict[str, float]] = {}
+    tutor_shown = ""
     with httpx.Client(base_url=api_url, timeout=30) as api, Progress(console=console) as bar:
         task = bar.add_task("seeding the demo school", total=TEACHERS * (STUDENTS_PER_CLASS + 2))
         for t in range(TEACHERS):
@@ -149,6 +152,7 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
             course = seed_course(
                 api, teacher, klass.json()["class_id"], exam.json()["exam_id"], t + 1
             )
+            seed_tutor_lessons(api, teacher, course.course_id)
             bar.advance(task)
             for s in range(STUDENTS_PER_CLASS):
                 email = f"student{t + 1}-{s + 1}@demo.dreamseed.school"
@@ -163,6 +167,10 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
                 ).raise_for_status()
                 if s == 0:
                     study(api, student, course)
+                if s == 0 and t == 0:
+                    # The tutor with no model configured: the grounded fallback, cited.
+                    answer = ask_tutor(api, student, klass.json()["class_id"], DEMO_QUESTION)
+                    tutor_shown = f"{email} asks the tutor: {DEMO_QUESTION}\n{answer}"
                 attempt = api.post(
                     f"/api/v1/exams/{exam.json()['exam_id']}/attempts", headers=student
                 ).json()
@@ -186,6 +194,9 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
         _operator_account(settings, role, email, password)
         logins.append(Login(role, email, password))
     state.mkdir(parents=True, exist_ok=True)
+    if tutor_shown:
+        console.print(Panel(tutor_shown, title="The tutor (no model configured)"))
+        (state / "tutor_demo.txt").write_text(tutor_shown + "\n", encoding="utf-8")
     (state / "true_item_parameters.json").write_text(json.dumps(truth, indent=1))
     logins_file.write_text(json.dumps([vars(x) for x in logins], indent=1))
     logins_file.chmod(0o600)

@@ -9,6 +9,7 @@ from lake.decisions import POLICY_DECISIONS
 from lake.dims import DIM_TABLES
 from lake.silver import SILVER_ROUTES, SILVER_TABLES
 from lake.tables import OUTBOX_EVENTS
+from lake.warehouse import SCHEMA, copy_to_postgres
 from orchestration.lake.resources import LakeResource
 
 
@@ -152,5 +153,29 @@ def silver_backfill() -> None:
     rebuild_silver_op()
 
 
-lake_assets = [outbox_events, silver_tables, policy_decisions, dimension_snapshots]
+@dg.asset(
+    key=[SCHEMA, "tutor_turns"],
+    group_name="lake_silver",
+    kinds={"iceberg", "postgres"},
+    deps=["tutor_turns"],
+    description=(
+        "The lake's tutor_turns copied into PostgreSQL (lake_silver.tutor_turns) for the dbt "
+        "tutor-usage marts, exactly once by event_id; pseudonymised, no text."
+    ),
+)
+def tutor_turns_copy(
+    context: dg.AssetExecutionContext, lake: dg.ResourceParam[LakeResource]
+) -> dg.MaterializeResult[None]:
+    added = copy_to_postgres(lake.settings, "tutor_turns")
+    context.log.info(f"copied {added} new tutor turns to {SCHEMA}.tutor_turns")
+    return dg.MaterializeResult(metadata={"rows_added": added})
+
+
+lake_assets = [
+    outbox_events,
+    silver_tables,
+    policy_decisions,
+    dimension_snapshots,
+    tutor_turns_copy,
+]
 lake_jobs = [silver_backfill]

@@ -5,7 +5,12 @@ import time
 
 import dagster as dg
 
-from orchestration.lake.assets import outbox_events, policy_decisions, silver_tables
+from orchestration.lake.assets import (
+    outbox_events,
+    policy_decisions,
+    silver_tables,
+    tutor_turns_copy,
+)
 from orchestration.lake.resources import LakeResource
 
 # At most one request per horizon per window: a failed run is retried after the window
@@ -15,12 +20,12 @@ RETRY_WINDOW_SECONDS = 300
 
 @dg.sensor(
     name="outbox_events_sensor",
-    target=[outbox_events, silver_tables],
+    target=[outbox_events, silver_tables, tutor_turns_copy],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Requests outbox_events + silver tables when final outbox rows await ingestion, or the "
-        "silver tables alone when bronze is ahead of them."
+        "Requests outbox_events + silver tables (+ the tutor turns' copy for dbt) when final "
+        "outbox rows await ingestion, or the silver tables alone when bronze is ahead of them."
     ),
 )
 def outbox_events_sensor(
@@ -39,7 +44,7 @@ def outbox_events_sensor(
             run_requests=[
                 dg.RunRequest(
                     run_key=f"silver-{horizon}-{window}",
-                    asset_selection=[k for k in silver_tables.keys],
+                    asset_selection=[*silver_tables.keys, *tutor_turns_copy.keys],
                 )
             ],
             cursor=str(horizon),
