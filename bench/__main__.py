@@ -20,6 +20,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "50 M responses streamed from Parquet (peak memory); 3PL and GRM vs 2PL at 100k × 200",
     ),
     "cat": ("bench.psychometrics.cat", "CAT simulation vs catsim"),
+    "online-step": (
+        "bench.psychometrics.online_step",
+        "one online CAT step (cold/warm state) vs catsim; vs an older revision with bench.revision",
+    ),
     "dif": ("bench.psychometrics.dif", "DIF Monte Carlo: MH and LR type-I error and power"),
     "assembly": (
         "bench.psychometrics.assembly",

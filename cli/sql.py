@@ -44,7 +44,7 @@ from rich.table import Table
 from cli.context import settings_of
 from cli.login import TOKEN_ENV, resolve_subject
 from core.settings import Settings
-from governance import Decision, PolicyEngine, PolicyUnavailable, Subject, load_engine
+from governance import Decision, PolicyUnavailable, Subject, SyncPolicy, load_engine
 from governance.decision_log import write_now
 from governance.masking import row_filter_sql, select_expressions
 from lake.duck import run_sql
@@ -123,7 +123,7 @@ class Refused(click.ClickException):
     exit_code = 3
 
 
-def plan_table(engine: PolicyEngine, subject: Subject, source: SourceTable) -> TablePlan | None:
+def plan_table(engine: SyncPolicy, subject: Subject, source: SourceTable) -> TablePlan | None:
     """The governed projection of one table for `subject` (None when every column is dropped)."""
     treatments = engine.sql_masking(subject, source.name, source.columns)
     rows = engine.sql_rows(subject, source.name)
@@ -145,7 +145,7 @@ class SqlDoor:
     """One governed session for one authenticated subject; every decision is logged first."""
 
     settings: Settings
-    engine: PolicyEngine
+    engine: SyncPolicy
     subject: Subject
     request_id: str = field(default_factory=lambda: f"sql-{uuid.uuid4()}")
     withheld: dict[str, str] = field(default_factory=dict)
@@ -248,7 +248,7 @@ def sql(
     with `dreamseed login`). Tables: outbox_events, attempts_completed, users.accounts, ..."""
     settings = settings_of(ctx)
     subject = resolve_subject(settings, token)
-    engine = load_engine(settings.opa_url or None, settings.policy_dir)
+    engine = SyncPolicy(load_engine(settings.opa_url or None, settings.policy_dir))
     door = SqlDoor(settings, engine, subject)
     try:
         if export_path is not None:

@@ -30,10 +30,10 @@ _T = TypeVar("_T")
 
 def authorize(settings: Settings, action: str, target: Account | None = None) -> None:
     """The policy's decision for the operator, logged before acting; ClickException if denied."""
-    from governance import Resource, Subject, load_engine  # the policy engine loads only here
+    from governance import Resource, Subject, SyncPolicy, load_engine  # loaded only here
     from governance.decision_log import write_now
 
-    engine = load_engine(settings.opa_url or None, settings.policy_dir)
+    engine = SyncPolicy(load_engine(settings.opa_url or None, settings.policy_dir))
     try:
         resource = None
         if target is not None:

@@ -24,7 +24,6 @@ from core.auth import Claims
 from core.settings import Settings
 from dashboards.resources import Resources
 from governance import (
-    DASHBOARD_ROWS,
     Decision,
     PolicyEngine,
     PolicyUnavailable,
@@ -93,18 +92,14 @@ async def load_subject(resources: Resources, claims: Claims) -> Subject:
 async def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:
     """Ask the policy whether `subject` may open `page`, and which rows she may see there.
 
-    Uses the engine's async path (non-blocking for a remote OPA). Raises PolicyUnavailable when
+    Non-blocking for a remote OPA. Raises PolicyUnavailable when
     the engine cannot answer (the caller answers 503).
     """
     try:
-        decision = await engine.dashboard_access_async(subject, page)
+        decision = await engine.dashboard_access(subject, page)
         if not decision.allowed:
             return PageAccess(page, subject, False, decision.reason, _NO_ROWS, decision)
-        # governance offers dashboard_rows() only synchronously; its async equivalent:
-        answer = await engine.query_async(
-            DASHBOARD_ROWS, PolicyEngine.dashboard_input(subject, page)
-        )
-        row_filter = RowFilter.from_policy(answer)
+        row_filter = await engine.dashboard_rows(subject, page)
     except PolicyUnavailable:
         raise
     except Exception as exc:  # any other engine failure must deny, never allow

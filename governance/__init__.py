@@ -1,9 +1,11 @@
 """DreamSeed governance: one Rego policy bundle deciding for the API, the SQL door and the
-dashboards; an in-process (regorus) or remote (OPA) engine; a decision audit log; masking.
+dashboards; one async engine API answered in-process (regorus) or remotely (OPA), with a thin
+synchronous wrapper for the CLI; a decision audit log; masking.
 
 See governance/README.md for the contracts.
 """
 
+from governance.bundle import DEFAULT_BUNDLE_DIR, Bundle, load_bundle
 from governance.decision import (
     AUTHZ,
     DASHBOARD_ACCESS,
@@ -26,17 +28,12 @@ from governance.decision import (
     Subject,
     Treatment,
 )
-from governance.engine import (
-    DEFAULT_BUNDLE_DIR,
-    Bundle,
-    LocalEngine,
-    PolicyEngine,
-    RemoteOpaEngine,
-    authz_input,
-    load_bundle,
-    load_engine,
-    registration_input,
-)
+from governance.engine import PolicyEngine
+from governance.inputs import authz_input, registration_input, reveal_input
+from governance.loader import load_engine
+from governance.local import LocalEngine
+from governance.opa import RemoteOpaEngine
+from governance.sync import SyncPolicy
 
 __all__ = [
     "AUTHZ",
@@ -63,9 +60,11 @@ __all__ = [
     "RowCondition",
     "RowFilter",
     "Subject",
+    "SyncPolicy",
     "Treatment",
     "authz_input",
     "load_bundle",
     "load_engine",
     "registration_input",
+    "reveal_input",
 ]

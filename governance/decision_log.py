@@ -2,7 +2,7 @@
 
 - :class:`DecisionLog` (async services): ``record(decision)`` is synchronous and never blocks;
   a background task writes batches to PostgreSQL (psycopg 3, ``INSERT … ON CONFLICT DO NOTHING``,
-  so a retried batch is never written twice). Write errors are retried with backoff, keeping the
+  so a retried batch is never written twice). Write errors are retried with backoff (tenacity), keeping the
   batch; nothing is dropped while the buffer has room.
 - Overflow (the buffer holds ``max_pending`` decisions, 100 000 by default, e.g. while
   PostgreSQL is down): dropping the *oldest* is never done. ``record`` refuses the *new* decision,
@@ -28,6 +28,7 @@ from typing import Any, Final
 import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential
 
 from governance.decision import Decision
 
@@ -250,29 +251,33 @@ class DecisionLog:
                 self._queue.task_done()
 
     async def _write_with_retry(self, batch: Sequence[Decision]) -> None:
-        delay = self._retry_initial
+        """Write `batch` until it is written: every failure closes the connection and waits
+        `retry_initial` seconds, doubling up to `retry_max` (cancellation is never retried)."""
         params = (batch_json(batch),)
-        while True:
-            try:
+
+        async def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            self.failed_writes += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            log.error(
+                "decision log write of %d decisions failed (retrying in %.1fs): %s",
+                len(batch),
+                delay,
+                self.last_error,
+            )
+            await self._close()
+
+        retrying = AsyncRetrying(
+            wait=wait_exponential(multiplier=self._retry_initial, max=self._retry_max),
+            before_sleep=failed,
+        )
+        async for attempt in retrying:
+            with attempt:
                 conn = await self._connection()  # autocommit: the statement is its transaction
                 await conn.execute(BATCH_INSERT_SQL, params)
-                self.written += len(batch)
-                self.last_error = None
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.failed_writes += 1
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error(
-                    "decision log write of %d decisions failed (retrying in %.1fs): %s",
-                    len(batch),
-                    delay,
-                    self.last_error,
-                )
-                await self._close()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._retry_max)
+        self.written += len(batch)
+        self.last_error = None
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:

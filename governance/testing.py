@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from governance.engine import Bundle, build_regorus, load_bundle
+from governance.bundle import Bundle, build_regorus, load_bundle
 
 __all__ = ["RegoTestResult", "RegoTestRun", "layout_violations", "run_rego_tests"]
 

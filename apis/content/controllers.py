@@ -12,7 +12,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from apis.content import services
+from apis.content import parameters, services, transfer
 from apis.content.schemas import (
     CreateItemRequest,
     ExportedBank,
@@ -117,7 +117,7 @@ class ItemsController(Controller):
     ) -> list[Parameters]:
         """Every calibration of the item, oldest first; `is_live` marks the promoted one."""
         await _owned_item(app_state, principal, item_id, "content.item.read")
-        return await services.list_parameters(app_state, str(item_id))
+        return await parameters.list_parameters(app_state, str(item_id))
 
     @post(
         "/{item_id:uuid}/parameters",
@@ -162,7 +162,7 @@ class ItemsController(Controller):
         body = await request.body()
         content_type = request.headers.get("content-type", "application/json").split(";")[0]
         if content_type.strip().lower() == "text/csv":
-            items = services.parse_csv(body.decode("utf-8-sig"))
+            items = transfer.parse_csv(body.decode("utf-8-sig"))
         elif content_type.strip().lower() == "application/json":
             try:
                 items = msgspec.json.decode(body, type=ImportRequest).items
@@ -174,7 +174,7 @@ class ItemsController(Controller):
             raise InvalidInput(
                 f"unsupported Content-Type {content_type!r}: use application/json or text/csv"
             )
-        return await services.import_items(app_state, principal.user_id, items)
+        return await transfer.import_items(app_state, principal.user_id, items)
 
     @get(
         "/export",
@@ -193,9 +193,9 @@ class ItemsController(Controller):
     ) -> Response[Any]:
         """The whole bank with live parameters, in the import format (JSON or CSV)."""
         owner = await _bank_owner(app_state, principal, owner_id, "content.item.read")
-        rows = await services.export_items(app_state, owner)
+        rows = await transfer.export_items(app_state, owner)
         if format == "csv":
-            return Response(services.to_csv(rows), media_type="text/csv")
+            return Response(transfer.to_csv(rows), media_type="text/csv")
         return Response(
             json.dumps({"items": rows}, ensure_ascii=False), media_type="application/json"
         )

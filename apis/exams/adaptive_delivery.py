@@ -43,7 +43,7 @@ class AdaptiveDelivery(AdaptiveSteps):
         exam_id = self.info.exam.exam_id
         live = await queries.live_params(conn, exam_id)
         key = f"{exam_id}:{live.digest}"
-        bank = self.caches.banks.get_fresh(key) or await self._build_bank(conn, key, live.ids())
+        bank = self.caches.banks.get(key) or await self._build_bank(conn, key, live.ids())
         seed = secrets.randbits(63)
         cat = start(seed, self.cat)
         step = adaptive.advance(cat, bank, self.cat)

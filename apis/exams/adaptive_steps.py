@@ -74,13 +74,13 @@ class AdaptiveSteps:
         rows = await queries.param_rows(conn, param_ids)
         items = adaptive.item_parameters(rows, [len(p.options) for p in self.info.pool])
         bank = CATBank.build(items, self.cat)
-        self.caches.banks.put(key, bank)
+        self.caches.banks[key] = bank
         return bank
 
     async def _bank(self, conn: Conn, row: AttemptRow) -> CATBank:
         """The CAT bank of the parameter set the attempt was started on."""
         _, key = cat_keys(row)
-        bank: CATBank | None = self.caches.banks.get_fresh(key)
+        bank: CATBank | None = self.caches.banks.get(key)
         if bank is None:
             bank = await self._build_bank(
                 conn, key, await queries.pinned_param_ids(conn, row.attempt_id)
@@ -318,8 +318,8 @@ async def _answer_from(
     header = cached.header
     if header.attempt_id != attempt_id:
         return None
-    delivery = state.exams.exams.get_fresh(header.exam_id)
-    bank: CATBank | None = state.exams.banks.get_fresh(header.bank_key)
+    delivery = state.exams.exams.get(header.exam_id)
+    bank: CATBank | None = state.exams.banks.get(header.bank_key)
     if not isinstance(delivery, AdaptiveSteps) or bank is None:
         return None
     return await delivery.answer_cached(state, principal, data, cached, bank)

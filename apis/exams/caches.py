@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from cachetools import LRUCache
 from redis.asyncio import Redis
 
 from apis.exams.cat_cache import LOCAL_SIZE, CatCache
-from apis.exams.lru import Lru
+from psychometrics import CATBank
 
 
 class ExamCaches:
     def __init__(self, redis: Redis) -> None:
         # exam id → its delivery (the exam and its pool at the pinned versions: immutable)
-        self.exams = Lru(256)
+        self.exams: LRUCache[str, Any] = LRUCache(maxsize=256)
         # bank key (exam + parameter set digest) → CATBank
-        self.banks = Lru(64)
+        self.banks: LRUCache[str, CATBank] = LRUCache(maxsize=64)
         # attempt id → its exam's delivery, from the first time this process loaded it
-        self.attempts = Lru(LOCAL_SIZE)
+        self.attempts: LRUCache[str, Any] = LRUCache(maxsize=LOCAL_SIZE)
         # adaptive attempts' CAT state: this process, then Redis
         self.cat = CatCache(redis)

@@ -23,9 +23,9 @@ import logging
 from typing import Any
 
 import msgspec
+from cachetools import LRUCache
 from redis.asyncio import Redis
 
-from apis.exams.lru import Lru
 from apis.exams.model import AttemptHeader
 from apis.gateway.timing import stage
 from psychometrics import CATState, ItemChoice
@@ -115,7 +115,7 @@ class CatCache:
 
     def __init__(self, redis: Redis, local_size: int = LOCAL_SIZE) -> None:
         self.redis = redis
-        self._local = Lru(local_size)
+        self._local: LRUCache[str, Entry] = LRUCache(maxsize=local_size)
         self._pending: dict[str, Entry | None] = {}
         self._task: asyncio.Task[None] | None = None
         # How this process got the CAT state of the answers it served (observability, tests).
@@ -123,7 +123,7 @@ class CatCache:
         self.rebuilds = 0
 
     def local(self, attempt_id: str) -> Entry | None:
-        entry: Entry | None = self._local.get_fresh(attempt_id)
+        entry: Entry | None = self._local.get(attempt_id)
         return entry
 
     def drop_local(self, attempt_id: str | None = None) -> None:
@@ -150,7 +150,7 @@ class CatCache:
         if entry is None:
             self._local.pop(attempt_id, None)
         else:
-            self._local.put(attempt_id, entry)
+            self._local[attempt_id] = entry
         self._pending[attempt_id] = entry
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._write())

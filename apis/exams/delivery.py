@@ -56,17 +56,17 @@ def choose(info: ExamInfo, caches: ExamCaches) -> Delivery:
 
 
 async def _delivery(conn: Conn, state: AppState, exam_id: str) -> Delivery:
-    delivery: Delivery | None = state.exams.exams.get_fresh(exam_id)
+    delivery: Delivery | None = state.exams.exams.get(exam_id)
     if delivery is None:
         delivery = choose(await queries.exam_info(conn, exam_id), state.exams)
-        state.exams.exams.put(exam_id, delivery)
+        state.exams.exams[exam_id] = delivery
     return delivery
 
 
 async def exam_delivery(state: AppState, exam_id: str) -> Delivery:
     """The exam's delivery, from the in-process cache when it is there (exams never change once
     created)."""
-    delivery: Delivery | None = state.exams.exams.get_fresh(exam_id)
+    delivery: Delivery | None = state.exams.exams.get(exam_id)
     if delivery is not None:
         return delivery
     async with state.pool.connection() as conn:
@@ -93,7 +93,7 @@ async def load_and_authorize(
     row = await queries.attempt(conn, attempt_id, lock=lock)
     delivery = await _delivery(conn, state, row.exam_id)
     await authorize(state.policy, principal, row, delivery.info.exam, action)
-    state.exams.attempts.put(attempt_id, delivery)
+    state.exams.attempts[attempt_id] = delivery
     return row, delivery
 
 
@@ -109,7 +109,7 @@ async def start_attempt(state: AppState, exam: Exam, student_id: str) -> tuple[A
                 return await delivery.view(conn, running), False
             await delivery.complete(conn, running, TIME_LIMIT_REASON, deadline)
         started = await delivery.start(conn, student_id)
-    state.exams.attempts.put(started.attempt.attempt_id, delivery)
+    state.exams.attempts[started.attempt.attempt_id] = delivery
     state.exams.cat.apply(started.cache)
     return started.attempt, True
 
@@ -127,7 +127,7 @@ async def answer(
     the CAT cache: one conditional statement); otherwise the attempt is locked and the delivery
     answers from what is stored.
     """
-    known: Delivery | None = state.exams.attempts.get_fresh(attempt_id)
+    known: Delivery | None = state.exams.attempts.get(attempt_id)
     # An attempt this process has not met yet may still be in the shared CAT cache (only
     # adaptive attempts have entries there); one it knows goes straight to its delivery.
     unlocked = known.answer_unlocked if known is not None else answer_from_cache

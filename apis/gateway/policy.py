@@ -14,9 +14,10 @@ allowed by the cache; a removed membership may still count for up to the TTL.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from cachetools import TTLCache
 
 from apis.gateway.principal import SCOPE_KEY, Principal
 from apis.gateway.request_context import REQUEST_ID
@@ -49,8 +50,10 @@ class PolicyGate:
     ) -> None:
         self.engine = engine
         self._class_ids_of = class_ids_of
-        self._class_ids_ttl = class_ids_ttl
-        self._class_ids: dict[str, tuple[float, tuple[str, ...]]] = {}
+        # user id -> her class ids, dropped `class_ids_ttl` seconds after they were read
+        self._class_ids: TTLCache[str, tuple[str, ...]] = TTLCache(
+            maxsize=CLASS_IDS_CACHE_SIZE, ttl=class_ids_ttl
+        )
         self._record = record
         self._metrics = metrics
 
@@ -60,7 +63,7 @@ class PolicyGate:
         subject = Subject(principal.user_id, principal.role, tuple(class_ids))
         try:
             with stage("policy"):
-                decision = await self.engine.authorize_async(
+                decision = await self.engine.authorize(
                     subject, action, resource, request_id=REQUEST_ID.get()
                 )
         except PolicyUnavailable as exc:
@@ -78,7 +81,7 @@ class PolicyGate:
         route checks; the caller acts on the answer."""
         try:
             with stage("policy"):
-                decision = await self.engine.decide_async(
+                decision = await self.engine.decide(
                     rule, input, action=action, request_id=REQUEST_ID.get()
                 )
         except PolicyUnavailable as exc:
@@ -100,15 +103,11 @@ class PolicyGate:
 
     async def class_ids_for(self, user_id: str, needed: str) -> list[str]:
         """The user's class ids; from the cache only if it is fresh and already has `needed`."""
-        now = time.monotonic()
         cached = self._class_ids.get(user_id)
-        if cached is not None and now - cached[0] < self._class_ids_ttl and needed in cached[1]:
-            return list(cached[1])
+        if cached is not None and needed in cached:
+            return list(cached)
         class_ids = await self._class_ids_of(user_id)
-        if self._class_ids_ttl > 0:
-            if len(self._class_ids) >= CLASS_IDS_CACHE_SIZE:
-                self._class_ids.clear()
-            self._class_ids[user_id] = (now, tuple(class_ids))
+        self._class_ids[user_id] = tuple(class_ids)
         return class_ids
 
 

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from apis.deps import provide_principal
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
-from apis.learning import holders, media, services
+from apis.learning import holders, lessons, media, services
 from apis.learning.records import Record
 from apis.learning.schemas import (
     AssignCourseRequest,
@@ -63,7 +63,7 @@ async def readable_lesson(
 ) -> tuple[dict[str, Any], str | None]:
     """The lesson row once the policy let the caller read it (students: published lessons of a
     course assigned to one of their classes)."""
-    row = await services.lesson_row(app_state, lesson_id)
+    row = await lessons.lesson_row(app_state, lesson_id)
     course = await services.get_course_row(app_state, str(row["course_id"]))
     class_id = None
     if principal.user_id != course.owner_id:
@@ -80,7 +80,7 @@ async def readable_lesson(
 async def owned_lesson(
     app_state: AppState, principal: Principal, lesson_id: str, action: str
 ) -> dict[str, object]:
-    row = await services.lesson_row(app_state, lesson_id)
+    row = await lessons.lesson_row(app_state, lesson_id)
     await app_state.policy.authorize(
         principal, action, Resource("lesson", lesson_id, str(row["owner_id"]), None)
     )
@@ -182,9 +182,7 @@ class UnitsController(Controller):
         """Add a lesson (Markdown body, version 1, unpublished) at the end of the unit."""
         course = await services.unit_course(app_state, str(unit_id))
         await authorize_course(app_state, principal, course, "learning.lesson.create", read=False)
-        return await services.create_lesson(
-            app_state, course, str(unit_id), principal.user_id, data
-        )
+        return await lessons.create_lesson(app_state, course, str(unit_id), principal.user_id, data)
 
 
 class LessonsController(Controller):
@@ -200,9 +198,9 @@ class LessonsController(Controller):
             app_state, principal, str(lesson_id), "learning.lesson.read"
         )
         reader = not edits(principal, str(row["owner_id"]))
-        lesson = await services.show_lesson(app_state, row, published=reader)
+        lesson = await lessons.show_lesson(app_state, row, published=reader)
         if reader and principal.role == "student":  # her reading is a learning record
-            await services.record(
+            await lessons.record(
                 app_state,
                 Record(
                     user_id=principal.user_id,
@@ -238,7 +236,7 @@ class LessonsController(Controller):
             completion=data.completed,
             duration_seconds=data.seconds,
         )
-        statement_id = await services.record(app_state, record)
+        statement_id = await lessons.record(app_state, record)
         return Recorded(statement_id, record.verb)
 
     @patch("/{lesson_id:uuid}", opt={"action": "learning.lesson.update"})
@@ -247,7 +245,7 @@ class LessonsController(Controller):
     ) -> Lesson:
         """Edit title, body or attachments: a new version (students keep the published one)."""
         await owned_lesson(app_state, principal, str(lesson_id), "learning.lesson.update")
-        return await services.update_lesson(app_state, str(lesson_id), principal.user_id, data)
+        return await lessons.update_lesson(app_state, str(lesson_id), principal.user_id, data)
 
     @get("/{lesson_id:uuid}/versions", opt={"action": "learning.lesson.update"})
     async def versions(
@@ -255,7 +253,7 @@ class LessonsController(Controller):
     ) -> list[LessonVersion]:
         """Every version of the lesson, oldest first (its teacher)."""
         await owned_lesson(app_state, principal, str(lesson_id), "learning.lesson.update")
-        return await services.lesson_versions(app_state, str(lesson_id))
+        return await lessons.lesson_versions(app_state, str(lesson_id))
 
     @post(
         "/{lesson_id:uuid}/publish",
@@ -272,7 +270,7 @@ class LessonsController(Controller):
         """Students see `version` (default: the newest) from now on."""
         await owned_lesson(app_state, principal, str(lesson_id), "learning.lesson.update")
         version = data.version if data is not None and data.version is not None else None
-        return await services.set_published(app_state, str(lesson_id), version)
+        return await lessons.set_published(app_state, str(lesson_id), version)
 
     @post(
         "/{lesson_id:uuid}/unpublish",
@@ -282,7 +280,7 @@ class LessonsController(Controller):
     async def unpublish(self, app_state: AppState, principal: Principal, lesson_id: UUID) -> Lesson:
         """Students no longer see the lesson (its versions are kept)."""
         await owned_lesson(app_state, principal, str(lesson_id), "learning.lesson.update")
-        return await services.set_published(app_state, str(lesson_id), 0)
+        return await lessons.set_published(app_state, str(lesson_id), 0)
 
 
 class MediaController(Controller):

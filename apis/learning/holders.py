@@ -8,7 +8,7 @@ from typing import Any
 
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
-from apis.learning import services
+from apis.learning import lessons, services
 from apis.state import AppState
 from core.errors import InvalidInput, NotFound
 from core.ids import parse_uuid
@@ -21,7 +21,7 @@ HOLDERS: dict[str, tuple[UploadCheck, DownloadCheck]] = {}
 
 
 async def _lesson_upload(app_state: AppState, principal: Principal, lesson_id: str) -> None:
-    row = await services.lesson_row(app_state, lesson_id)
+    row = await lessons.lesson_row(app_state, lesson_id)
     await app_state.policy.authorize(
         principal, "learning.lesson.update", Resource("lesson", lesson_id, row["owner_id"], None)
     )
@@ -31,7 +31,7 @@ async def _lesson_download(
     app_state: AppState, principal: Principal, media: dict[str, Any]
 ) -> None:
     lesson_id = media["holder_id"]
-    row = await services.lesson_row(app_state, lesson_id)
+    row = await lessons.lesson_row(app_state, lesson_id)
     course = await services.get_course_row(app_state, row["course_id"])
     if principal.user_id == course.owner_id or principal.role == "admin":
         await app_state.policy.authorize(
@@ -43,7 +43,7 @@ async def _lesson_download(
         principal, "learning.media.read", Resource("lesson", lesson_id, course.owner_id, class_id)
     )
     # Readers other than its teacher get the files of the published version only.
-    published = await services.published_attachments(app_state, row)
+    published = await lessons.published_attachments(app_state, row)
     if course.archived or media["media_id"] not in published:
         raise NotFound(f"media {media['media_id']} not found")
 

@@ -36,7 +36,7 @@ from core.errors import TooManyRequests
 from core.events import TutorTurnCompletedV1
 from core.ids import new_id
 from core.outbox import append
-from governance import TUTOR_REVEAL, PolicyEngine, Subject
+from governance import TUTOR_REVEAL, Subject, reveal_input
 
 PASSAGES = 5
 FALLBACK_CHUNK_WORDS = 6
@@ -89,7 +89,7 @@ async def _reveal(
     active: ActiveItems,
 ) -> str:
     subject = Subject(principal.user_id, principal.role)
-    payload = PolicyEngine.reveal_input(subject, resource["id"], active.item_ids)
+    payload = reveal_input(subject, resource["id"], active.item_ids)
     payload["resource"]["type"] = resource["type"]
     payload["context"]["class_mode"] = plan_mode
     decision = await state.policy.decide(TUTOR_REVEAL, payload, "tutor.answer.reveal")

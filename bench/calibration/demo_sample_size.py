@@ -19,12 +19,8 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from orchestration.calibration.engine import (
-    BankItem,
-    CalibrationConfig,
-    code_responses,
-    plan_calibration,
-)
+from orchestration.calibration.engine import CalibrationConfig, code_responses, plan_calibration
+from orchestration.calibration.items import BankItem
 
 
 def one(

@@ -1,6 +1,6 @@
 """The item bank in PostgreSQL: read items and live parameters, write candidate versions, promote.
 
-The SQL mirrors the content service (apis/content/services.py): the same per-item advisory lock
+The SQL mirrors the content service (apis/content/parameters.py): the same per-item advisory lock
 (`params:<item_id>`), version = max + 1, and the same outbox events in the same transaction
 (`content.item_parameters.added.v1` / `.promoted.v1`), so the lake and the real-time consumers
 see pipeline calibrations exactly like API ones.
@@ -21,10 +21,9 @@ from core.db import item_parameters_lock
 from core.events import ItemParametersAddedV1, ItemParametersPromotedV1
 from core.ids import new_id
 from core.outbox import append_sync
-from orchestration.calibration.engine import (
-    BankItem,
-    CalibrationConfig,
-    Candidate,
+from orchestration.calibration.engine import CalibrationConfig
+from orchestration.calibration.items import BankItem, Candidate
+from orchestration.calibration.predicates import (
     CheckOutcome,
     ParamRow,
     check_bounds,

@@ -4,7 +4,7 @@ evaluates the same predicates again under the item locks before promoting)."""
 import dagster as dg
 
 from orchestration.calibration.assets import item_parameters, latest_calibration_id
-from orchestration.calibration.engine import CheckOutcome
+from orchestration.calibration.predicates import CheckOutcome
 from orchestration.calibration.resources import CalibrationResource
 
 

@@ -27,7 +27,6 @@ Design (see orchestration/calibration/__init__.py for the whole loop):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,116 +38,21 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from core.settings import CalibrationSettings
+from orchestration.calibration.items import BankItem, Candidate, finite_or_none
+from orchestration.calibration.linking import Linking, link_to_live
 from psychometrics import (
     LINKING_METHODS,
     CalibrationResult,
     ItemParameters,
-    LinkingConstants,
     calibrate,
-    category_probabilities,
-    link_anchors,
-    normal_grid,
     responses_from_triples,
     sx2_item_fit,
     transform_items,
 )
 
 ANCHOR_MODELS = ("rasch", "1pl", "2pl")
-#: Live versions of these models can anchor a linking (dichotomous curves).
-LINK_MODELS = ("rasch", "1pl", "2pl", "3pl")
 #: The thresholds are the `calibration` section of the settings (`DREAMSEED_CALIBRATION_*`).
 CalibrationConfig = CalibrationSettings
-
-
-@dataclass(frozen=True)
-class BankItem:
-    """An item of the bank as the calibration needs it, with its live parameters if any."""
-
-    item_id: str
-    status: str  # pilot | operational | retired
-    scoring: str  # key | graded
-    live_param_id: str | None = None
-    live_model: str | None = None
-    live_a: float | None = None
-    live_d: tuple[float, ...] = ()
-    live_c: float = 0.0
-    live_calibration_id: str | None = None
-    live_version: int | None = None
-
-    @property
-    def has_live(self) -> bool:
-        return self.live_param_id is not None and self.live_a is not None and bool(self.live_d)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One item's calibrated parameters and their provenance."""
-
-    item_id: str
-    role: str  # operational | pilot
-    model: str
-    a: float
-    d: tuple[float, ...]
-    c: float
-    se_a: float | None
-    se_b: float | None
-    n_responses: int
-    group_id: int
-    n_persons: int
-    log_likelihood: float
-    converged: bool
-    iterations: int
-    max_change: float
-    latent_mean: float
-    latent_sd: float
-    anchors: int
-    is_promotable: bool
-    sx2: float | None = None
-    sx2_df: int | None = None
-    sx2_p: float | None = None
-    #: How the parameters were put on the live scale (see `Linking.to_dict`).
-    linking: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def b(self) -> tuple[float, ...]:
-        return tuple(-x / self.a for x in self.d)
-
-
-@dataclass(frozen=True)
-class Linking:
-    """How a group's calibration was put on the live scale: theta_live = A * theta_new + B.
-
-    `method` is a linking method (`stocking-lord`, ...), `fixed-anchor` (pilots calibrated with
-    live anchors held fixed: already on the live scale) or `none` (with the `reason`)."""
-
-    method: str
-    A: float = 1.0
-    B: float = 0.0
-    se_a: float | None = None
-    se_b: float | None = None
-    anchors: int = 0
-    anchors_available: int = 0
-    dropped: tuple[str, ...] = ()
-    target_calibrations: tuple[str, ...] = ()
-    reason: str = ""
-
-    @property
-    def constants(self) -> LinkingConstants:
-        return LinkingConstants(self.A, self.B, self.method, self.anchors)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "A": self.A,
-            "B": self.B,
-            "se_A": self.se_a,
-            "se_B": self.se_b,
-            "anchors": self.anchors,
-            "anchors_available": self.anchors_available,
-            "dropped_as_drifted": list(self.dropped),
-            "target_calibrations": list(self.target_calibrations),
-            **({"reason": self.reason} if self.reason else {}),
-        }
 
 
 @dataclass(frozen=True)
@@ -217,10 +121,6 @@ def _groups(person: np.ndarray, item: np.ndarray, n_persons: int, n_items: int) 
     )
     _, labels = connected_components(graph, directed=False)
     return np.asarray(labels[n_persons:])
-
-
-def _finite(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
 
 
 def _fit(
@@ -301,8 +201,8 @@ def _candidates(
                 a=float(items.a[j]),
                 d=tuple(float(x) for x in items.d[j] if not np.isnan(x)),
                 c=float(items.c[j]),
-                se_a=_finite(float(se.a[j]) / A) if se is not None else None,
-                se_b=_finite(float(se.b[j, 0]) * A) if se is not None else None,
+                se_a=finite_or_none(float(se.a[j]) / A) if se is not None else None,
+                se_b=finite_or_none(float(se.b[j, 0]) * A) if se is not None else None,
                 n_responses=n,
                 group_id=group_id,
                 n_persons=n_persons,
@@ -314,79 +214,13 @@ def _candidates(
                 latent_sd=A * float(result.latent_sd),
                 anchors=anchors,
                 is_promotable=role == "operational" or n >= cfg.pilot_promote_responses,
-                sx2=_finite(float(fit[0][j])) if fit is not None else None,
+                sx2=finite_or_none(float(fit[0][j])) if fit is not None else None,
                 sx2_df=int(fit[1][j]) if fit is not None else None,
-                sx2_p=_finite(float(fit[2][j])) if fit is not None else None,
+                sx2_p=finite_or_none(float(fit[2][j])) if fit is not None else None,
                 linking=linking.to_dict(),
             )
         )
     return out
-
-
-def _live_items(entries: Sequence[BankItem]) -> ItemParameters:
-    """Live parameters of dichotomous bank items (as stored: slope-intercept)."""
-    return ItemParameters(
-        "3pl" if any(e.live_c for e in entries) else "2pl",
-        np.array([float(e.live_a or 0.0) for e in entries]),
-        np.array([[e.live_d[0]] for e in entries]),
-        np.array([float(e.live_c) for e in entries]),
-        tuple(e.item_id for e in entries),
-    )
-
-
-def link_to_live(
-    result: CalibrationResult,
-    ids: Sequence[str],
-    bank: Mapping[str, BankItem],
-    cfg: CalibrationConfig,
-) -> Linking:
-    """Link a group's free calibration to the live scale through its items that are live.
-
-    Anchors whose linked curve stays more than `max_icc_rmsd` from the live one are dropped
-    (`psychometrics.link_anchors`); with fewer than `min_link_anchors` the group is not
-    linked (`method = none` and the reason)."""
-    if cfg.linking == "none":
-        return Linking("none", reason="linking disabled (config)")
-    live = [
-        j
-        for j, i in enumerate(ids)
-        if (e := bank.get(i)) is not None
-        and e.has_live
-        and e.live_model in LINK_MODELS
-        and len(e.live_d) == 1
-    ]
-    if len(live) < cfg.min_link_anchors:
-        return Linking(
-            "none",
-            anchors_available=len(live),
-            reason=f"{len(live)} live anchor(s), fewer than min_link_anchors="
-            f"{cfg.min_link_anchors}",
-        )
-    entries = [bank[ids[j]] for j in live]
-    source = result.items.subset(live)
-    target = _live_items(entries)
-    linked = link_anchors(
-        source,
-        target,
-        cfg.linking,
-        max_rmsd=cfg.max_icc_rmsd,
-        min_anchors=cfg.min_link_anchors,
-        standard_errors=True,
-    )
-    kept = [e for e, k in zip(entries, linked.kept, strict=True) if k]
-    dropped = tuple(e.item_id for e, k in zip(entries, linked.kept, strict=True) if not k)
-    c = linked.constants
-    return Linking(
-        method=c.method,
-        A=c.A,
-        B=c.B,
-        se_a=_finite(c.se_a),
-        se_b=_finite(c.se_b),
-        anchors=len(kept),
-        anchors_available=len(entries),
-        dropped=dropped,
-        target_calibrations=tuple(sorted({e.live_calibration_id or "" for e in kept} - {""})),
-    )
 
 
 def plan_calibration(coded: Coded, bank: Mapping[str, BankItem], cfg: CalibrationConfig) -> Plan:
@@ -549,99 +383,3 @@ def _group_summary(
         "seconds": round(float(result.convergence.seconds), 3),
         "linking": linking.to_dict(),
     }
-
-
-# ------------------------------------------------------------------ check predicates
-@dataclass(frozen=True)
-class ParamRow:
-    """Parameters of one item as stored (slope-intercept plus IRT thresholds)."""
-
-    item_id: str
-    model: str
-    a: float
-    d: tuple[float, ...]
-    b: tuple[float, ...]
-    c: float
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    passed: bool
-    failures: dict[str, str]
-    metadata: dict[str, Any]
-
-
-def check_finite(rows: Sequence[ParamRow]) -> CheckOutcome:
-    bad = {
-        r.item_id: "non-finite parameter"
-        for r in rows
-        if not all(math.isfinite(x) for x in (r.a, r.c, *r.b, *r.d)) or not r.b or not r.d
-    }
-    return CheckOutcome(not bad, bad, {"items": len(rows), "non_finite": len(bad)})
-
-
-def check_bounds(rows: Sequence[ParamRow], cfg: CalibrationConfig) -> CheckOutcome:
-    bad: dict[str, str] = {}
-    for r in rows:
-        problems = []
-        if not cfg.a_min <= r.a <= cfg.a_max:
-            problems.append(f"a={r.a:.3f} outside [{cfg.a_min}, {cfg.a_max}]")
-        if any(not cfg.b_min <= b <= cfg.b_max for b in r.b):
-            problems.append(f"b={list(r.b)} outside [{cfg.b_min}, {cfg.b_max}]")
-        if not 0.0 <= r.c < cfg.c_max:
-            problems.append(f"c={r.c:.3f} outside [0, {cfg.c_max})")
-        if problems:
-            bad[r.item_id] = "; ".join(problems)
-    return CheckOutcome(not bad, bad, {"items": len(rows), "out_of_bounds": len(bad)})
-
-
-def icc_rmsd(new: ParamRow, old: ParamRow, n_nodes: int = 61) -> float:
-    """Root mean squared difference of the expected-score curves (the ICC of a dichotomous
-    item) over theta ~ N(0, 1): sqrt(E[(E_new[X|theta] - E_old[X|theta])^2])."""
-    grid = normal_grid(n_nodes, 6.0)
-    p_new = category_probabilities(_items(new), grid.nodes)[0]  # (K, Q)
-    p_old = category_probabilities(_items(old), grid.nodes)[0]
-    if p_new.shape != p_old.shape:
-        return math.inf
-    k = np.arange(p_new.shape[0])[:, None]
-    diff = (k * p_new).sum(axis=0) - (k * p_old).sum(axis=0)  # expected-score curves
-    return float(np.sqrt((diff**2) @ grid.weights))
-
-
-def _items(row: ParamRow) -> ItemParameters:
-    return ItemParameters(row.model, np.array([row.a]), np.array([list(row.d)]), np.array([row.c]))
-
-
-def check_drift(
-    rows: Sequence[ParamRow], live: Mapping[str, ParamRow], cfg: CalibrationConfig
-) -> CheckOutcome:
-    """Items whose live version's curve differs by more than cfg.max_icc_rmsd are flagged."""
-    bad: dict[str, str] = {}
-    worst = 0.0
-    compared = 0
-    for r in rows:
-        old = live.get(r.item_id)
-        if old is None:
-            continue
-        compared += 1
-        try:
-            rmsd = icc_rmsd(r, old)
-        except ValueError:
-            rmsd = math.inf
-        worst = max(worst, rmsd)
-        if not rmsd <= cfg.max_icc_rmsd:
-            bad[r.item_id] = (
-                f"ICC RMSD {rmsd:.4f} > {cfg.max_icc_rmsd} (a {old.a:.3f} -> {r.a:.3f}, "
-                f"b {old.b[0]:.3f} -> {r.b[0]:.3f})"
-            )
-    return CheckOutcome(
-        not bad,
-        bad,
-        {
-            "items": len(rows),
-            "compared_with_live": compared,
-            "drifted": len(bad),
-            "max_icc_rmsd": round(worst, 5) if math.isfinite(worst) else "inf",
-            "threshold": cfg.max_icc_rmsd,
-        },
-    )

@@ -22,8 +22,9 @@ from lake.calibration_io import (
     read_responses,
 )
 from orchestration.calibration import bank
-from orchestration.calibration.engine import CalibrationConfig, Candidate, code_responses
+from orchestration.calibration.engine import CalibrationConfig, code_responses
 from orchestration.calibration.engine import plan_calibration as _plan
+from orchestration.calibration.items import Candidate
 
 TRUE_PARAMETERS_FILE = Path("demo") / "true_item_parameters.json"
 

@@ -326,10 +326,7 @@ class _BrokenEngine(PolicyEngine):
     def revision(self) -> str:
         return "broken"
 
-    def query(self, rule: str, input: Mapping[str, Any]) -> Any:
-        raise PolicyUnavailable("engine down", rule=rule)
-
-    async def query_async(self, rule: str, input: Mapping[str, Any]) -> Any:
+    async def query(self, rule: str, input: Mapping[str, Any]) -> Any:
         raise PolicyUnavailable("engine down", rule=rule)
 
 

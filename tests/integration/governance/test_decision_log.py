@@ -12,6 +12,7 @@ import pytest
 from governance import LocalEngine, Resource, Subject
 from governance.decision import Decision
 from governance.decision_log import DecisionLog, write_now
+from tests.support.policy import Blocking
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def _count(dsn: str) -> int:
 
 
 def test_engine_decisions_round_trip(clean_dsn: str) -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     student = Subject("s1", "student", ("c1",))
     decisions = [
         engine.authorize(student, "exams.attempt.read", Resource("attempt", "a1", "s1", "c1")),

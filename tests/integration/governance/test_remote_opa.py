@@ -27,10 +27,11 @@ from governance import (
     RowFilter,
     Subject,
 )
+from tests.support.policy import Blocking
 
 pytestmark = pytest.mark.integration
 
-LOCAL = LocalEngine()
+LOCAL = Blocking(LocalEngine())
 NOW = "2024-04-29T10:00:00Z"
 
 
@@ -82,9 +83,9 @@ def opa_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def remote(opa_url: str) -> Iterator[RemoteOpaEngine]:
+def remote(opa_url: str) -> Iterator[Blocking]:
     OpaLikeHandler.mode = "ok"
-    engine = RemoteOpaEngine(opa_url, timeout=0.5, revision=LOCAL.revision)
+    engine = Blocking(RemoteOpaEngine(opa_url, timeout=0.5, revision=LOCAL.revision))
     yield engine
     engine.close()
     OpaLikeHandler.mode = "ok"
@@ -107,7 +108,7 @@ CASES = [
 
 @pytest.mark.parametrize(("subject", "action", "resource"), CASES)
 def test_remote_answers_like_local(
-    remote: RemoteOpaEngine, subject: Subject, action: str, resource: Resource | None
+    remote: Blocking, subject: Subject, action: str, resource: Resource | None
 ) -> None:
     got = remote.authorize(subject, action, resource, now=NOW, request_id="rq")
     want = LOCAL.authorize(subject, action, resource, now=NOW, request_id="rq")
@@ -116,7 +117,7 @@ def test_remote_answers_like_local(
     assert got.resource == want.resource and got.action == action
 
 
-def test_remote_other_entrypoints(remote: RemoteOpaEngine) -> None:
+def test_remote_other_entrypoints(remote: Blocking) -> None:
     assert remote.sql_masking(ANALYST, "users.accounts", ["email", "user_id", "role"]) == {
         "email": "redact",
         "user_id": "pseudonymize",
@@ -132,12 +133,13 @@ def test_remote_other_entrypoints(remote: RemoteOpaEngine) -> None:
     assert remote.dashboard_rows(TEACHER, "attempts_per_day", now=NOW).mode == "any"
 
 
-def test_remote_async(remote: RemoteOpaEngine) -> None:
+def test_remote_awaited_on_one_loop(opa_url: str) -> None:
     async def run() -> None:
-        got = await remote.authorize_async(STUDENT, "users.me.read", now=NOW)
+        remote = RemoteOpaEngine(opa_url, timeout=0.5, revision=LOCAL.revision)
+        got = await remote.authorize(STUDENT, "users.me.read", now=NOW)
         assert got.allowed
-        assert not (await remote.may_reveal_async(STUDENT, "i1", ["i1"], now=NOW)).allowed
-        assert (await remote.dashboard_access_async(TEACHER, "usage", now=NOW)).reason == (
+        assert not (await remote.may_reveal(STUDENT, "i1", ["i1"], now=NOW)).allowed
+        assert (await remote.dashboard_access(TEACHER, "usage", now=NOW)).reason == (
             "role_not_allowed"
         )
         await remote.aclose()
@@ -145,28 +147,21 @@ def test_remote_async(remote: RemoteOpaEngine) -> None:
     asyncio.run(run())
 
 
-def test_undefined_rule_fails_closed(remote: RemoteOpaEngine) -> None:
+def test_undefined_rule_fails_closed(remote: Blocking) -> None:
     with pytest.raises(PolicyUnavailable, match="undefined"):
         remote.query("data.dreamseed.nope.decision", {})
 
 
-def test_server_error_fails_closed(remote: RemoteOpaEngine) -> None:
+def test_server_error_fails_closed(remote: Blocking) -> None:
     OpaLikeHandler.mode = "error"
     with pytest.raises(PolicyUnavailable, match="HTTP 500"):
         remote.authorize(STUDENT, "users.me.read")
 
 
-def test_timeout_fails_closed(remote: RemoteOpaEngine) -> None:
+def test_timeout_fails_closed(remote: Blocking) -> None:
     OpaLikeHandler.mode = "slow"
     with pytest.raises(PolicyUnavailable, match="unreachable"):
         remote.authorize(STUDENT, "users.me.read")
-
-    async def run() -> None:
-        with pytest.raises(PolicyUnavailable, match="unreachable"):
-            await remote.authorize_async(STUDENT, "users.me.read")
-        await remote.aclose()
-
-    asyncio.run(run())
 
 
 def _closed_port() -> int:
@@ -178,12 +173,10 @@ def _closed_port() -> int:
 
 def test_connection_refused_fails_closed() -> None:
     engine = RemoteOpaEngine(f"http://127.0.0.1:{_closed_port()}")
-    with pytest.raises(PolicyUnavailable, match="unreachable"):
-        engine.authorize(STUDENT, "users.me.read")
 
     async def run() -> None:
         with pytest.raises(PolicyUnavailable, match="unreachable"):
-            await engine.authorize_async(STUDENT, "users.me.read")
+            await engine.authorize(STUDENT, "users.me.read")
         await engine.aclose()
 
     asyncio.run(run())

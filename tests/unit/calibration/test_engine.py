@@ -13,17 +13,14 @@ import pyarrow as pa
 import pytest
 
 from lake.calibration_io import BRONZE_RESPONSES, SILVER, ResponseSource
-from orchestration.calibration.engine import (
-    BankItem,
-    CalibrationConfig,
-    Candidate,
+from orchestration.calibration.engine import CalibrationConfig, code_responses, plan_calibration
+from orchestration.calibration.items import BankItem, Candidate
+from orchestration.calibration.predicates import (
     ParamRow,
     check_bounds,
     check_drift,
     check_finite,
-    code_responses,
     icc_rmsd,
-    plan_calibration,
 )
 from orchestration.calibration.resources import recovery_against_truth
 

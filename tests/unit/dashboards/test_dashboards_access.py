@@ -41,6 +41,7 @@ class FakeEngine(PolicyEngine):
     """Answers from a table keyed by (rule, role); counts queries."""
 
     def __init__(self, answers: Mapping[tuple[str, str], Any]) -> None:
+        super().__init__()
         self.answers = answers
         self.queries: list[str] = []
 
@@ -48,15 +49,12 @@ class FakeEngine(PolicyEngine):
     def revision(self) -> str:
         return "fake"
 
-    def query(self, rule: str, input: Mapping[str, Any]) -> Any:
+    async def query(self, rule: str, input: Mapping[str, Any]) -> Any:
         self.queries.append(rule)
         answer = self.answers[(rule, input["subject"]["role"])]
         if isinstance(answer, BaseException):
             raise answer
         return answer
-
-    async def query_async(self, rule: str, input: Mapping[str, Any]) -> Any:
-        return self.query(rule, input)
 
 
 @pytest.fixture(scope="module")

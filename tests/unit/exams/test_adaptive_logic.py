@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from apis.content.services import parse_csv, to_csv
+from apis.content.transfer import parse_csv, to_csv
 from apis.exams import adaptive
 from core.errors import InvalidInput
 from psychometrics import CATBank, CATConfig, record_response, start

@@ -18,6 +18,7 @@ from functools import cache
 import pytest
 
 from governance import DEFAULT_BUNDLE_DIR, LocalEngine, Resource, Subject
+from tests.support.policy import Blocking
 
 ROLES_JSON: dict[str, list[str]] = json.loads(
     (DEFAULT_BUNDLE_DIR / "data" / "roles.json").read_text()
@@ -30,8 +31,8 @@ NOW = "2024-04-29T10:00:00Z"
 
 
 @cache
-def engine() -> LocalEngine:
-    return LocalEngine()
+def engine() -> Blocking:
+    return Blocking(LocalEngine())
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-import governance.engine as engine_module
+import governance.bundle as bundle_module
 from governance import (
     AUTHZ,
     DEFAULT_BUNDLE_DIR,
@@ -23,9 +23,11 @@ from governance import (
     Resource,
     RowFilter,
     Subject,
+    SyncPolicy,
     load_bundle,
     load_engine,
 )
+from tests.support.policy import Blocking
 
 STUDENT = Subject("s1", "student", ("c1",))
 NOW = "2024-04-29T10:00:00Z"
@@ -96,7 +98,7 @@ def test_missing_entrypoint_fails_start_up(bundle_copy: Path) -> None:
 
 
 def test_reload_picks_up_changes_and_keeps_old_bundle_on_error(bundle_copy: Path) -> None:
-    engine = LocalEngine(bundle_copy)
+    engine = Blocking(LocalEngine(bundle_copy))
     first = engine.revision
     assert engine.authorize(STUDENT, "users.me.read", now=NOW).allowed
     roles = bundle_copy / "data/roles.json"
@@ -117,7 +119,7 @@ def test_reload_picks_up_changes_and_keeps_old_bundle_on_error(bundle_copy: Path
 
 
 def test_reload_rolls_back_when_self_check_fails(bundle_copy: Path) -> None:
-    engine = LocalEngine(bundle_copy)
+    engine = Blocking(LocalEngine(bundle_copy))
     revision = engine.revision
     (bundle_copy / "policies/dreamseed/dashboards/rows/rows.rego").unlink()
     with pytest.raises(PolicyLoadError):
@@ -146,7 +148,7 @@ class _Returning:
 
 
 def test_engine_error_fails_closed() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     engine._thread_engine = _Exploding  # type: ignore[method-assign,assignment]
     with pytest.raises(PolicyUnavailable, match="engine crashed") as info:
         engine.authorize(STUDENT, "users.me.read")
@@ -159,14 +161,14 @@ def test_engine_error_fails_closed() -> None:
     [None, True, {"allow": "yes", "reason": "x"}, {"allow": True}, [], {"reason": "allowed"}],
 )
 def test_undefined_or_malformed_decision_fails_closed(value: Any) -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     engine._thread_engine = lambda: _Returning(value)  # type: ignore[method-assign,assignment,return-value]
     with pytest.raises(PolicyUnavailable):
         engine.authorize(STUDENT, "users.me.read")
 
 
 def test_malformed_masking_and_rows_fail_closed() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     engine._thread_engine = lambda: _Returning({"email": "show"})  # type: ignore[method-assign,assignment,return-value]
     with pytest.raises(PolicyUnavailable):
         engine.sql_masking(STUDENT, "users.accounts", ["email"])
@@ -185,7 +187,7 @@ class _Panicking(_Returning):
 
 
 def test_engine_panic_fails_closed() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     engine._thread_engine = lambda: _Panicking(None)  # type: ignore[method-assign,assignment,return-value]
     with pytest.raises(PolicyUnavailable, match="panicked"):
         engine.authorize(STUDENT, "users.me.read")
@@ -196,7 +198,7 @@ def test_keyboard_interrupt_is_not_swallowed() -> None:
         def eval_rule(self, _: str) -> Any:
             raise KeyboardInterrupt
 
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     engine._thread_engine = lambda: _Interrupted(None)  # type: ignore[method-assign,assignment,return-value]
     with pytest.raises(KeyboardInterrupt):
         engine.authorize(STUDENT, "users.me.read")
@@ -204,11 +206,11 @@ def test_keyboard_interrupt_is_not_swallowed() -> None:
 
 def test_unknown_rule_fails_closed() -> None:
     with pytest.raises(PolicyUnavailable):
-        LocalEngine().query("data.dreamseed.nope.decision", {})
+        Blocking(LocalEngine()).query("data.dreamseed.nope.decision", {})
 
 
 def test_decision_record_fields() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     resource = Resource("attempt", "a1", "s1", "c1")
     decision = engine.authorize(STUDENT, "exams.attempt.read", resource, request_id="req-1")
     assert decision.allowed and decision.reason == "allowed"
@@ -224,7 +226,7 @@ def test_decision_record_fields() -> None:
 
 
 def test_other_entrypoints() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     analyst = Subject("a1", "analyst")
     assert engine.sql_access(analyst, "users.accounts").allowed
     assert engine.sql_access(analyst, "users.accounts").action == "sql.query.run"
@@ -243,20 +245,30 @@ def test_other_entrypoints() -> None:
     assert rows.mode == "any" and rows.conditions[0].values == ("c1",)
 
 
-def test_async_variants_match_sync() -> None:
+def test_the_async_api_answers_without_a_wrapper() -> None:
     engine = LocalEngine()
 
     async def run() -> None:
-        decision = await engine.authorize_async(STUDENT, "users.me.read")
+        decision = await engine.authorize(STUDENT, "users.me.read")
         assert decision.allowed
-        assert not (await engine.may_reveal_async(STUDENT, "i1", ["i1"])).allowed
-        assert not (await engine.dashboard_access_async(STUDENT, "usage")).allowed
+        assert not (await engine.may_reveal(STUDENT, "i1", ["i1"])).allowed
+        assert not (await engine.dashboard_access(STUDENT, "usage")).allowed
 
     asyncio.run(run())
 
 
+def test_the_sync_wrapper_answers_like_the_engine() -> None:
+    policy = SyncPolicy(LocalEngine())
+    analyst = Subject("a1", "analyst")
+    assert policy.authorize(STUDENT, "users.me.read", now=NOW).allowed
+    assert not policy.sql_access(STUDENT, "users.accounts").allowed
+    assert policy.sql_masking(analyst, "users.accounts", ["user_id"]) == {"user_id": "pseudonymize"}
+    assert policy.sql_rows(analyst, "exams.attempts") == RowFilter("all")
+    policy.close()
+
+
 def test_concurrent_threads_get_consistent_answers() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     errors: list[str] = []
     own = Resource("attempt", "a", "s1", "c1")
     other = Resource("attempt", "a", "s2", "c1")
@@ -279,8 +291,8 @@ def test_concurrent_threads_get_consistent_answers() -> None:
 # -- remote client against a mock transport (the real-HTTP contract test is in integration) ---
 
 
-def _transport(handler: Any) -> tuple[httpx.MockTransport, httpx.MockTransport]:
-    return httpx.MockTransport(handler), httpx.MockTransport(handler)
+def _remote(handler: Any, url: str = "http://opa.invalid:8181", **kw: Any) -> RemoteOpaEngine:
+    return RemoteOpaEngine(url, transport=httpx.MockTransport(handler), **kw)
 
 
 @pytest.mark.parametrize(
@@ -293,14 +305,11 @@ def _transport(handler: Any) -> tuple[httpx.MockTransport, httpx.MockTransport]:
     ],
 )
 def test_remote_bad_answers_fail_closed(status: int, body: dict[str, Any]) -> None:
-    sync, asyn = _transport(lambda _request: httpx.Response(status, **body))
-    engine = RemoteOpaEngine("http://opa.invalid:8181", transport=sync, async_transport=asyn)
-    with pytest.raises(PolicyUnavailable):
-        engine.authorize(STUDENT, "users.me.read")
+    engine = _remote(lambda _request: httpx.Response(status, **body))
 
     async def run() -> None:
         with pytest.raises(PolicyUnavailable):
-            await engine.authorize_async(STUDENT, "users.me.read")
+            await engine.authorize(STUDENT, "users.me.read")
         await engine.aclose()
 
     asyncio.run(run())
@@ -313,10 +322,7 @@ def test_remote_posts_input_to_the_data_api() -> None:
         seen.append(request)
         return httpx.Response(200, json={"result": {"allow": True, "reason": "allowed"}})
 
-    sync, asyn = _transport(handler)
-    engine = RemoteOpaEngine(
-        "http://opa:8181/", transport=sync, async_transport=asyn, revision="r9"
-    )
+    engine = Blocking(_remote(handler, "http://opa:8181/", revision="r9"))
     decision = engine.authorize(STUDENT, "users.me.read", request_id="q")
     assert decision.allowed and decision.policy_revision == "r9"
     assert seen[0].method == "POST"
@@ -331,8 +337,7 @@ def test_remote_timeout_fails_closed() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    sync, asyn = _transport(handler)
-    engine = RemoteOpaEngine("http://opa:8181", transport=sync, async_transport=asyn)
+    engine = Blocking(_remote(handler, "http://opa:8181"))
     with pytest.raises(PolicyUnavailable, match="unreachable"):
         engine.query(SQL_MASKING, {})
     assert engine.revision == "opa:opa"
@@ -341,5 +346,5 @@ def test_remote_timeout_fails_closed() -> None:
 def test_load_engine_with_url_is_remote() -> None:
     engine = load_engine("http://127.0.0.1:1")
     assert isinstance(engine, RemoteOpaEngine)
-    engine.close()
-    assert engine_module.DATA_ROOT == "config"
+    asyncio.run(engine.aclose())
+    assert bundle_module.DATA_ROOT == "config"

@@ -14,6 +14,7 @@ from governance.masking import (
     row_filter_sql,
     select_expressions,
 )
+from tests.support.policy import Blocking
 
 SECRET = "test-only-secret"
 
@@ -89,7 +90,7 @@ COLUMNS = ["user_id", "email", "display_name", "role", "password_hash", "created
 
 
 def test_governed_view_for_analyst_end_to_end(con: duckdb.DuckDBPyConnection) -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     analyst = Subject("a1", "analyst")
     treatments = engine.sql_masking(analyst, "users.accounts", COLUMNS)
     rows = engine.sql_rows(analyst, "users.accounts")
@@ -116,7 +117,7 @@ def test_governed_view_for_analyst_end_to_end(con: duckdb.DuckDBPyConnection) ->
 
 
 def test_governed_select_for_student_rows(con: duckdb.DuckDBPyConnection) -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     student = Subject("00000000-0000-0000-0000-000000000001", "student")
     treatments = engine.sql_masking(student, "users.accounts", COLUMNS)
     rows = engine.sql_rows(student, "users.accounts")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from governance import AUTHZ, DEFAULT_BUNDLE_DIR, ROLES, LocalEngine, Resource, Subject, authz_input
+from tests.support.policy import Blocking
 
 ACTIONS = sorted(
     {
@@ -44,7 +45,7 @@ def _bundle_with_access_hours(tmp_path: Path) -> Path:
 def test_route_level_answers_depend_only_on_role_action_and_minute(
     tmp_path: Path, hours_on: bool
 ) -> None:
-    engine = LocalEngine(_bundle_with_access_hours(tmp_path) if hours_on else None)
+    engine = Blocking(LocalEngine(_bundle_with_access_hours(tmp_path) if hours_on else None))
     subjects = [("u1", ()), ("u2", ("c1", "c2")), (None, ())]
     # 2026-11-26 is a Thursday; 09:59/10:00 UTC straddle the window's end in Paris (UTC+1).
     minutes = ["2026-11-26T09:59", "2026-11-26T10:00", "2026-11-26T03:00"]
@@ -96,7 +97,7 @@ def _realisations(owns: bool, in_class: str) -> list[tuple[Subject, Resource]]:
 
 @pytest.mark.parametrize("hours_on", [False, True])
 def test_resource_answers_depend_only_on_type_and_relations(tmp_path: Path, hours_on: bool) -> None:
-    engine = LocalEngine(_bundle_with_access_hours(tmp_path) if hours_on else None)
+    engine = Blocking(LocalEngine(_bundle_with_access_hours(tmp_path) if hours_on else None))
     now = "2026-11-26T09:30:07Z"  # inside the Thursday window when hours are on
     for role in ROLES:
         for action in ACTIONS:
@@ -118,7 +119,7 @@ def test_resource_answers_depend_only_on_type_and_relations(tmp_path: Path, hour
 
 
 def test_memoised_decisions_are_still_one_per_request() -> None:
-    engine = LocalEngine()
+    engine = Blocking(LocalEngine())
     student = Subject("u1", "student")
     now = "2026-11-26T10:00:05Z"
     first = engine.authorize(student, "users.me.read", now=now, request_id="r1")
@@ -144,10 +145,10 @@ def test_memoised_decisions_are_still_one_per_request() -> None:
     assert len(engine._route_answers) == 4
 
 
-async def test_async_path_uses_the_same_memo() -> None:
+async def test_awaited_decisions_use_the_memo() -> None:
     engine = LocalEngine()
     now = "2026-11-26T10:00:05Z"
-    a = await engine.authorize_async(Subject("u1", "teacher"), "content.item.create", now=now)
-    b = await engine.authorize_async(Subject("u9", "teacher"), "content.item.create", now=now)
+    a = await engine.authorize(Subject("u1", "teacher"), "content.item.create", now=now)
+    b = await engine.authorize(Subject("u9", "teacher"), "content.item.create", now=now)
     assert a.allowed and b.allowed and a.decision_id != b.decision_id
     assert engine._route_answers is not None and len(engine._route_answers) == 1

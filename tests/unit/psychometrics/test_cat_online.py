@@ -1,7 +1,7 @@
 """The optimised single-examinee CAT step against its pre-optimisation self, bit for bit.
 
-``bench/psychometrics/online_step.py`` keeps the implementation from before the online-step
-optimisation verbatim (``legacy_step`` and the functions it calls).  These tests drive both
+``legacy_cat_step.py`` (beside this file) keeps the implementation from before the online-step
+optimisation verbatim (``legacy_step`` and the functions it calls) as the oracle.  These tests drive both
 through the same randomly drawn banks, configurations, seeds and answers and require every
 outcome to be identical — items, pilot flags, reasons, criterion values, θ̂/SE bits, audit
 logs, stop codes and reasons, candidate counts — and check the pieces that make the new path
@@ -32,12 +32,12 @@ from psychometrics.cat._rng import HASH_A, HASH_B, StepRandom, _seed_words
 from psychometrics.cat.exposure import choose, rank_and_pick
 from psychometrics.models import category_probabilities
 
-BENCH = Path(__file__).parents[3] / "bench" / "psychometrics" / "online_step.py"
+LEGACY = Path(__file__).with_name("legacy_cat_step.py")
 
 
 @pytest.fixture(scope="module")
 def legacy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("online_step_legacy", BENCH)
+    spec = importlib.util.spec_from_file_location("legacy_cat_step", LEGACY)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
