@@ -22,7 +22,9 @@ careless answers); the reason string says which kind of surprise dominated.
 
 Stateless and vectorised like the rest of the engine: ``responses (N, J)`` with 0/1
 (``NaN`` or negative = not administered, so adaptive tests fit), ``theta (N,)``; results
-per person, shape ``(N,)``.  Dichotomous items (Rasch/1PL/2PL/3PL) only; graded items raise.
+per person, shape ``(N,)``.  Graded items (GRM) use the same correction over categories
+(Sinharay, S. 2016, Asymptotically correct standardization of person-fit statistics beyond
+dichotomous items, *Psychometrika* 81(4), 992–1013); see :func:`lz_star`.
 """
 
 from __future__ import annotations
@@ -68,39 +70,28 @@ class PersonFit:
     reasons: tuple[str, ...]
 
 
-def _answers(responses: Any, items: ItemParameters) -> tuple[FloatArray, BoolArray]:
-    """0/1 answers as float ``(N, J)`` (0 where missing) and the observed mask."""
-    if np.any(items.n_categories != 2):
-        raise ValueError("lz* is defined here for dichotomous items only (no graded items)")
+def _answers(responses: Any, items: ItemParameters) -> tuple[IntArray, BoolArray]:
+    """Category codes ``(N, J)`` (0 where missing) and the observed mask."""
     y = np.asarray(responses, dtype=np.float64)
     if y.ndim == 1:
         y = y[None, :]
     if y.shape[1] != items.n_items:
         raise ValueError("responses must have one column per item")
     observed = ~(np.isnan(y) | (y < 0))
-    if np.any(observed & (y != 0) & (y != 1)):
-        raise ValueError("responses must be 0, 1 or missing")
-    return np.where(observed, y, 0.0), observed
+    codes = np.where(observed, y, 0.0)
+    if np.any(codes != np.round(codes)) or np.any(codes >= items.n_categories[None, :]):
+        raise ValueError("responses must be 0, 1 (graded: 0 … K-1) or missing")
+    return codes.astype(np.int64), observed
 
 
-def _r0(
-    estimator: str,
-    theta: FloatArray,
-    p1: FloatArray,
-    p2: FloatArray,
-    pq: FloatArray,
-    obs: BoolArray,
-    prior: tuple[float, float],
-) -> FloatArray:
-    """The estimator's extra term ``r_0(θ)`` (module docstring), shape ``(N,)``."""
-    if estimator == "ml":
-        return np.zeros_like(theta)
-    if estimator == "map":
-        mean, sd = prior
-        return -(theta - mean) / sd**2
-    info = (obs * p1 * p1 / pq).sum(axis=1)
-    warm_j = (obs * p1 * p2 / pq).sum(axis=1)
-    return np.asarray(warm_j / (2.0 * np.maximum(info, _EPS)), dtype=np.float64)
+def _terms(
+    codes: IntArray, items: ItemParameters, theta: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, BoolArray]:
+    """One-hot answers ``U`` and ``P, P', P''`` as ``(N, J, K)``; the valid-category mask."""
+    p, p1, p2 = (np.transpose(a, (2, 0, 1)) for a in category_derivatives(items, theta))
+    valid = np.arange(items.max_categories)[None, :] < items.n_categories[:, None]  # (J, K)
+    u = (codes[:, :, None] == np.arange(items.max_categories)[None, None, :]).astype(np.float64)
+    return u, np.where(valid, np.maximum(p, _EPS), 1.0), p1 * valid, p2 * valid, valid
 
 
 def lz_star(
@@ -114,9 +105,15 @@ def lz_star(
 ) -> tuple[FloatArray, FloatArray]:
     """``lz*`` and ``lz`` at given θ (no extremes handling; see :func:`person_fit`).
 
+    Over categories ``k`` of each item (Sinharay 2016's form of Snijders' correction, which is
+    the module docstring's for two categories): ``w_jk = ln P_jk``, ``r_jk = P'_jk / P_jk``,
+    ``W = Σ_jk (u_jk - P_jk) w_jk``, ``c = Σ P'_jk w_jk / Σ P'_jk r_jk`` and the variance
+    ``Σ_j [Σ_k w̃_jk² P_jk - (Σ_k w̃_jk P_jk)²]`` with ``w̃ = w - c r``.
+
     Args:
-        responses: ``(N, J)`` 0/1, ``NaN``/negative = not administered.
-        items: ``J`` dichotomous items.
+        responses: ``(N, J)`` category codes (0/1 for dichotomous items), ``NaN``/negative =
+            not administered.
+        items: ``J`` items (Rasch/1PL/2PL/3PL or GRM).
         theta: ``(N,)`` the estimates made by ``estimator`` from these answers.
         estimator: ``ml``, ``wle`` or ``map`` (decides ``r_0``).
         prior_mean, prior_sd: the MAP prior.
@@ -126,23 +123,31 @@ def lz_star(
     """
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    x, obs = _answers(responses, items)
+    codes, obs = _answers(responses, items)
     th = np.asarray(theta, dtype=np.float64).reshape(-1)
-    if th.shape[0] != x.shape[0]:
+    if th.shape[0] != codes.shape[0]:
         raise ValueError("theta must have one entry per response row")
-    p_all, p1_all, p2_all = category_derivatives(items, th)  # (J, 2, N)
-    p = np.clip(p_all[:, 1, :].T, _EPS, 1.0 - _EPS)  # (N, J): P(correct)
-    p1, p2 = p1_all[:, 1, :].T, p2_all[:, 1, :].T
-    pq = p * (1.0 - p)
-    w = np.log(p / (1.0 - p))
-    r = p1 / pq
-    resid = obs * (x - p)
-    big_w = (resid * w).sum(axis=1)
-    c = (obs * p1 * w).sum(axis=1) / np.maximum((obs * p1 * r).sum(axis=1), _EPS)
-    r0 = _r0(estimator, th, p1, p2, pq, obs, (prior_mean, prior_sd))
-    w_tilde = w - c[:, None] * r
-    tau2 = (obs * w_tilde * w_tilde * pq).sum(axis=1)
-    var_w = (obs * w * w * pq).sum(axis=1)
+    u, p, p1, p2, valid = _terms(codes, items, th)
+    w = np.where(valid, np.log(p), 0.0)
+    r = p1 / p
+    o = obs[:, :, None]
+    big_w = (o * (u - p * valid) * w).sum(axis=(1, 2))
+    c = (o * p1 * w).sum(axis=(1, 2)) / np.maximum((o * p1 * r).sum(axis=(1, 2)), _EPS)
+    if estimator == "ml":
+        r0 = np.zeros_like(th)
+    elif estimator == "map":
+        r0 = -(th - prior_mean) / prior_sd**2
+    else:  # Warm's J / (2 I)
+        info = (o * p1 * p1 / p).sum(axis=(1, 2))
+        r0 = (o * p1 * p2 / p).sum(axis=(1, 2)) / (2.0 * np.maximum(info, _EPS))
+
+    def variance(v: FloatArray) -> FloatArray:
+        pv = p * valid
+        per_item = (v * v * pv).sum(axis=2) - (v * pv).sum(axis=2) ** 2
+        return np.asarray((obs * per_item).sum(axis=1), dtype=np.float64)
+
+    tau2 = variance(w - c[:, None, None] * r)
+    var_w = variance(w)
     with np.errstate(divide="ignore", invalid="ignore"):
         star = np.where(tau2 > 0, (big_w + c * r0) / np.sqrt(tau2), np.nan)
         plain = np.where(var_w > 0, big_w / np.sqrt(var_w), np.nan)
@@ -160,24 +165,24 @@ def _estimate(
 
 
 def _reason(
-    value: float, n: int, n_right: int, surprises: tuple[int, int], critical: float, alpha: float
+    value: float, n: int, extreme: bool, surprises: tuple[int, int], critical: float, alpha: float
 ) -> str:
     """Why a pattern was (or was not) flagged, in one sentence a teacher can read."""
     if n < MIN_ITEMS:
         return f"not assessed: {n} answered items (person fit needs at least {MIN_ITEMS})"
-    if n_right in (0, n):
+    if extreme:
         return "not assessed: all answers right or all wrong, so no pattern can misfit"
     if not np.isfinite(value):
         return "not assessed: the model gives no variance at this ability"
     if value >= critical:
         return f"fits: lz* = {value:.2f} is not below {critical:.3f} (α = {alpha:g})"
-    easy_missed, hard_right = surprises
-    if hard_right > easy_missed:
-        kind = f"{hard_right} unexpectedly right hard items (lucky guessing or copying?)"
-    elif easy_missed > hard_right:
-        kind = f"{easy_missed} unexpectedly missed easy items (careless or rushed answers?)"
+    low, high = surprises
+    if high > low:
+        kind = f"{high} unexpectedly high scores on hard items (lucky guessing or copying?)"
+    elif low > high:
+        kind = f"{low} unexpectedly low scores on easy items (careless or rushed answers?)"
     else:
-        kind = f"{easy_missed} missed easy and {hard_right} right hard items"
+        kind = f"{low} unexpectedly low and {high} unexpectedly high scores"
     return f"misfit: lz* = {value:.2f} < {critical:.3f} (α = {alpha:g}); {kind}"
 
 
@@ -194,18 +199,18 @@ def person_fit(
     """``lz*`` of every pattern, the flag ``lz* < -z_{1-α}`` and a reason for each.
 
     Args:
-        responses: ``(N, J)`` 0/1, ``NaN``/negative = not administered.
-        items: ``J`` dichotomous items (Rasch/1PL/2PL/3PL).
+        responses: ``(N, J)`` category codes, ``NaN``/negative = not administered.
+        items: ``J`` items (Rasch/1PL/2PL/3PL, GRM).
         theta: ``(N,)`` estimates by ``estimator``; ``None`` estimates them here.
         estimator: ``ml`` (bounded MLE), ``wle`` or ``map`` (prior ``N(prior_mean, prior_sd²)``).
         alpha: one-sided level of the flag (``.05`` → ``lz* < -1.645``).
 
-    Patterns with fewer than :data:`MIN_ITEMS` answers, or all right / all wrong, get
-    ``NaN`` and are never flagged (their reason says so).
+    Patterns with fewer than :data:`MIN_ITEMS` answers, or all in the lowest / all in the
+    highest category, get ``NaN`` and are never flagged (their reason says so).
     """
     if not 0.0 < alpha < 0.5:
         raise ValueError("alpha must be in (0, 0.5)")
-    x, obs = _answers(responses, items)
+    codes, obs = _answers(responses, items)
     prior = (prior_mean, prior_sd)
     th = _estimate(responses, items, estimator, prior) if theta is None else theta
     th = np.asarray(th, dtype=np.float64).reshape(-1)
@@ -213,17 +218,21 @@ def person_fit(
         responses, items, th, estimator=estimator, prior_mean=prior_mean, prior_sd=prior_sd
     )
     n = obs.sum(axis=1)
-    right = (x * obs).sum(axis=1).astype(np.int64)
-    assessable = (n >= MIN_ITEMS) & (right > 0) & (right < n)
+    top = items.n_categories[None, :] - 1
+    extreme = ((obs & (codes == 0)).sum(axis=1) == n) | ((obs & (codes == top)).sum(axis=1) == n)
+    assessable = (n >= MIN_ITEMS) & ~extreme
     star = np.where(assessable, star, np.nan)
     critical = float(ndtri(alpha))
     flagged = assessable & np.isfinite(star) & (star < critical)
-    p = category_derivatives(items, th)[0][:, 1, :].T
-    easy_missed = (obs & (x == 0) & (p > 1.0 - _SURPRISE)).sum(axis=1)
-    hard_right = (obs & (x == 1) & (p < _SURPRISE)).sum(axis=1)
+    # surprise: the answer's share of the maximum is far (> 1 - _SURPRISE) from the expected
+    p = np.transpose(category_derivatives(items, th)[0], (2, 0, 1))  # (N, J, K)
+    expected = (p * np.arange(items.max_categories)).sum(axis=2) / top
+    share = codes / top
+    low = (obs & (expected - share > 1.0 - _SURPRISE)).sum(axis=1)
+    high = (obs & (share - expected > 1.0 - _SURPRISE)).sum(axis=1)
     reasons = tuple(
-        _reason(float(star[i]), int(n[i]), int(right[i]),
-                (int(easy_missed[i]), int(hard_right[i])), critical, alpha)
+        _reason(float(star[i]), int(n[i]), bool(extreme[i]), (int(low[i]), int(high[i])),
+                critical, alpha)
         for i in range(star.shape[0])
     )  # fmt: skip
     return PersonFit(

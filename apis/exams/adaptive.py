@@ -279,10 +279,9 @@ def person_fit_of(
     """lz* at the MAP θ under the scoring prior (an estimator lz* is corrected for; EAP is
     not one), flagged below -1.645 (α = .05).
 
-    items: the J scored items in answer order; codes: their J category scores.
+    items: the J scored items in answer order; codes: their J category scores (graded items
+    included: the correction is taken over categories).
     """
-    if np.any(items.n_categories != 2):
-        return PersonFitResult(None, None, "not assessed: lz* is computed for right/wrong items")
     answers = np.asarray(codes, dtype=np.float64)[None, :]
     fit = person_fit(answers, items, estimator="map", prior_mean=prior_mean, prior_sd=prior_sd)
     value = float(fit.lz_star[0])

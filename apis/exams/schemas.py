@@ -189,9 +189,10 @@ class SkillScore(msgspec.Struct):
 
 
 class PersonFit(msgspec.Struct):
-    """Person fit of the scored answers: Snijders' (2001) lz* at the MAP ability, flagged as
-    misfit below -1.645 (α = .05). lz_star and is_misfit are null when the pattern cannot be
-    judged (too few items, all right or all wrong, graded items); the reason says why."""
+    """Person fit of the scored answers: Snijders' (2001) lz* at the MAP ability (graded items
+    by the same correction over categories), flagged as misfit below -1.645 (α = .05). lz_star
+    and is_misfit are null when the pattern cannot be judged (too few items, all right or all
+    wrong); the reason says why."""
 
     lz_star: float | None
     is_misfit: bool | None
