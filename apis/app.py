@@ -47,6 +47,14 @@ from apis.learning.controllers import (
     UnitsController,
 )
 from apis.notifications.controllers import NotificationsController
+from apis.lrs.controllers import (
+    ActivityProfileController,
+    AgentProfileController,
+    CredentialsController,
+    DefinitionsController,
+    StateController,
+    StatementsController,
+)
 from apis.openapi import DocumentedJson, DocumentedYaml, OfflineSwaggerUI
 from apis.state import AppState
 from apis.system.controllers import SystemController
@@ -70,6 +78,14 @@ SERVICES: dict[str, Sequence[type]] = {
     "notifications": (NotificationsController,),
     "governance": (GovernanceController,),
     "tutor": (TutorController,),
+    "lrs": (
+        StatementsController,
+        StateController,
+        ActivityProfileController,
+        AgentProfileController,
+        DefinitionsController,
+        CredentialsController,
+    ),
 }
 SWAGGER_ASSETS = "/schema/assets"
 API_DESCRIPTION = """Adaptive exams, item banks, classes, courses and the tutor.
@@ -92,7 +108,9 @@ def _openapi() -> OpenAPIConfig:
         description=API_DESCRIPTION,
         components=Components(
             security_schemes={
-                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                # LRS clients: a key and secret issued per integration (/api/v1/lrs/credentials).
+                "basic": SecurityScheme(type="http", scheme="basic"),
             }
         ),
         render_plugins=[

@@ -27,12 +27,25 @@ def error_response(
     return Response({"error": body}, status_code=status, headers=headers)
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    return error_response(exc.status, exc.message, exc.headers or None)
+XAPI_PREFIX = "/xapi"
+XAPI_VERSION_HEADER = {"X-Experience-API-Version": "1.0.3"}
+
+
+def _with_xapi(request: Request[Any, Any, Any], headers: dict[str, str] | None) -> Any:
+    """The LRS answers every request, errors too, with its xAPI version (the spec requires it)."""
+    if request.scope.get("path", "").startswith(XAPI_PREFIX):
+        return {**(headers or {}), **XAPI_VERSION_HEADER}
+    return headers
+
+
+def domain_error_handler(
+    request: Request[Any, Any, Any], exc: DomainError
+) -> Response[dict[str, Any]]:
+    return error_response(exc.status, exc.message, _with_xapi(request, exc.headers or None))
 
 
 def validation_error_handler(
-    _: Request[Any, Any, Any], exc: ValidationException
+    request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
     extra = exc.extra if isinstance(exc.extra, list) else None
     parts = []
@@ -42,11 +55,13 @@ def validation_error_handler(
             item["message"] = humanize(str(item.get("message", "")), where=str(where))
             parts.append(item["message"])
     message = "; ".join(parts) if parts else str(exc.detail)
-    return error_response(400, message, detail=extra)
+    return error_response(400, message, _with_xapi(request, None), detail=extra)
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+def http_error_handler(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
+    return error_response(exc.status_code, str(exc.detail), _with_xapi(request, exc.headers))
 
 
 def redis_error_handler(

@@ -16,6 +16,12 @@ cannot know. `document()` completes the generated schema once, before it is firs
   `opt["response_type"]` (the items export).
 
 A handler's own `responses={…}` (e.g. /ready's 503 body) are kept as declared.
+
+xAPI routes (`opt["xapi"]`, apis/lrs) read and write their bodies themselves, as the xAPI
+specification defines them (statements as JSON or multipart/mixed, documents of any media type):
+`xapi_operation` describes them as such, with HTTP Basic or a bearer token, the required
+`X-Experience-API-Version` header, and the statuses the specification gives them (204 for
+stored documents and PUT statements, 412 for failed preconditions).
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
     404: ("A resource the request names does not exist (or is not visible to the caller).", {}),
     409: ("The request conflicts with the current state (a duplicate, a finished attempt, "
           "a stale version).", {}),
+    412: ("A precondition (If-Match / If-None-Match) failed: the document changed.", {}),
     413: ("The body is larger than the route accepts.", {}),
     429: ("Too many requests: retry after the given number of seconds.",
           {"Retry-After": {**_RETRY_AFTER, "required": True}}),
@@ -174,6 +181,9 @@ def document(schema: dict[str, Any], app: Litestar) -> None:
         if operation is None:
             continue
         opt = handler.opt
+        if opt.get("xapi") or route.path.startswith("/xapi"):
+            xapi_operation(operation, handler, method, route.path)
+            continue
         operation["security"] = [] if opt.get("public") else [{"bearer": []}]
         if handler in bodies:
             body_type, required = bodies[handler]
@@ -199,6 +209,43 @@ def document(schema: dict[str, Any], app: Litestar) -> None:
         for status in sorted(statuses):
             if str(status) not in declared:
                 responses[str(status)] = {"$ref": f"#/components/responses/Error{status}"}
+
+
+XAPI_VERSION_PARAMETER: dict[str, Any] = {
+    "name": "X-Experience-API-Version",
+    "in": "header",
+    "required": True,
+    "description": "The xAPI version of the request (1.0.x); answered with 1.0.3.",
+    "schema": {"type": "string"},
+}
+ANY_BODY: dict[str, Any] = {"*/*": {"schema": {}}}
+
+
+def xapi_operation(
+    operation: dict[str, Any], handler: HTTPRouteHandler, method: str, path: str
+) -> None:
+    """Describe one xAPI operation (bodies and media types are the specification's)."""
+    operation["security"] = [] if handler.opt.get("public") else [{"basic": []}, {"bearer": []}]
+    responses: dict[str, Any] = {}
+    if handler.opt.get("public"):
+        operation["parameters"] = []
+        responses["200"] = {"description": "The answer.", "content": ANY_BODY}
+        statuses = {503}
+    else:
+        operation["parameters"] = [XAPI_VERSION_PARAMETER]
+        no_content = method in ("PUT", "DELETE") or (
+            method == "POST" and path != "/xapi/statements"
+        )
+        if no_content or method == "POST":
+            responses["204"] = {"description": "Stored (no content)."}
+        if not no_content:
+            responses["200"] = {"description": "The answer.", "content": ANY_BODY}
+        if method in WRITES and method != "DELETE":
+            operation["requestBody"] = {"required": False, "content": ANY_BODY}
+        statuses = {400, 401, 403, 404, 409, 412, 413, 429, 503}
+    operation["responses"] = responses
+    for code in sorted(statuses):
+        responses[str(code)] = {"$ref": f"#/components/responses/Error{code}"}
 
 
 class _Documented(OpenAPIRenderPlugin):

@@ -73,6 +73,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "cli.users:users",
         "Account administration as the operator (policy-checked, every action logged).",
     ),
+    "lrs": LazyCommand(
+        "cli.lrs:lrs",
+        "Learning Record Store credentials: issue, list, revoke (HTTP Basic for xAPI clients).",
+    ),
     "sql": LazyCommand(
         "cli.sql:sql",
         "Query the lake and the OLTP tables with DuckDB SQL, as the policy allows (sign in first "

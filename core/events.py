@@ -472,21 +472,30 @@ class WorkReturnedV1(WorkChangedV1, frozen=True, kw_only=True):
 
 
 class LearningRecordedV1(Event, frozen=True, kw_only=True):
-    """An xAPI statement stored as a learning record (actor = the student, verb, object,
-    result); the statement itself stays in `learning.statements` (no free text here)."""
+    """An xAPI statement stored by the Learning Record Store (`lrs.statements`): the platform's
+    own records and external players' alike (no free text here; the statement stays in the LRS).
+    `student_id` is the actor's platform account when an IFI matched one, else None; `actor_id`
+    is always set (the account, or the actor's canonical IFI) and is pseudonymised in the lake.
+    `voids_record_id`: the statement a voiding statement voids."""
 
     event_type: ClassVar[str] = "learning.record.recorded.v1"
     record_id: str
-    student_id: str
+    student_id: str | None = None
+    actor_id: str | None = None
     verb: str
+    verb_id: str | None = None
     object_type: str
     object_id: str
+    activity_id: str | None = None
+    registration: str | None = None
     class_id: str | None = None
     score: float | None = None
     success: bool | None = None
     duration_seconds: float | None = None
     progress: float | None = None
     completion: bool | None = None
+    voids_record_id: str | None = None
+    credential_id: str | None = None
     recorded_at: datetime
 
     @property
@@ -543,6 +552,32 @@ class NotificationDeliveredV1(Event, frozen=True, kw_only=True):
         return self.notification_id
 
 
+class LrsCredentialIssuedV1(Event, frozen=True, kw_only=True):
+    """An LRS Basic credential issued (its key and secret stay in `lrs.credentials`)."""
+
+    event_type: ClassVar[str] = "lrs.credential.issued.v1"
+    credential_id: str
+    owner_id: str  # who issued it
+    class_id: str | None = None
+    scopes: list[str]
+    issued_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.credential_id
+
+
+class LrsCredentialRevokedV1(Event, frozen=True, kw_only=True):
+    event_type: ClassVar[str] = "lrs.credential.revoked.v1"
+    credential_id: str
+    owner_id: str  # who revoked it
+    revoked_at: datetime
+
+    @property
+    def aggregate_id(self) -> str:
+        return self.credential_id
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.event_type: cls
     for cls in (
@@ -583,6 +618,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LearningRecordedV1,
         TutorTurnCompletedV1,
         NotificationDeliveredV1,
+        LrsCredentialIssuedV1,
+        LrsCredentialRevokedV1,
     )
 }
 

@@ -14,6 +14,7 @@ __all__ = [
     "DASHBOARD_ROWS",
     "DECISION_RULES",
     "ENTRYPOINTS",
+    "LRS_ACCESS",
     "REGISTRATION",
     "ROLES",
     "SQL_ACCESS",
@@ -40,9 +41,17 @@ SQL_ROWS: Final = "data.dreamseed.sql.rows.filter"
 DASHBOARD_ACCESS: Final = "data.dreamseed.dashboards.access.decision"
 DASHBOARD_ROWS: Final = "data.dreamseed.dashboards.rows.filter"
 REGISTRATION: Final = "data.dreamseed.users.registration.decision"
+LRS_ACCESS: Final = "data.dreamseed.lrs.access.decision"
 
 #: Entrypoints answering {"allow": bool, "reason": str}.
-DECISION_RULES: Final = (AUTHZ, TUTOR_REVEAL, SQL_ACCESS, DASHBOARD_ACCESS, REGISTRATION)
+DECISION_RULES: Final = (
+    AUTHZ,
+    TUTOR_REVEAL,
+    SQL_ACCESS,
+    DASHBOARD_ACCESS,
+    REGISTRATION,
+    LRS_ACCESS,
+)
 #: Every public entrypoint.
 ENTRYPOINTS: Final = (*DECISION_RULES, SQL_MASKING, SQL_ROWS, DASHBOARD_ROWS)
 

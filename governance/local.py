@@ -15,6 +15,7 @@ from governance.decision import (
     AUTHZ,
     DASHBOARD_ACCESS,
     DASHBOARD_ROWS,
+    LRS_ACCESS,
     REGISTRATION,
     SQL_ACCESS,
     SQL_MASKING,
@@ -51,6 +52,7 @@ def _self_check(query: Callable[[str, Mapping[str, Any]], Any]) -> None:
         (DASHBOARD_ACCESS, dashboard_input(_PROBE_SUBJECT, "p", now=_PROBE_NOW)),
         (DASHBOARD_ROWS, dashboard_input(_PROBE_SUBJECT, "p", now=_PROBE_NOW)),
         (REGISTRATION, registration_input("teacher", "probe.example")),
+        (LRS_ACCESS, {"subject": _PROBE_SUBJECT.to_input(), "action": "lrs.statements.read"}),
     )
     for rule, payload in probes:
         try:

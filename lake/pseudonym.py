@@ -23,6 +23,7 @@ PERSON_FIELDS: dict[str, str] = {
     "recipient_id": "recipient_key",
     "subject_id": "subject_key",
     "created_by": "created_by_key",
+    "actor_id": "actor_key",  # an xAPI actor: a user id or the canonical IFI of a person
 }
 
 

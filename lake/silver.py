@@ -104,6 +104,7 @@ SILVER_ROUTES: dict[str, str] = {
     "learning.lesson": "lesson_events",
     "learning.media": "media_events",
     "learning.record": "learning_records",
+    "lrs.credential": "lrs_credential_events",
     "assignments.assignment": "assignment_events",
     "assignments.work": "submissions",
     "tutor.turn": "tutor_turns",

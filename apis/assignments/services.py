@@ -48,7 +48,7 @@ _WORK = (
 _STARTED = """(
   (a.kind = 'exam' and exists (select 1 from exams.attempts t where t.exam_id = a.exam_id
      and t.student_id = {student} and t.status = 'in_progress'))
-  or (a.kind = 'lesson' and exists (select 1 from learning.statements s
+  or (a.kind = 'lesson' and exists (select 1 from lrs.statements s
      where s.user_id = {student} and s.object_type = 'lesson'
      and s.object_id = a.lesson_id::text))
   or (a.kind = 'task' and exists (select 1 from learning.media md

@@ -14,3 +14,6 @@ class Principal(msgspec.Struct, frozen=True):
     role: str
     token_id: str
     expires_at: datetime
+    # An LRS client (role "lrs_client", HTTP Basic): its credential's xAPI scopes and class.
+    scopes: tuple[str, ...] = ()
+    class_id: str | None = None

@@ -1,10 +1,7 @@
-"""Learning records: xAPI 1.0.3 statements about a student, stored in `learning.statements` with a
-`learning.record.recorded.v1` outbox event in the caller's transaction (so the lake's
-`learning_records` gets each exactly once).
-
-`record_statement` is the one internal path into the records: the platform's own content calls
-it today, and the Learning Record Store (issue 15) will call it for statements that external
-players send, so both share one table, one event and one lake table.
+"""Learning records: the platform's own lesson activity as xAPI 1.0.3 statements about a
+student, stored through the Learning Record Store (`apis.lrs.store`: `lrs.statements` and a
+`learning.record.recorded.v1` outbox event in the caller's transaction), the same path as the
+statements external players send: one table, one event, one lake table (`learning_records`).
 """
 
 from __future__ import annotations
@@ -15,8 +12,9 @@ from typing import Any, Final
 import msgspec
 from psycopg import AsyncConnection
 
-from core import outbox
-from core.events import LearningRecordedV1
+from apis.lrs import store
+from apis.lrs.agents import ACCOUNT_HOME
+from apis.lrs.validation import statement as validate
 from core.ids import new_id
 
 XAPI_VERSION: Final = "1.0.3"
@@ -26,8 +24,12 @@ VERBS: Final[dict[str, str]] = {
     "completed": "http://adlnet.gov/expapi/verbs/completed",
 }
 ACTIVITY_TYPES: Final[dict[str, str]] = {"lesson": "http://adlnet.gov/expapi/activities/lesson"}
-# Accounts of the platform (`account.homePage` must be an IRL; `.invalid` never resolves).
-ACCOUNT_HOME: Final = "http://dreamseed.invalid/accounts"
+# The authority of the platform's own statements.
+PLATFORM_AUTHORITY: Final = {
+    "objectType": "Agent",
+    "name": "DreamSeed",
+    "account": {"homePage": ACCOUNT_HOME, "name": "platform"},
+}
 
 
 class Record(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,37 +96,11 @@ async def record_statement(conn: AsyncConnection[Any], record: Record) -> str:
     if record.verb not in VERBS:
         raise ValueError(f"unknown verb {record.verb!r}; known: {sorted(VERBS)}")
     statement_id = str(new_id())
-    at = datetime.now(UTC)
-    await conn.execute(
-        "insert into learning.statements (statement_id, user_id, verb, object_type, object_id,"
-        " class_id, statement, stored_at) values (%s, %s, %s, %s, %s, %s, %s::jsonb, %s)",
-        (
-            statement_id,
-            record.user_id,
-            record.verb,
-            record.object_type,
-            record.object_id,
-            record.class_id,
-            msgspec.json.encode(statement(record, statement_id, at)).decode(),
-            at,
-        ),
+    body = validate(statement(record, statement_id, datetime.now(UTC)))
+    platform = store.Platform(
+        record.object_type, record.object_id, record.user_id, record.class_id, record.progress
     )
-    await outbox.append(
-        conn,
-        LearningRecordedV1(
-            record_id=statement_id,
-            student_id=record.user_id,
-            verb=record.verb,
-            object_type=record.object_type,
-            object_id=record.object_id,
-            class_id=record.class_id,
-            score=record.score,
-            success=record.success,
-            duration_seconds=record.duration_seconds,
-            progress=record.progress,
-            completion=record.completion,
-            recorded_at=at,
-        ),
-        at,
+    await store.store(
+        conn, body, store.Writer(dict(PLATFORM_AUTHORITY)), store.Payloads(), platform
     )
     return statement_id

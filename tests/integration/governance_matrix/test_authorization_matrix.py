@@ -13,10 +13,12 @@ contain the owning student's id, e-mail or attempt ids: a student reaches no oth
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -74,6 +76,7 @@ class World:
     assignment_a: str  # TA's written task for class A
     spare: str  # an account nobody signs in with: the target of the administration routes
     conversation_a: str  # S1's tutor conversation in class A
+    credential_a: str = ""  # TA's LRS credential for class A
 
 
 Request = Callable[[World], tuple[str, Any]]  # -> (path, json body or None)
@@ -84,6 +87,7 @@ class Case:
     expect: dict[str, bool]
     request: Request
     fresh_token: bool = False  # the route consumes the token (logout)
+    headers: dict[str, str] | None = None  # beyond the token (xAPI: its version header)
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
@@ -114,6 +118,36 @@ def task_body(class_id: str) -> dict[str, Any]:
 
 def item_body(n: str) -> dict[str, Any]:
     return {"stem": f"{n} + 1 = ?", "options": ["1", "2", "3"], "answer_key": 1}
+
+
+XAPI = {"X-Experience-API-Version": "1.0.3"}
+ACCOUNTS = "http://dreamseed.invalid/accounts"
+OWNER_ONLY = row(A, D, D, D, D, D, A)  # the student the xAPI request is about, and admins
+
+
+def owner_agent(w: World) -> str:
+    return json.dumps({"account": {"homePage": ACCOUNTS, "name": w.people["s_owner"].user_id}})
+
+
+def owner_statement(w: World) -> dict[str, Any]:
+    return {
+        "id": "6f1d8d1e-5f43-4c4b-9a43-2d3b1c0e7a10",
+        "actor": {"account": {"homePage": ACCOUNTS, "name": w.people["s_owner"].user_id}},
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/experienced"},
+        "object": {"id": "http://example.com/matrix"},
+    }
+
+
+def state_path(w: World) -> str:
+    agent = quote(owner_agent(w))
+    return f"/xapi/activities/state?activityId=http://example.com/a&agent={agent}&stateId=s"
+
+
+def agent_profile_path(w: World) -> str:
+    return f"/xapi/agents/profile?agent={quote(owner_agent(w))}&profileId=p"
+
+
+ACTIVITY_PROFILE = "/xapi/activities/profile?activityId=http://example.com/a&profileId=p"
 
 
 MATRIX: dict[tuple[str, str], Case] = {
@@ -333,6 +367,56 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("PUT", "/api/v1/tutor/classes/{class_id:uuid}"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/tutor/classes/{w.class_a}", {"mode": "off_during_exams"})
+    ("GET", "/xapi/statements"): Case(
+        row(A, A, A, A, A, D, A), lambda w: ("/xapi/statements", None)
+    ),
+    ("PUT", "/xapi/statements"): Case(
+        OWNER_ONLY,
+        lambda w: (f"/xapi/statements?statementId={owner_statement(w)['id']}", owner_statement(w)),
+    ),
+    ("POST", "/xapi/statements"): Case(
+        OWNER_ONLY,
+        lambda w: ("/xapi/statements", {k: v for k, v in owner_statement(w).items() if k != "id"}),
+    ),
+    **{
+        (method, "/xapi/activities/state"): Case(OWNER_ONLY, lambda w: (state_path(w), {"a": 1}))
+        for method in ("GET", "PUT", "POST", "DELETE")
+    },
+    **{
+        (method, "/xapi/agents/profile"): Case(
+            OWNER_ONLY, lambda w: (agent_profile_path(w), {"a": 1})
+        )
+        for method in ("GET", "POST", "DELETE")
+    },
+    ("PUT", "/xapi/agents/profile"): Case(
+        OWNER_ONLY, lambda w: (agent_profile_path(w), {"a": 1}), headers={"If-Match": "*"}
+    ),
+    **{
+        (method, "/xapi/activities/profile"): Case(ADMINS, lambda w: (ACTIVITY_PROFILE, {"a": 1}))
+        for method in ("GET", "POST", "DELETE")
+    },
+    ("PUT", "/xapi/activities/profile"): Case(
+        ADMINS, lambda w: (ACTIVITY_PROFILE, {"a": 1}), headers={"If-Match": "*"}
+    ),
+    ("GET", "/xapi/activities"): Case(
+        row(A, A, A, A, A, D, A),
+        lambda w: ("/xapi/activities?activityId=http://example.com/a", None),
+    ),
+    ("GET", "/xapi/agents"): Case(
+        row(A, A, A, A, A, D, A), lambda w: (f"/xapi/agents?agent={quote(owner_agent(w))}", None)
+    ),
+    ("POST", "/api/v1/lrs/credentials"): Case(
+        EXAM_TEACHER,
+        lambda w: (
+            "/api/v1/lrs/credentials",
+            {"name": "m", "scopes": ["all"], "class_id": w.class_a},
+        ),
+    ),
+    ("GET", "/api/v1/lrs/credentials"): Case(
+        TEACHERS_ADMIN, lambda w: ("/api/v1/lrs/credentials", None)
+    ),
+    ("POST", "/api/v1/lrs/credentials/{credential_id:str}/revoke"): Case(
+        EXAM_TEACHER, lambda w: (f"/api/v1/lrs/credentials/{w.credential_a}/revoke", None)
     ),
     ("GET", "/api/v1/notifications"): Case(
         EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications", None)
@@ -367,6 +451,7 @@ PUBLIC: set[tuple[str, str]] = {
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/xapi/about"),  # the xAPI versions (public, as the specification says)
 }
 PUBLIC_PREFIXES = ("/schema",)  # the OpenAPI document, its UI and its static assets
 AUTOMATIC_METHODS = {"OPTIONS", "HEAD"}  # Litestar's generated CORS/HEAD handlers
@@ -536,6 +621,11 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
     conversation = await _ok(
         await client.post(
             "/api/v1/tutor/conversations", json={"class_id": class_a["class_id"]}, headers=s1
+    credential = await _ok(
+        await client.post(
+            "/api/v1/lrs/credentials",
+            json={"name": "matrix", "scopes": ["all"], "class_id": class_a["class_id"]},
+            headers=ta,
         ),
         201,
     )
@@ -556,6 +646,7 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
         task["assignment_id"],
         (await make_role(client, settings, "student")).user_id,
         conversation["conversation_id"],
+        credential["credential_id"],
     )
 
 
@@ -567,14 +658,17 @@ async def test_authorization_matrix(client: AsyncTestClient, settings: Settings)
     checked = 0
     for (method, template), case in sorted(MATRIX.items()):
         path, body = case.request(world)
-        anonymous = await client.request(method, path, json=body)
+        extra = {**(XAPI if path.startswith("/xapi") else {}), **(case.headers or {})}
+        anonymous = await client.request(method, path, json=body, headers=extra)
         if anonymous.status_code != 401:
             failures.append(f"{method} {template} anonymous: {anonymous.status_code}")
         for subject in SUBJECTS:
             account = world.people[subject]
             if case.fresh_token:
                 account = await login(client, account)
-            reply = await client.request(method, path, json=body, headers=account.headers)
+            reply = await client.request(
+                method, path, json=body, headers={**account.headers, **extra}
+            )
             checked += 1
             status = reply.status_code
             where = f"{method} {template} as {subject}: {status} {reply.text[:160]}"

@@ -84,7 +84,7 @@ async def test_reading_and_progress_are_learning_records(
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute(
             "select s.verb, s.class_id::text, s.statement, o.event_type"
-            " from learning.statements s join events.outbox o on o.aggregate_id = s.statement_id::text"
+            " from lrs.statements s join events.outbox o on o.aggregate_id = s.statement_id::text"
             " where s.object_id = %s order by s.stored_at",
             (lid,),
         ).fetchall()

@@ -1,6 +1,6 @@
 -- Learning records (xAPI statements): verb, activity, class and the result's duration/completion.
 with source as (
-    select * from {{ source('learning', 'statements') }}
+    select * from {{ source('lrs', 'statements') }}
 ),
 
 renamed as (
@@ -18,6 +18,7 @@ renamed as (
         ) as duration_seconds,
         stored_at
     from source
+    where not voided
 )
 
 select * from renamed

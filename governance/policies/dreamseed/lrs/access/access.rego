@@ -1,0 +1,103 @@
+# METADATA
+# title: Learning Record Store access
+# description: |
+#   Decides every xAPI request (apis/lrs) once the caller is known. LRS clients (role
+#   "lrs_client", HTTP Basic credentials) act within their credential's xAPI scopes
+#   (input.credential.scopes); a credential a teacher issued covers her class only
+#   (input.credential.class_id). Platform users with a bearer token: an admin reads and writes
+#   all; a teacher reads her classes' statements; a student reads only statements about herself;
+#   users write statements and documents only about themselves (resource.about_user_id).
+#   Allowed answers say what may be read: "allowed:all", "allowed:class", "allowed:self" or
+#   "allowed:mine" (statements the credential itself wrote).
+package dreamseed.lrs.access
+
+import data.dreamseed.common.subject.role
+import data.dreamseed.common.subject.user_id
+
+# METADATA
+# description: The answer to the LRS, {"allow": bool, "reason": str}.
+# entrypoint: true
+decision := {"allow": allow, "reason": reason}
+
+# METADATA
+# description: True only when a check allowed the request.
+default allow := false
+
+allow if startswith(reason, "allowed:")
+
+# METADATA
+# description: The first failing check, or "allowed:<what may be read>".
+default reason := "invalid_input"
+
+reason := "invalid_input" if {
+	not valid_input
+} else := "scope_missing" if {
+	role == "lrs_client"
+	not client_permitted
+} else := "not_permitted" if {
+	role != "lrs_client"
+	not user_permitted
+} else := concat(":", ["allowed", visibility])
+
+valid_input if {
+	is_object(input.subject)
+	is_string(input.action)
+	input.action in object.keys(grants)
+}
+
+# Which xAPI scopes grant each action.
+grants := {
+	"lrs.statements.write": {"statements/write", "all"},
+	"lrs.statements.read": {"statements/read", "statements/read/mine", "all/read", "all"},
+	"lrs.state.read": {"state", "all/read", "all"},
+	"lrs.state.write": {"state", "all"},
+	"lrs.profile.read": {"profile", "all/read", "all"},
+	"lrs.profile.write": {"profile", "all"},
+	"lrs.definitions.read": {"define", "profile", "state", "statements/read", "all/read", "all"},
+}
+
+full_read := {"statements/read", "all/read", "all"}
+
+scopes := input.credential.scopes if is_array(input.credential.scopes)
+
+client_permitted if {
+	some scope in scopes
+	scope in grants[input.action]
+}
+
+class_bound if is_string(input.credential.class_id)
+
+reads := {"lrs.statements.read"}
+
+# METADATA
+# description: What the caller may read ("all", "class", "self", "mine").
+default visibility := "all"
+
+visibility := "mine" if {
+	role == "lrs_client"
+	input.action in reads
+	count({s | some s in scopes; s in full_read}) == 0
+} else := "class" if {
+	role == "lrs_client"
+	class_bound
+} else := "class" if {
+	role == "teacher"
+	input.action in reads
+} else := "self" if {
+	role == "student"
+	input.action in reads
+}
+
+user_permitted if role == "admin"
+
+user_permitted if {
+	role in {"teacher", "student"}
+	input.action in {"lrs.statements.read", "lrs.definitions.read"}
+}
+
+# Writes and documents: about herself only.
+user_permitted if {
+	role in {"teacher", "student"}
+	input.action != "lrs.statements.read"
+	input.resource.about_user_id == user_id
+}

@@ -1,0 +1,56 @@
+# METADATA
+# title: Tests for data.dreamseed.lrs.access
+package dreamseed.lrs.access_test
+
+import data.dreamseed.lrs.access
+
+client(scopes, class_id, action) := {
+	"subject": {"user_id": "t1", "role": "lrs_client", "class_ids": []},
+	"credential": {"scopes": scopes, "class_id": class_id},
+	"action": action,
+	"resource": {},
+}
+
+user(role, action, about) := {
+	"subject": {"user_id": "u1", "role": role, "class_ids": []},
+	"action": action,
+	"resource": {"about_user_id": about},
+}
+
+test_a_full_credential_reads_and_writes_all if {
+	access.decision == {"allow": true, "reason": "allowed:all"} with input as client(["all"], null, "lrs.statements.read")
+	access.decision.allow with input as client(["all"], null, "lrs.statements.write")
+	access.decision.allow with input as client(["all"], null, "lrs.profile.write")
+}
+
+test_scopes_limit_a_credential if {
+	access.decision == {"allow": false, "reason": "scope_missing"} with input as client(["statements/write"], null, "lrs.statements.read")
+	not access.decision.allow with input as client(["all/read"], null, "lrs.statements.write")
+	not access.decision.allow with input as client(["state"], null, "lrs.profile.read")
+	access.decision.allow with input as client(["all/read"], null, "lrs.state.read")
+}
+
+test_read_mine_sees_only_its_own_statements if {
+	access.decision.reason == "allowed:mine" with input as client(["statements/read/mine"], null, "lrs.statements.read")
+}
+
+test_a_teachers_credential_covers_her_class if {
+	access.decision.reason == "allowed:class" with input as client(["all"], "c1", "lrs.statements.read")
+}
+
+test_a_student_reads_only_herself if {
+	access.decision.reason == "allowed:self" with input as user("student", "lrs.statements.read", null)
+	access.decision.reason == "allowed:class" with input as user("teacher", "lrs.statements.read", null)
+	access.decision.reason == "allowed:all" with input as user("admin", "lrs.statements.read", null)
+}
+
+test_users_write_only_about_themselves if {
+	access.decision.allow with input as user("student", "lrs.statements.write", "u1")
+	access.decision == {"allow": false, "reason": "not_permitted"} with input as user("student", "lrs.statements.write", "u2")
+	not access.decision.allow with input as user("analyst", "lrs.statements.read", null)
+	not access.decision.allow with input as user("student", "lrs.state.write", null)
+}
+
+test_unknown_actions_are_invalid if {
+	access.decision == {"allow": false, "reason": "invalid_input"} with input as client(["all"], null, "lrs.nothing")
+}

@@ -1,0 +1,74 @@
+"""Who may do what in the LRS (the Rego bundle decides): credential scopes, a teacher's
+credential bound to her class, a student reading only statements about herself, revocation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.apis.conftest import make_account
+from tests.integration.learning.helpers import make_class
+from tests.integration.lrs.conftest import Lrs, V, basic, issue, statement
+
+pytestmark = pytest.mark.integration
+S = "/xapi/statements"
+
+
+def about(user_id: str) -> dict[str, object]:
+    s = statement()
+    s["actor"] = {"account": {"homePage": "http://dreamseed.invalid/accounts", "name": user_id}}
+    return s
+
+
+async def test_scopes_and_revocation(lrs: Lrs) -> None:
+    c = lrs.client
+    writer = await issue(c, lrs.admin, ["statements/write", "statements/read/mine"])
+    w = basic(writer["key"], writer["secret"])
+    mine = (await c.post(S, json=statement(), headers=w)).json()[0]
+    other = (await c.post(S, json=statement(), headers=lrs.basic)).json()[0]
+    seen = [
+        s["id"] for s in (await c.get(S, params={"limit": "50"}, headers=w)).json()["statements"]
+    ]
+    assert mine in seen and other not in seen
+    assert (await c.put("/xapi/activities/state", params={"activityId": "http://x.y/a",
+            "agent": '{"mbox":"mailto:a@b.c"}', "stateId": "s"}, json={}, headers=w)).status_code == 403  # fmt: skip
+    revoked = await c.post(
+        f"/api/v1/lrs/credentials/{writer['credential_id']}/revoke", headers=lrs.admin
+    )
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    import apis.lrs.credentials as credentials
+
+    credentials._cache.clear()  # the per-process cache would keep it for up to 5 s
+    assert (await c.get(S, headers=w)).status_code == 401
+
+
+async def test_teacher_credential_covers_her_class_and_students_see_themselves(lrs: Lrs) -> None:
+    c = lrs.client
+    teacher = await make_account(c, "teacher")
+    s1, s2 = await make_account(c, "student"), await make_account(c, "student")
+    class_id = await make_class(c, teacher, s1)
+    own = await issue(c, teacher.headers, ["all"], class_id)
+    t = basic(own["key"], own["secret"])
+    other_teacher = await make_account(c, "teacher")
+    refused = await c.post("/api/v1/lrs/credentials", json={"name": "x", "scopes": ["all"],
+                           "class_id": class_id}, headers=other_teacher.headers)  # fmt: skip
+    assert refused.status_code == 403
+    s1_statement = (await c.post(S, json=about(s1.user_id), headers=t)).json()[0]
+    s2_statement = (await c.post(S, json=about(s2.user_id), headers=lrs.basic)).json()[0]
+    # the teacher's credential reads its class's statements only
+    seen = [
+        s["id"] for s in (await c.get(S, params={"limit": "100"}, headers=t)).json()["statements"]
+    ]
+    assert s1_statement in seen and s2_statement not in seen
+    # a student with her own token sees only statements about herself
+    s2_view = await c.get(S, params={"limit": "100"}, headers={**s2.headers, **V})
+    assert [s["id"] for s in s2_view.json()["statements"]] == [s2_statement]
+    assert (
+        await c.get(S, params={"statementId": s1_statement}, headers={**s2.headers, **V})
+    ).status_code == 404
+    # she may write about herself, not about a classmate
+    assert (await c.post(S, json=about(s2.user_id), headers={**s2.headers, **V})).status_code == 200
+    assert (await c.post(S, json=about(s1.user_id), headers={**s2.headers, **V})).status_code == 403
+    # the teacher with her token reads her class (s1), not s2
+    t_view = await c.get(S, params={"limit": "100"}, headers={**teacher.headers, **V})
+    ids = [s["id"] for s in t_view.json()["statements"]]
+    assert s1_statement in ids and s2_statement not in ids
