@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response
@@ -33,9 +34,13 @@ XAPI_VERSION_HEADER = {"X-Experience-API-Version": "1.0.3"}
 
 def _with_xapi(request: Request[Any, Any, Any], headers: dict[str, str] | None) -> Any:
     """The LRS answers every request, errors too, with its xAPI version (the spec requires it)."""
-    if request.scope.get("path", "").startswith(XAPI_PREFIX):
-        return {**(headers or {}), **XAPI_VERSION_HEADER}
-    return headers
+    path = request.scope.get("path", "")
+    if not path.startswith(XAPI_PREFIX):
+        return headers
+    out = {**(headers or {}), **XAPI_VERSION_HEADER}
+    if path.startswith(f"{XAPI_PREFIX}/statements"):  # on every answer of GET statements
+        out["X-Experience-API-Consistent-Through"] = datetime.now(UTC).isoformat()
+    return out
 
 
 def domain_error_handler(

@@ -17,7 +17,8 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
-from cli.users import _settings, authorize
+from cli.context import settings_of
+from cli.users import authorize
 from core.settings import Settings
 
 
@@ -77,7 +78,7 @@ def issue(
     ctx: click.Context, issued_by: str, name: str, scopes: tuple[str, ...], class_id: str | None
 ) -> None:
     """Issue a key and secret; prints them once as JSON."""
-    row = issue_credential(_settings(ctx), issued_by, name, list(scopes), class_id)
+    row = issue_credential(settings_of(ctx), issued_by, name, list(scopes), class_id)
     click.echo(json.dumps({k: row[k] for k in ("credential_id", "key", "secret", "scopes")}))
 
 
@@ -85,7 +86,7 @@ def issue(
 @click.pass_context
 def list_(ctx: click.Context) -> None:
     """Every credential (never a secret)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     authorize(settings, "lrs.credential.read")
     with psycopg.connect(settings.database_url) as conn:
         rows = conn.execute(
@@ -101,7 +102,7 @@ def list_(ctx: click.Context) -> None:
 @click.pass_context
 def revoke(ctx: click.Context, credential_id: str) -> None:
     """Revoke a credential (refused by every API process within seconds)."""
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     authorize(settings, "lrs.credential.revoke")
     from apis.lrs import credentials
 

@@ -91,7 +91,7 @@ class StatementsController(Controller):
         """One statement (statementId, voidedStatementId) or a page of the query filters."""
         return await handle(request, app_state, "statements")
 
-    @head("/", opt=_opt("lrs.statements.read"))
+    @head("/", opt=_opt("lrs.statements.read"), include_in_schema=False)
     async def read_head(
         self, request: Request[Any, Any, Any], app_state: AppState
     ) -> Response[None]:
@@ -125,7 +125,7 @@ def _document_controller(path: str, name: str, read: str, write: str) -> type[Co
             """A document (by its id) or the ids of the documents (with `since`)."""
             return await handle(request, app_state, name)
 
-        @head("/", opt=_opt(read))
+        @head("/", opt=_opt(read), include_in_schema=False)
         async def read_document_head(
             self, request: Request[Any, Any, Any], app_state: AppState
         ) -> Response[None]:
@@ -187,14 +187,14 @@ class DefinitionsController(Controller):
         """The Person object of `agent`."""
         return await handle(request, app_state, "agents")
 
-    @head("/activities", opt=_opt("lrs.definitions.read"))
+    @head("/activities", opt=_opt("lrs.definitions.read"), include_in_schema=False)
     async def activity_head(
         self, request: Request[Any, Any, Any], app_state: AppState
     ) -> Response[None]:
         """GET without the body."""
         return await handle(request, app_state, "activities")  # type: ignore[return-value]
 
-    @head("/agents", opt=_opt("lrs.definitions.read"))
+    @head("/agents", opt=_opt("lrs.definitions.read"), include_in_schema=False)
     async def agent_head(
         self, request: Request[Any, Any, Any], app_state: AppState
     ) -> Response[None]:
@@ -206,7 +206,7 @@ class DefinitionsController(Controller):
         """The xAPI versions this LRS speaks (public, as the specification says)."""
         return resources.about()
 
-    @head("/about", opt={"public": True})
+    @head("/about", opt={"public": True}, include_in_schema=False)
     async def about_head(self) -> Response[None]:
         """GET without the body."""
         return resources.about(head=True)  # type: ignore[return-value]

@@ -228,14 +228,22 @@ def formatted(statement: dict[str, Any], fmt: str, languages: list[str]) -> dict
         return statement
     if fmt == "canonical":
         return _canonical_maps(statement, languages)  # type: ignore[no-any-return]
+    return _ids(statement)
+
+
+def _ids(statement: dict[str, Any]) -> dict[str, Any]:
+    """Agents, groups and activities reduced to their identifiers (sub-statements too)."""
     out = dict(statement)
     for key in ("actor", "authority"):
         if key in out:
             out[key] = _ids_agent(out[key])
     out["verb"] = {"id": out["verb"]["id"]}
     obj = out["object"]
-    if obj.get("objectType", "Activity") == "Activity":
-        out["object"] = {"objectType": "Activity", "id": obj["id"]}
-    elif obj.get("objectType") in ("Agent", "Group"):
+    kind = obj.get("objectType", "Activity")
+    if kind == "Activity":
+        out["object"] = {"id": obj["id"]}
+    elif kind in ("Agent", "Group"):
         out["object"] = _ids_agent(obj)
+    elif kind == "SubStatement":
+        out["object"] = _ids(obj)
     return out

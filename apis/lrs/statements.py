@@ -47,6 +47,12 @@ def _about(statements: list[dict[str, Any]], principal: Principal) -> str | None
 async def _store(state: AppState, xreq: XRequest, statements: list[dict[str, Any]]) -> list[str]:
     principal = xreq.principal
     assert principal is not None
+    referenced = {sha2 for s in statements for sha2 in store.attachment_shas(s)}
+    excess = sorted(set(xreq.parts) - referenced)
+    if excess:
+        raise InvalidInput(
+            f"body: the multipart part {excess[0]} is not an attachment of a statement"
+        )
     visibility = await access.decide(
         state, principal, "lrs.statements.write", _about(statements, principal)
     )

@@ -112,7 +112,7 @@ def _agents(statement: dict[str, Any], *, top: bool = True) -> list[str]:
     return sorted(set(keys))
 
 
-def _attachment_shas(statement: dict[str, Any]) -> list[str]:
+def attachment_shas(statement: dict[str, Any]) -> list[str]:
     listed = list(statement.get("attachments", []))
     obj = statement.get("object", {})
     if obj.get("objectType") == "SubStatement":
@@ -152,7 +152,7 @@ async def prepare(
         if statement["id"] in seen:
             raise InvalidInput(f"id: {statement['id']} appears twice in the request")
         seen.add(statement["id"])
-        for sha2 in _attachment_shas(statement):
+        for sha2 in attachment_shas(statement):
             if sha2 not in payloads.parts:
                 raise InvalidInput(f"attachments: no part with the sha2 {sha2} was sent")
     stored = await existing(conn, list(seen))
@@ -187,7 +187,12 @@ async def _define(conn: AsyncConnection[Any], statement: dict[str, Any]) -> None
         await conn.execute(
             "insert into lrs.activities (activity_id, definition) values (%s, %s::jsonb)"
             " on conflict (activity_id) do update set definition = lrs.activities.definition"
-            " || excluded.definition, updated_at = now()",
+            " || excluded.definition"
+            " || jsonb_strip_nulls(jsonb_build_object("
+            "   'name', (lrs.activities.definition -> 'name') || (excluded.definition -> 'name'),"
+            "   'description', (lrs.activities.definition -> 'description')"
+            "     || (excluded.definition -> 'description'))),"
+            " updated_at = now()",
             (activity["id"], msgspec.json.encode(definition).decode()),
         )
 
@@ -220,6 +225,16 @@ def _event(row: dict[str, Any], statement: dict[str, Any], voids: str | None) ->
     )  # fmt: skip
 
 
+def _context_lists(statement: dict[str, Any]) -> None:
+    """Context activities are kept (and returned) as lists, even when one was sent bare."""
+    activities = statement.get("context", {}).get("contextActivities", {})
+    for key, value in list(activities.items()):
+        if isinstance(value, dict):
+            activities[key] = [value]
+    if statement.get("object", {}).get("objectType") == "SubStatement":
+        _context_lists(statement["object"])
+
+
 async def store(
     conn: AsyncConnection[Any],
     statement: dict[str, Any],
@@ -229,6 +244,7 @@ async def store(
 ) -> None:
     """Store one validated, prepared statement (id set, not yet stored) with its event."""
     now = datetime.now(UTC)
+    _context_lists(statement)
     statement["stored"] = now.isoformat()
     statement.setdefault("timestamp", statement["stored"])
     statement["authority"] = writer.authority
@@ -277,7 +293,7 @@ async def store(
             writer.credential_id, voids, now,
         ),
     )  # fmt: skip
-    for sha2 in set(_attachment_shas(statement)):
+    for sha2 in set(attachment_shas(statement)):
         content_type, content = payloads.parts[sha2]
         await conn.execute(
             "insert into lrs.attachments (statement_id, sha2, content_type, content)"

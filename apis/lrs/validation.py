@@ -20,9 +20,9 @@ SHA1_RE = re.compile(r"^[0-9a-fA-F]{40}$")
 SHA2_RE = re.compile(r"^[0-9a-fA-F]{56}$|^[0-9a-fA-F]{64}$|^[0-9a-fA-F]{96}$|^[0-9a-fA-F]{128}$")
 LANG_RE = re.compile(r"^(?:[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*|[xX](?:-[A-Za-z0-9]{1,8})+)$")
 MEDIA_TYPE_RE = re.compile(r"^[\w.+\-]+/[\w.+\-]+(?:\s*;.*)?$")
-DURATION_RE = re.compile(
-    r"^P(?!$)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?W)?(?:\d+(?:\.\d+)?D)?"
-    r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?$"
+DURATION_RE = re.compile(  # ISO 8601 4.4.3.2: weeks stand alone (PnW), never beside other parts
+    r"^P(?:\d+(?:\.\d+)?W|(?!$)(?:\d+(?:\.\d+)?Y)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?D)?"
+    r"(?:T(?=\d)(?:\d+(?:\.\d+)?H)?(?:\d+(?:\.\d+)?M)?(?:\d+(?:\.\d+)?S)?)?)$"
 )
 TIMESTAMP_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
@@ -167,6 +167,16 @@ def ifi(value: dict[str, Any], path: str) -> None:
         string(account["name"], f"{path}.account.name")
 
 
+def authority(value: Any, path: str) -> None:
+    """An Agent, or an anonymous Group of exactly two Agents (an OAuth consumer and user)."""
+    agent(value, path)
+    if value.get("objectType") == "Group":
+        if any(k in value for k in IFI_KEYS):
+            raise fail(path, "an authority Group must be anonymous")
+        if len(value.get("member", [])) != 2:
+            raise fail(f"{path}.member", "an authority Group has exactly two members")
+
+
 def verb(value: Any, path: str) -> None:
     obj(value, path, frozenset({"id", "display"}))
     if "id" not in value:
@@ -205,8 +215,11 @@ def definition(value: Any, path: str) -> None:
             iri(value[key], f"{path}.{key}")
     if "extensions" in value:
         extensions(value["extensions"], f"{path}.extensions")
-    if "interactionType" in value and value["interactionType"] not in INTERACTION_TYPES:
+    kind = value.get("interactionType")
+    if "interactionType" in value and (not isinstance(kind, str) or kind not in INTERACTION_TYPES):
         raise fail(f"{path}.interactionType", "is not an xAPI interaction type")
+    if "correctResponsesPattern" in value and kind is None:
+        raise fail(f"{path}.correctResponsesPattern", "needs an interactionType")
     if "correctResponsesPattern" in value:
         pattern = value["correctResponsesPattern"]
         if not isinstance(pattern, list) or not all(isinstance(p, str) for p in pattern):
@@ -385,7 +398,7 @@ def statement(value: Any, path: str = "") -> dict[str, Any]:
     if "stored" in value:
         timestamp(value["stored"], f"{prefix}stored")
     if "authority" in value:
-        agent(value["authority"], f"{prefix}authority")
+        authority(value["authority"], f"{prefix}authority")
     if "version" in value and (
         not isinstance(value["version"], str) or not re.match(r"^1\.0(\.\d+)?$", value["version"])
     ):
