@@ -230,7 +230,7 @@ def xapi_operation(
     if handler.opt.get("public"):
         operation["parameters"] = []
         responses["200"] = {"description": "The answer.", "content": ANY_BODY}
-        statuses = {503}
+        statuses = {400, 503}
     else:
         operation["parameters"] = [XAPI_VERSION_PARAMETER]
         no_content = method in ("PUT", "DELETE") or (

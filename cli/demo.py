@@ -26,6 +26,7 @@ from rich.table import Table
 
 from cli.context import settings_of
 from cli.demo_courses import add_figure, seed_course, study
+from cli.demo_lrs import send_lesson_statements
 from cli.demo_tutor import DEMO_QUESTION, ask_tutor, seed_tutor_lessons
 from cli.processes import busy_ports
 from cli.simulate import add_history
@@ -109,6 +110,7 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
     logins: list[Login] = []
     truth: dict[str, dict[str, float]] = {}
     tutor_shown = ""
+    state.mkdir(parents=True, exist_ok=True)
     with httpx.Client(base_url=api_url, timeout=30) as api, Progress(console=console) as bar:
         task = bar.add_task("seeding the demo school", total=TEACHERS * (STUDENTS_PER_CLASS + 2))
         for t in range(TEACHERS):
@@ -171,6 +173,10 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
                     # The tutor with no model configured: the grounded fallback, cited.
                     answer = ask_tutor(api, student, klass.json()["class_id"], DEMO_QUESTION)
                     tutor_shown = f"{email} asks the tutor: {DEMO_QUESTION}\n{answer}"
+                if s == 0 and t == 0:  # and an H5P player's lesson, through the LRS
+                    lrs = send_lesson_statements(api, teacher, klass.json()["class_id"], student)
+                    (state / "lrs_credential.json").write_text(json.dumps(lrs, indent=1))
+                    (state / "lrs_credential.json").chmod(0o600)
                 attempt = api.post(
                     f"/api/v1/exams/{exam.json()['exam_id']}/attempts", headers=student
                 ).json()
@@ -193,7 +199,6 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
         email = f"{role}@demo.dreamseed.school"
         _operator_account(settings, role, email, password)
         logins.append(Login(role, email, password))
-    state.mkdir(parents=True, exist_ok=True)
     if tutor_shown:
         console.print(Panel(tutor_shown, title="The tutor (no model configured)"))
         (state / "tutor_demo.txt").write_text(tutor_shown + "\n", encoding="utf-8")
@@ -330,6 +335,13 @@ def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) ->
             'dreamseed sql "select * from users.accounts limit 5"',
         ),
     ]
+    credential = settings.state_dir / "demo" / "lrs_credential.json"
+    if credential.exists():
+        lrs = json.loads(credential.read_text())
+        rows.append((
+            "xAPI LRS (Basic key / secret, class 1)",
+            f"http://{host}:{settings.api_port}/xapi/  {lrs['key']} / {lrs['secret']}",
+        ))  # fmt: skip
     for what, where in rows:
         urls.add_row(what, str(where))
     console.print(urls)

@@ -64,15 +64,12 @@ class Preconditions:
             unwanted = {t.strip().strip('"') for t in self.if_none_match.split(",")}
             if etag is not None and ("*" in unwanted or etag in unwanted):
                 raise PreconditionFailed("If-None-Match: the document exists")
-        if (
-            required
-            and current is not None
-            and self.if_match is None
-            and self.if_none_match is None
-        ):
-            raise Conflict(
-                "If-Match: the document exists; send If-Match (its ETag) or If-None-Match"
-            )
+        if required and self.if_match is None and self.if_none_match is None:
+            if current is not None:
+                raise Conflict(
+                    "If-Match: the document exists; send If-Match (its ETag) or If-None-Match"
+                )
+            raise InvalidInput("If-None-Match: send If-None-Match: * to create a profile document")
 
 
 def etag_of(content: bytes) -> str:

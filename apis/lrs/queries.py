@@ -82,11 +82,37 @@ def check_format(params: dict[str, str]) -> str:
 
 
 def filters(params: dict[str, str]) -> tuple[list[str], list[Any]]:
-    """SQL conditions and arguments of the query filters (each validated, 400 naming it)."""
+    """SQL conditions and arguments of the query filters (each validated, 400 naming it).
+
+    The filters on what a statement is about (agent, verb, activity, registration) also select
+    the statements that refer to a matching one (a StatementRef object, voiding statements
+    included), as xAPI 1.0.3 asks; since/until and visibility apply to the statement itself."""
     unknown = sorted(set(params) - QUERY_PARAMS)
     if unknown:
         raise InvalidInput(f"{unknown[0]}: not a parameter of GET statements")
+    match, match_args = _matching(params)
     where: list[str] = ["not voided"]
+    args: list[Any] = []
+    if match:
+        condition = " and ".join(match)
+        where.append(
+            f"(({condition}) or (object_type = 'statementref' and object_id in"
+            f" (select t.statement_id::text from lrs.statements t where {condition})))"
+        )
+        args += match_args + match_args
+    for name, op in (("since", ">"), ("until", "<=")):
+        at = parse_time(params, name)
+        if at is not None:
+            where.append(f"stored_at {op} %s")
+            args.append(at)
+    check_format(params)
+    flag(params, "attachments")
+    flag(params, "ascending")
+    return where, args
+
+
+def _matching(params: dict[str, str]) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
     args: list[Any] = []
     related_agents = flag(params, "related_agents")
     related_activities = flag(params, "related_activities")
@@ -108,14 +134,6 @@ def filters(params: dict[str, str]) -> tuple[list[str], list[Any]]:
     if "registration" in params:
         where.append("registration = %s")
         args.append(v.uuid_text(params["registration"], "registration"))
-    for name, op in (("since", ">"), ("until", "<=")):
-        at = parse_time(params, name)
-        if at is not None:
-            where.append(f"stored_at {op} %s")
-            args.append(at)
-    check_format(params)
-    flag(params, "attachments")
-    flag(params, "ascending")
     return where, args
 
 

@@ -47,7 +47,7 @@ def _about(statements: list[dict[str, Any]], principal: Principal) -> str | None
 async def _store(state: AppState, xreq: XRequest, statements: list[dict[str, Any]]) -> list[str]:
     principal = xreq.principal
     assert principal is not None
-    referenced = {sha2 for s in statements for sha2 in store.attachment_shas(s)}
+    referenced = {sha2 for s in statements for sha2 in store.attachment_shas(s, with_url=True)}
     excess = sorted(set(xreq.parts) - referenced)
     if excess:
         raise InvalidInput(

@@ -112,12 +112,14 @@ def _agents(statement: dict[str, Any], *, top: bool = True) -> list[str]:
     return sorted(set(keys))
 
 
-def attachment_shas(statement: dict[str, Any]) -> list[str]:
+def attachment_shas(statement: dict[str, Any], *, with_url: bool = False) -> list[str]:
+    """SHA-2s of the statement's attachments that must come as parts (those without fileUrl),
+    or, `with_url`, every one that may."""
     listed = list(statement.get("attachments", []))
     obj = statement.get("object", {})
     if obj.get("objectType") == "SubStatement":
         listed += obj.get("attachments", [])
-    return [a["sha2"] for a in listed if "fileUrl" not in a]
+    return [a["sha2"].lower() for a in listed if with_url or "fileUrl" not in a]
 
 
 async def _linked_user(conn: AsyncConnection[Any], actor: dict[str, Any]) -> str | None:
@@ -293,7 +295,7 @@ async def store(
             writer.credential_id, voids, now,
         ),
     )  # fmt: skip
-    for sha2 in set(attachment_shas(statement)):
+    for sha2 in set(attachment_shas(statement, with_url=True)) & set(payloads.parts):
         content_type, content = payloads.parts[sha2]
         await conn.execute(
             "insert into lrs.attachments (statement_id, sha2, content_type, content)"

@@ -69,7 +69,10 @@ async def test_profile_concurrency(lrs: Lrs) -> None:
     assert fresh.status_code == 204
     assert (await c.get("/xapi/activities/profile", params=key, headers=h)).json() == {"v": 3}
     agent_key = {"agent": AGENT, "profileId": "prefs"}
-    made = await c.put("/xapi/agents/profile", params=agent_key, json={"lang": "ko"}, headers=h)
+    blind = await c.put("/xapi/agents/profile", params=agent_key, json={"lang": "ko"}, headers=h)
+    assert blind.status_code == 400  # a profile is created with If-None-Match: *
+    made = await c.put("/xapi/agents/profile", params=agent_key, json={"lang": "ko"},
+                       headers={**h, "If-None-Match": "*"})  # fmt: skip
     assert made.status_code == 204
     assert (await c.get("/xapi/agents/profile", params=agent_key, headers=h)).json() == {
         "lang": "ko"
