@@ -75,7 +75,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "lrs": LazyCommand(
         "cli.lrs:lrs",
-        "Learning Record Store credentials: issue, list, revoke (HTTP Basic for xAPI clients).",
+        "Learning Record Store credentials (HTTP Basic key and secret for xAPI clients).",
     ),
     "sql": LazyCommand(
         "cli.sql:sql",
