@@ -177,7 +177,7 @@ async def query(
         f"select seq, statement from lrs.statements where {' and '.join(where)}"
         f" order by seq {order} limit {limit + 1}"
     )
-    cur = await tuples(conn).execute(sql, args)  # type: ignore[arg-type]
+    cur = await tuples(conn).execute(sql, args)
     rows = [(int(r[0]), r[1]) for r in await cur.fetchall()]
     return rows[:limit], len(rows) > limit
 

@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 
 from apis.lrs import agents as ag
 from apis.lrs.db import tuples
-from apis.lrs.validation import VOIDED
+from apis.lrs.validation import UUID_RE, VOIDED
 from core import outbox
 from core.errors import Conflict, InvalidInput
 from core.events import LearningRecordedV1
@@ -257,7 +257,7 @@ async def store(
     class_id = writer.class_id or statement.get("context", {}).get("extensions", {}).get(
         CLASS_EXTENSION
     )
-    if not isinstance(class_id, str) or not ag.validation.UUID_RE.match(class_id):
+    if not isinstance(class_id, str) or not UUID_RE.match(class_id):
         class_id = None
     agent_keys = [ag.actor_key(statement["actor"])]
     if kind in ("Agent", "Group"):

@@ -390,7 +390,7 @@ def body(value: dict[str, Any], path: str, *, sub: bool) -> None:
 
 def statement(value: Any, path: str = "") -> dict[str, Any]:
     """Validate one statement (raises InvalidInput naming the property); the statement."""
-    obj(value, path, STATEMENT_KEYS)
+    checked = obj(value, path, STATEMENT_KEYS)
     if "id" in value:
         uuid_text(value["id"], f"{path}.id" if path else "id")
     body(value, path, sub=False)
@@ -403,4 +403,4 @@ def statement(value: Any, path: str = "") -> dict[str, Any]:
         not isinstance(value["version"], str) or not re.match(r"^1\.0(\.\d+)?$", value["version"])
     ):
         raise fail(f"{prefix}version", "must be a 1.0.x xAPI version")
-    return value
+    return checked
