@@ -367,6 +367,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ),
     ("PUT", "/api/v1/tutor/classes/{class_id:uuid}"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/tutor/classes/{w.class_a}", {"mode": "off_during_exams"})
+    ),
     ("GET", "/xapi/statements"): Case(
         row(A, A, A, A, A, D, A), lambda w: ("/xapi/statements", None)
     ),
@@ -621,6 +622,9 @@ async def _world(client: AsyncTestClient, settings: Settings) -> World:
     conversation = await _ok(
         await client.post(
             "/api/v1/tutor/conversations", json={"class_id": class_a["class_id"]}, headers=s1
+        ),
+        201,
+    )
     credential = await _ok(
         await client.post(
             "/api/v1/lrs/credentials",
