@@ -46,7 +46,6 @@ from apis.learning.controllers import (
     MediaController,
     UnitsController,
 )
-from apis.notifications.controllers import NotificationsController
 from apis.lrs.controllers import (
     ActivityProfileController,
     AgentProfileController,
@@ -55,6 +54,7 @@ from apis.lrs.controllers import (
     StateController,
     StatementsController,
 )
+from apis.notifications.controllers import NotificationsController
 from apis.openapi import DocumentedJson, DocumentedYaml, OfflineSwaggerUI
 from apis.state import AppState
 from apis.system.controllers import SystemController
