@@ -130,6 +130,22 @@ def _components(types: Iterable[Any], schemas: dict[str, Any]) -> dict[str, Any]
 
 
 def _media(schema: dict[str, Any], media_type: str) -> dict[str, Any]:
+    if media_type == "text/event-stream":
+        # Each Server-Sent Event, as clients parse it: `data` carries the JSON body in `schema`.
+        event = {
+            "type": "object",
+            "properties": {
+                "event": {"type": "string"},
+                "id": {"type": "string"},
+                "retry": {"type": "integer"},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": schema,
+                },
+            },
+        }
+        return {"schema": event}
     if media_type.startswith("text/"):
         return {"schema": {"type": "string"}}
     return {"schema": schema}

@@ -44,7 +44,7 @@ async def _events(
         seq = await services.last_seq(app_state.pool, user_id) if start is None else start
         loop = asyncio.get_running_loop()
         ends = loop.time() + realtime.sse_max_seconds
-        yield ServerSentEventMessage(comment="connected", retry=realtime.sse_retry_ms)
+        yield ServerSentEventMessage(data=None, comment="connected", retry=realtime.sse_retry_ms)
         while loop.time() < ends:
             for n in await services.after(app_state.pool, user_id, seq):
                 seq = n.seq
@@ -54,7 +54,7 @@ async def _events(
             wait = min(realtime.sse_heartbeat_seconds, max(ends - loop.time(), 0.0))
             woken = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
             if woken is None:
-                yield ServerSentEventMessage(comment="heartbeat")
+                yield ServerSentEventMessage(data=None, comment="heartbeat")  # no event
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
 
