@@ -1,11 +1,10 @@
-"""Conversations, transcripts, the per-class tutor mode and transcript retention.
+"""Conversations, transcripts and the per-class tutor mode (retention: core/transcripts.py).
 
 The turn itself (policy, grounding, model, stream, storage) is in `apis.tutor.turns`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -212,15 +211,3 @@ async def set_class_tutor(state: AppState, class_id: str, mode: str, by: str) ->
         row = await cur.fetchone()
     assert row is not None
     return ClassTutor(class_id, row["mode"], row["updated_at"])
-
-
-async def purge_expired(state: AppState, retention_days: int) -> int:
-    """Delete conversations (with their turns) whose last activity is older than the retention
-    period; returns how many. The lake keeps only the turns' text-free events."""
-    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
-    async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            "delete from tutor.conversations where coalesce(last_turn_at, created_at) < %s",
-            (cutoff,),
-        )
-        return cur.rowcount

@@ -1,4 +1,5 @@
-"""Media housekeeping: uploads never finalised are swept hourly (rows and objects)."""
+"""Housekeeping: media uploads never finalised are swept hourly (rows and objects); tutor
+transcripts past their retention are deleted daily."""
 
 from dataclasses import dataclass
 
@@ -6,6 +7,7 @@ import dagster as dg
 
 from core.media import MediaStore, SweepResult, sweep_orphans
 from core.settings import Settings
+from core.transcripts import purge_expired_transcripts
 
 
 @dataclass(frozen=True)
@@ -43,5 +45,31 @@ media_sweep_hourly = dg.ScheduleDefinition(
     description="Hourly: sweep media uploads that were never finalised.",
 )
 
-learning_jobs = [media_orphan_sweep]
-learning_schedules = [media_sweep_hourly]
+
+@dg.op(description="Delete tutor conversations (with their turns) idle past the retention.")
+def purge_transcripts_op(
+    context: dg.OpExecutionContext, media: dg.ResourceParam[MediaResource]
+) -> None:
+    deleted = purge_expired_transcripts(media.settings)
+    context.log.info(f"deleted {deleted} tutor conversations past the retention")
+    context.add_output_metadata({"conversations": deleted})
+
+
+@dg.job(
+    name="tutor_transcript_retention",
+    description="Delete tutor transcripts older than DREAMSEED_TUTOR_RETENTION_DAYS.",
+)
+def tutor_transcript_retention() -> None:
+    purge_transcripts_op()
+
+
+tutor_retention_daily = dg.ScheduleDefinition(
+    name="tutor_retention_daily",
+    cron_schedule="17 3 * * *",
+    job=tutor_transcript_retention,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily: delete tutor transcripts past their retention.",
+)
+
+learning_jobs = [media_orphan_sweep, tutor_transcript_retention]
+learning_schedules = [media_sweep_hourly, tutor_retention_daily]

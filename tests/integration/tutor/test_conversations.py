@@ -4,8 +4,6 @@ outbox event of every turn, bad input, rate limits and retention."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
@@ -13,6 +11,7 @@ from litestar.testing import AsyncTestClient
 from apis.app import create_app
 from apis.tutor.answers import FALLBACK_LABEL, FALLBACK_LABEL_KO, refusal
 from core.settings import Settings
+from orchestration.learning.jobs import MediaResource, tutor_transcript_retention
 from tests.integration.learning.helpers import ok, outbox_types
 from tests.integration.tutor.conftest import tutor_settings
 from tests.integration.tutor.helpers import (
@@ -210,12 +209,11 @@ async def test_rate_limit_per_student_and_retention(settings: Settings) -> None:
             " where conversation_id = %s",
             (conv,),
         )
-    from apis.tutor.services import purge_expired
-
-    app = create_app(replace(settings), relay=False)
-    async with AsyncTestClient(app):
-        purged = await purge_expired(app.state.dreamseed, 365)
-    assert purged >= 1
+    # The daily Dagster job deletes it (default retention: 365 days) with its turns.
+    job = tutor_transcript_retention.execute_in_process(
+        resources={"media": MediaResource(settings)}
+    )
+    assert job.success
     with psycopg.connect(settings.database_url) as conn:
         left = conn.execute(
             "select count(*) from tutor.turns where conversation_id = %s", (conv,)

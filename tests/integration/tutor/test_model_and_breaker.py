@@ -136,3 +136,16 @@ async def test_breaker_state_is_shared_through_redis(settings: Settings, model: 
         other = await ask(two, world.student, conv, QUESTION)
         assert other.done["reason"] == "breaker_open"
         assert len(model.chat_requests()) == calls
+
+
+async def test_class_token_budget_sends_later_turns_to_the_fallback(
+    settings: Settings, model: FakeModel
+) -> None:
+    async with client_with_model(settings, model, class_daily_tokens=1) as client:
+        world = await build_world(client, mode="open")
+        conv = await open_conversation(client, world.student, class_id=world.class_id)
+        first = await ask(client, world.student, conv, QUESTION)
+        assert first.done["kind"] == "model"  # spends the class's budget for the day
+        later = await ask(client, world.student, conv, QUESTION)
+        assert later.done == {**later.done, "kind": "fallback", "reason": "budget_exhausted"}
+        assert len(model.chat_requests()) == 1
