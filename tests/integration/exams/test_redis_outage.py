@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from apis.app import create_app
 from apis.exams import delivery
 from apis.exams.schemas import AnswerRequest
+from apis.gateway.metrics import Metrics
 from apis.gateway.principal import Principal
 from apis.state import AppState
 from core.db import create_pool
@@ -167,7 +168,7 @@ async def test_killing_redis_mid_exam_loses_and_duplicates_nothing(
         pool = create_pool(settings.database_url, min_size=1, max_size=2)
         await pool.open(wait=True)
         dead = Redis.from_url(redis_server.url, decode_responses=True, socket_connect_timeout=0.2)
-        state = AppState(settings, pool, dead, AllowAll(), None)  # type: ignore[arg-type]
+        state = AppState(settings, pool, dead, AllowAll(), Metrics())  # type: ignore[arg-type]
         try:
             t0 = takers[0]
             student = sch.students[0]
