@@ -50,6 +50,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.learning.media_assignments",
         "presigned-URL issue and a student's 200-assignment list vs the exam answer path",
     ),
+    "lrs": (
+        "bench.lrs.statements",
+        "LRS statement POST throughput (single, batches of 50); filtered GET p99 vs plain SQL",
+    ),
     "tutor": (
         "bench.tutor.tutor_bench",
         "tutor: added time to first token vs the model's own, retrieval over 100k passages,"
