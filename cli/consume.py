@@ -61,7 +61,7 @@ def _serve_metrics(port: int, member: Consumer, redis: Redis, settings: Settings
 @click.argument("name", type=click.Choice(sorted(CONSUMERS)))
 @click.option("--member", default=None, help="This member's name in the group (default: host-pid).")
 def consume(name: str, member: str | None) -> None:
-    """Run one member of consumer NAME until SIGINT/SIGTERM."""
+    """Run one member of an event consumer (notifications) on the Redis Streams until stopped."""
     settings = settings_of()
     realtime = settings.realtime
     config = ConsumerConfig(
