@@ -77,6 +77,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "cli.lrs:lrs",
         "Learning Record Store credentials (HTTP Basic key and secret for xAPI clients).",
     ),
+    "privacy": LazyCommand(
+        "cli.privacy:privacy",
+        "Subject export and erasure (the lake's history included), policy-checked and logged.",
+    ),
     "sql": LazyCommand(
         "cli.sql:sql",
         "Query the lake and the OLTP tables with DuckDB SQL, as the policy allows (sign in first "

@@ -1,0 +1,201 @@
+"""A student with data in every store, made through the real API (uvicorn on a socket), with the
+lake shipped between acts so her rows sit in several Iceberg snapshots.
+
+Her class, a teacher's exam she takes, a lesson she reads (xAPI statements), an essay file she
+hands in (S3 under media/) and the teacher's feedback; policy decisions about her; Redis keys
+(her rate-limit window, the outbox relayed into the `events.*` streams).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+
+from core.settings import Settings
+from lake.decisions import ship_decisions
+from lake.ingest import ingest_outbox
+from lake.silver import derive_silver
+from privacy.lake_erasure import bronze_horizon
+
+ESSAY = b"%PDF-1.4\n% my essay about halves\n%%EOF\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Student:
+    user_id: str
+    email: str
+    display_name: str
+    attempt_id: str
+    media_id: str
+    headers: dict[str, str]
+    teacher_headers: dict[str, str]
+
+
+def ok(reply: httpx.Response, status: int = 200) -> Any:
+    assert reply.status_code == status, f"{reply.request.method} {reply.request.url}: {reply.text}"
+    return reply.json()
+
+
+def account(api: httpx.Client, role: str, name: str) -> tuple[str, str, dict[str, str]]:
+    email, password = f"{role}-{secrets.token_hex(4)}@privacy.test", "p-" + secrets.token_hex(8)
+    user = ok(
+        api.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": password, "display_name": name, "role": role},
+        ),
+        201,
+    )
+    token = ok(api.post("/api/v1/auth/login", json={"email": email, "password": password}))
+    return user["user_id"], email, {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def ship(settings: Settings, timeout: float = 120.0) -> None:
+    """Outbox -> bronze -> silver, and the decision log: one more snapshot per table. Repeated
+    until every event written so far is in bronze (the horizon waits for the oldest transaction
+    of the shared server)."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        row = conn.execute("select max(txid::text::bigint) from events.outbox").fetchone()
+    needed = int(row[0]) if row and row[0] is not None else 0
+    deadline = time.monotonic() + timeout
+    while True:
+        ingest_outbox(settings)
+        derive_silver(settings, advance_idle=True)
+        ship_decisions(settings)
+        if bronze_horizon(settings) > needed:
+            return
+        assert time.monotonic() < deadline, "the lake did not catch up with the outbox"
+        time.sleep(0.5)
+
+
+def upload(api: httpx.Client, who: dict[str, str], holder: tuple[str, str], body: bytes) -> str:
+    ticket = ok(
+        api.post(
+            "/api/v1/media/uploads",
+            json={
+                "holder_type": holder[0],
+                "holder_id": holder[1],
+                "filename": "my-essay.pdf",
+                "content_type": "application/pdf",
+                "size_bytes": len(body),
+                "sha256": hashlib.sha256(body).hexdigest(),
+            },
+            headers=who,
+        ),
+        201,
+    )
+    stored = httpx.put(ticket["upload_url"], content=body, headers=ticket["headers"])
+    assert stored.status_code == 200, stored.text
+    ok(api.post(f"/api/v1/media/{ticket['media_id']}/finalise", headers=who))
+    return str(ticket["media_id"])
+
+
+def make_student(api: httpx.Client, settings: Settings, name: str) -> Student:
+    _, _, t = account(api, "teacher", "Ms Teacher")
+    student_id, email, s = account(api, "student", name)
+    klass = ok(api.post("/api/v1/classes", json={"name": "5A"}, headers=t), 201)
+    ok(api.post("/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=s))
+    ship(settings)  # snapshot 1: her registration and membership
+
+    course = ok(api.post("/api/v1/courses", json={"title": "Fractions"}, headers=t), 201)
+    unit = ok(
+        api.post(
+            f"/api/v1/courses/{course['course_id']}/units", json={"title": "Halves"}, headers=t
+        ),
+        201,
+    )
+    lesson = ok(
+        api.post(
+            f"/api/v1/units/{unit['unit_id']}/lessons",
+            json={"title": "What is a half?", "body": "Two equal parts."},
+            headers=t,
+        ),
+        201,
+    )
+    lid = lesson["lesson_id"]
+    ok(api.post(f"/api/v1/lessons/{lid}/publish", headers=t))
+    ok(
+        api.post(
+            f"/api/v1/courses/{course['course_id']}/classes",
+            json={"class_id": klass["class_id"]},
+            headers=t,
+        )
+    )
+    ok(api.get(f"/api/v1/lessons/{lid}", headers=s))
+    ok(
+        api.post(
+            f"/api/v1/lessons/{lid}/progress", json={"completed": True, "seconds": 60}, headers=s
+        ),
+        201,
+    )
+    ship(settings)  # snapshot 2: her learning records
+
+    items = [
+        ok(
+            api.post(
+                "/api/v1/items",
+                json={"stem": f"{n}/2 of 4?", "options": ["1", "2", "3"], "answer_key": n},
+                headers=t,
+            ),
+            201,
+        )["item_id"]
+        for n in (1, 2)
+    ]
+    exam = ok(
+        api.post(
+            "/api/v1/exams",
+            json={"title": "Quiz", "item_ids": items, "class_id": klass["class_id"]},
+            headers=t,
+        ),
+        201,
+    )
+    attempt = ok(api.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=s), 201)
+    for item in attempt["items"]:
+        ok(
+            api.post(
+                f"/api/v1/attempts/{attempt['attempt_id']}/responses",
+                json={"item_id": item["item_id"], "choice": 1},
+                headers=s,
+            ),
+            201,
+        )
+    ok(api.post(f"/api/v1/attempts/{attempt['attempt_id']}/finish", headers=s))
+    ship(settings)  # snapshot 3: her attempt and responses
+
+    now = datetime.now(UTC)
+    essay = ok(
+        api.post(
+            "/api/v1/assignments",
+            json={
+                "class_id": klass["class_id"],
+                "open_at": (now - timedelta(hours=2)).isoformat(),
+                "due_at": (now + timedelta(hours=24)).isoformat(),
+                "kind": "task",
+                "accepts_files": True,
+                "accepts_text": True,
+                "title": "Essay",
+                "points": 20,
+            },
+            headers=t,
+        ),
+        201,
+    )
+    media_id = upload(api, s, ("submission", essay["assignment_id"]), ESSAY)
+    ok(
+        api.post(
+            f"/api/v1/assignments/{essay['assignment_id']}/submissions",
+            json={"media_ids": [media_id], "body": f"My essay, by {name}."},
+            headers=s,
+        ),
+        201,
+    )
+    path = f"/api/v1/assignments/{essay['assignment_id']}/students/{student_id}"
+    ok(api.post(f"{path}/grade", json={"points": 15, "feedback": f"Good, {name}."}, headers=t))
+    ship(settings)  # snapshot 4: her submission
+    return Student(student_id, email, name, attempt["attempt_id"], media_id, s, t)
