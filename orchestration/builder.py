@@ -20,6 +20,9 @@ from orchestration.lake.resources import LakeResource
 from orchestration.lake.schedules import lake_schedules
 from orchestration.lake.sensors import lake_sensors
 from orchestration.learning.jobs import MediaResource, learning_jobs, learning_schedules
+from orchestration.privacy.jobs import PrivacyResource, privacy_jobs
+from orchestration.privacy.schedules import privacy_schedules
+from orchestration.privacy.sensors import privacy_sensors
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -32,15 +35,22 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             live_item_parameters,
             item_dif,
         ],
-        jobs=[*lake_jobs, *learning_jobs],
+        jobs=[*lake_jobs, *learning_jobs, *privacy_jobs],
         asset_checks=[*lake_checks, *calibration_checks, *fairness_checks],
-        sensors=lake_sensors,
-        schedules=[*lake_schedules, analytics_daily, calibration_nightly, *learning_schedules],
+        sensors=[*lake_sensors, *privacy_sensors],
+        schedules=[
+            *lake_schedules,
+            analytics_daily,
+            calibration_nightly,
+            *learning_schedules,
+            *privacy_schedules,
+        ],
         resources={
             "lake": LakeResource(settings),
             "dbt": build_dbt_resource(settings, project),
             "calibration": CalibrationResource(settings),
             "fairness": FairnessResource(settings),
             "media": MediaResource(settings),
+            "privacy": PrivacyResource(settings),
         },
     )

@@ -1,0 +1,1 @@
+"""Privacy in Dagster: open export/erasure requests run as jobs; retention runs daily."""
