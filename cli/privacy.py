@@ -34,10 +34,10 @@ def _user_id(settings: Settings, email_or_id: str) -> str:
 
 def _authorize(settings: Settings, action: str, user_id: str | None = None) -> None:
     """The policy's decision for the operator about the person, logged before acting."""
-    from governance import Resource, Subject, load_engine
+    from governance import Resource, Subject, SyncPolicy, load_engine
     from governance.decision_log import write_now
 
-    engine = load_engine(settings.opa_url or None, settings.policy_dir)
+    engine = SyncPolicy(load_engine(settings.opa_url or None, settings.policy_dir))
     try:
         resource = Resource("user", user_id, owner_id=user_id) if user_id else None
         decision = engine.authorize(Subject(None, OPERATOR_ROLE), action, resource)

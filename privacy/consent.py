@@ -6,7 +6,7 @@ For the tutor service (call before each request to the model endpoint; on a refu
 retrieval alone):
 
     facts = await consent_facts_async(conn, student_id)
-    decision = await engine.decide_async(CONSENT_RULE, consent_input(subject, student_id, facts),
+    decision = await engine.decide(CONSENT_RULE, consent_input(subject, student_id, facts),
                                          action=CONSENT_ACTION, request_id=request_id)
     if not decision.allowed: ...   # decision.reason: school_disallows_external_models | student_opted_out
 

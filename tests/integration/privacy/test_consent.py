@@ -3,6 +3,7 @@ PostgreSQL and decided by the tutor consent policy (what the tutor asks before t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import psycopg
@@ -26,8 +27,10 @@ def _decide(settings: Settings, student_id: str) -> tuple[bool, str]:
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         facts = consent_facts(conn, student_id)
     subject = Subject(student_id, "student", ())
-    decision = LocalEngine().decide(
-        CONSENT_RULE, consent_input(subject, student_id, facts), action=CONSENT_ACTION
+    decision = asyncio.run(
+        LocalEngine().decide(
+            CONSENT_RULE, consent_input(subject, student_id, facts), action=CONSENT_ACTION
+        )
     )
     return decision.allowed, decision.reason
 
