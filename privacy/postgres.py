@@ -51,12 +51,14 @@ def column_types(conn: psycopg.Connection[Any]) -> dict[str, dict[str, str]]:
     """schema.table -> column -> PostgreSQL type ('uuid', 'text', 'jsonb', 'ARRAY', …); a
     NOT NULL column's type is marked with a trailing '!'."""
     rows = conn.execute(
-        "select table_schema || '.' || table_name, column_name, data_type, is_nullable"
+        "select table_schema || '.' || table_name, column_name, data_type, is_nullable, udt_name"
         " from information_schema.columns"
         " where table_schema not in ('pg_catalog', 'information_schema')"
     ).fetchall()
     types: dict[str, dict[str, str]] = {}
-    for table, column, kind, nullable in rows:
+    for table, column, kind, nullable, udt in rows:
+        if kind == "ARRAY":  # 'ARRAY:uuid', 'ARRAY:text': the element type for casts
+            kind = f"ARRAY:{str(udt).lstrip('_')}"
         types.setdefault(table, {})[column] = kind if nullable == "YES" else kind + "!"
     return types
 
@@ -72,8 +74,9 @@ def _table(name: str) -> sql.Composable:
 
 def _direct(column: str, kind: str, user_id: str) -> tuple[sql.Composable, list[Any]]:
     col = sql.Identifier(column)
-    if kind == "ARRAY":
-        return sql.SQL("{}::text = any({}::text[])").format(sql.Placeholder(), col), [user_id]
+    if kind.startswith("ARRAY"):  # an element equal to, or embedding, the id
+        query = sql.SQL("strpos(array_to_string({}::text[], ' '), {}) > 0")
+        return query.format(col, sql.Placeholder()), [user_id]
     if kind in ("json", "jsonb"):
         # The id embedded anywhere in the document (ids are UUIDs: no false positives).
         return sql.SQL("strpos({}::text, {}) > 0").format(col, sql.Placeholder()), [user_id]
@@ -148,11 +151,13 @@ def _sever_assignments(
             # Cleared; a NOT NULL text column keeps a placeholder instead.
             cleared = sql.SQL("'erased'") if types[column].endswith("!") else sql.SQL("null")
             sets.append(sql.SQL("{} = {}").format(col, cleared))
-        elif column in direct and kind_of == "ARRAY":
+        elif column in direct and kind_of.startswith("ARRAY"):
+            element = kind_of.split(":", 1)[1]
             sets.append(
-                sql.SQL("{} = array_replace({}, {}::uuid, {}::uuid)").format(
-                    col, col, sql.Placeholder(), sql.Placeholder()
-                )
+                sql.SQL(
+                    "{} = (select array_agg(replace(x::text, {}, {}) order by o)"
+                    " from unnest({}) with ordinality as u(x, o))::{}[]"
+                ).format(col, sql.Placeholder(), sql.Placeholder(), col, sql.SQL(element))
             )
             params += [subject.user_id, tombstone]
         elif column in direct and kind_of in ("json", "jsonb"):
@@ -167,6 +172,14 @@ def _sever_assignments(
                     )
                     params += [_json_text(value), _json_text("erased")]
             sets.append(sql.SQL("{} = ({})::{}").format(col, text, sql.SQL(kind_of)))
+        elif kind in ("identity", "contact") and kind_of in ("text", "character varying"):
+            # text that may embed the id (an xAPI actor IFI): replaced wherever it appears
+            sets.append(
+                sql.SQL("{} = replace({}, {}, {})").format(
+                    col, col, sql.Placeholder(), sql.Placeholder()
+                )
+            )
+            params += [subject.user_id, tombstone]
         elif column in direct and kind != NOT_PERSONAL:
             sets.append(
                 sql.SQL("{} = case when {}::text = {} then {} else {} end").format(
