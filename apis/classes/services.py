@@ -99,6 +99,18 @@ async def join_class(state: AppState, student_id: str, join_code: str) -> Member
     return Membership(row["class_id"], row["student_id"], row["joined_at"])
 
 
+async def class_teacher(state: AppState, class_id: str, where: str = "") -> str:
+    """The teacher of a class; 404 (the message prefixed by `where`, e.g. "class_id: ") if none."""
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"{where}class {class_id} not found")
+    return str(row["teacher_id"])
+
+
 async def get_class(state: AppState, class_id: str) -> SchoolClass:
     async with state.pool.connection() as conn:
         cur = await conn.execute(

@@ -9,6 +9,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import Provide
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from apis.classes import services as class_services
 from apis.deps import provide_principal
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
@@ -135,7 +136,7 @@ class CoursesController(Controller):
         course = await services.get_course_row(app_state, str(course_id))
         await authorize_course(app_state, principal, course, "learning.course.update", read=False)
         class_id = parse_uuid(data.class_id, "class_id")
-        if await services.class_teacher(app_state, class_id) != course.owner_id:
+        if await class_services.class_teacher(app_state, class_id) != course.owner_id:
             raise Forbidden("class_id: a course can be assigned only to its teacher's classes")
         return await services.set_course_class(app_state, course, class_id, assigned=True)
 

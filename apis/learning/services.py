@@ -168,17 +168,6 @@ async def update_course(state: AppState, course_id: str, data: UpdateCourseReque
     return _course(row)
 
 
-async def class_teacher(state: AppState, class_id: str) -> str:
-    async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"class {class_id} not found")
-    return str(row["teacher_id"])
-
-
 async def set_course_class(
     state: AppState, course: Course, class_id: str, *, assigned: bool
 ) -> list[str]:

@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
+from apis.classes import services as class_services
 from apis.deps import provide_principal
 from apis.gateway.policy import Resource
 from apis.gateway.principal import Principal
@@ -67,7 +68,7 @@ class TutorController(Controller):
                 app_state, user_id=principal.user_id, class_id=class_filter
             )
         if class_filter is not None:
-            teacher_id = await services.class_teacher(app_state, class_filter)
+            teacher_id = await class_services.class_teacher(app_state, class_filter, "class_id: ")
             await app_state.policy.authorize(
                 principal,
                 "tutor.conversation.read",
@@ -127,7 +128,7 @@ class TutorController(Controller):
         self, app_state: AppState, principal: Principal, class_id: UUID
     ) -> ClassTutor:
         """The tutor's mode in a class (for its teacher and students)."""
-        teacher_id = await services.class_teacher(app_state, str(class_id))
+        teacher_id = await class_services.class_teacher(app_state, str(class_id), "class_id: ")
         await app_state.policy.authorize(
             principal,
             "tutor.settings.read",
@@ -141,7 +142,7 @@ class TutorController(Controller):
     ) -> ClassTutor:
         """Set the tutor's mode in your class: off_during_exams (the default), hints_only or
         open. Whatever the mode, active exam items never reach the tutor."""
-        teacher_id = await services.class_teacher(app_state, str(class_id))
+        teacher_id = await class_services.class_teacher(app_state, str(class_id), "class_id: ")
         await app_state.policy.authorize(
             principal, "tutor.settings.update", Resource("class", str(class_id), teacher_id, None)
         )

@@ -43,17 +43,6 @@ def conversation(row: dict[str, Any]) -> Conversation:
     )
 
 
-async def class_teacher(state: AppState, class_id: str) -> str:
-    async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
-        )
-        row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"class_id: class {class_id} not found")
-    return str(row["teacher_id"])
-
-
 async def _check_subject(state: AppState, student_id: str, data: OpenConversationRequest) -> None:
     """The lesson, assignment or exam item named must belong to the class (and the exam item to
     an exam the student has finished): a conversation cannot point anywhere else."""
