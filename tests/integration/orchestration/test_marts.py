@@ -150,17 +150,21 @@ def seed_coursework(settings: Settings, ids: dict[str, str]) -> None:
             ("s2", "experienced", 20),
             ("s2", "experienced", None),
         ):
+            actor = f"account::http://dreamseed.invalid/accounts|{ids[student]}"
             conn.execute(
-                "insert into learning.statements (statement_id, user_id, verb, object_type,"
-                " object_id, class_id, statement, stored_at)"
-                " values (%s, %s, %s, 'lesson', %s, %s, %s, %s)",
+                "insert into lrs.statements (statement_id, statement, actor_ifi, agents, user_id,"
+                " verb, verb_id, object_type, object_id, class_id, stored_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, 'lesson', %s, %s, %s)",
                 (
                     str(new_id()),
+                    Jsonb(_duration(seconds)),
+                    actor,
+                    [actor],
                     ids[student],
                     verb,
+                    f"http://adlnet.gov/expapi/verbs/{verb}",
                     ids["lesson"],
                     ids["class"],
-                    Jsonb(_duration(seconds)),
                     START,
                 ),
             )
