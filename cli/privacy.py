@@ -57,7 +57,9 @@ def _create(settings: Settings, kind: str, user_id: str) -> str:
 
 @click.group("privacy")
 def privacy() -> None:
-    """Subject export and erasure (policy-checked, logged, progress in privacy.requests)."""
+    """Subject export and erasure (the lake's history included), policy-checked and logged.
+
+    Progress is kept in privacy.requests."""
 
 
 @privacy.command("export")
