@@ -6,6 +6,7 @@ Routes
     GET|POST /logout            revoke the token (Redis) and clear the cookie
     GET  /health                PostgreSQL + Redis reachability (200 / 503)
     GET  /static/plotly.min.js  plotly.js from the installed plotly package (never a CDN)
+    GET  /static/dreamseed.css|js  the theme and the table/filter script (dashboards/static/)
     /pages/<name>/              a Shiny app behind `PageGate` (policy: 403 denied, 503 down)
 
 Everything but /login, /logout, /health and /static/ requires a valid access token
@@ -18,7 +19,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from dashboards.auth import (
 from dashboards.pages import PAGES
 from dashboards.pages.base import PageContext, PageGate, PageSpec, app_root
 from dashboards.resources import Resources
+from dashboards.theme import STATIC_DIR, STATIC_FILES, NavItem, document, index_body, login_page
 from governance import PolicyEngine
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def create_app(
         raise RuntimeError("DREAMSEED_JWT_SECRET is empty: run `dreamseed up` or set it")
     engine = policy or open_policy(settings)
     resources = Resources(settings)
-    ctx = PageContext(settings=settings, resources=resources, policy=engine)
+    ctx = PageContext(settings=settings, resources=resources, policy=engine, pages=tuple(pages))
     views = _Views(ctx, pages)
 
     routes: list[BaseRoute] = [
@@ -82,6 +83,7 @@ def create_app(
         Route("/logout", views.logout, methods=["GET", "POST"]),
         Route("/health", views.health, methods=["GET"]),
         Route("/static/plotly.min.js", views.plotly_js, methods=["GET", "HEAD"]),
+        Route("/static/{name}", views.static_file, methods=["GET", "HEAD"]),
     ]
     routes += [Mount(spec.path, app=PageGate(spec, spec.build(ctx), ctx)) for spec in pages]
 
@@ -181,18 +183,14 @@ class _Views:
                     ],
                 }
             )
-        items = "".join(
-            f"<li><a href='{escape(root + s.path)}/'>{escape(s.title)}</a>"
-            f" <span style='color:#666'>{escape(s.description)}</span></li>"
-            for s in allowed
-        )
-        body = f"<ul>{items}</ul>" if items else "<p>No dashboards are available to your role.</p>"
+        nav = [NavItem(s.name, s.title, f"{root}{s.path}/", s.description) for s in allowed]
         return HTMLResponse(
-            _document(
+            document(
                 "DreamSeed dashboards",
-                f"<p>Signed in as {escape(user.role)}.</p>{body}"
-                f"<form method='post' action='{escape(root)}/logout'>"
-                "<button type='submit'>Sign out</button></form>",
+                index_body(user.role, nav),
+                root=root,
+                nav=nav,
+                role=user.role,
             )
         )
 
@@ -200,7 +198,7 @@ class _Views:
 
     async def login_form(self, request: Request) -> Response:
         next_path = safe_next(request.query_params.get("next"), app_root(request.scope) + "/")
-        return HTMLResponse(_login_page(app_root(request.scope), next_path, error=None))
+        return HTMLResponse(login_page(app_root(request.scope), next_path, error=None))
 
     async def login(self, request: Request) -> Response:
         root = app_root(request.scope)
@@ -221,7 +219,7 @@ class _Views:
         def fail(status: int, message: str) -> Response:
             if as_form:
                 return HTMLResponse(
-                    _login_page(root, next_path, error=message, email=email), status_code=status
+                    login_page(root, next_path, error=message, email=email), status_code=status
                 )
             return error_response(status, message)
 
@@ -304,36 +302,23 @@ class _Views:
             status_code=200 if healthy else 503,
         )
 
+    async def static_file(self, request: Request) -> Response:
+        name = str(request.path_params["name"])
+        media_type = STATIC_FILES.get(name)
+        if media_type is None:
+            return error_response(404, f"no static file named {name!r}")
+        return FileResponse(
+            STATIC_DIR / name,
+            media_type=media_type,
+            headers={"cache-control": "public, max-age=3600"},
+        )
+
     async def plotly_js(self, request: Request) -> Response:
         return FileResponse(
             PLOTLY_JS,
             media_type="application/javascript",
             headers={"cache-control": "public, max-age=86400"},
         )
-
-
-def _document(title: str, body: str) -> str:
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(title)}</title></head>"
-        "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto'>"
-        f"<h1>{escape(title)}</h1>{body}</body></html>"
-    )
-
-
-def _login_page(root: str, next_path: str, *, error: str | None, email: str = "") -> str:
-    alert = f"<p role='alert' style='color:#b00020'>{escape(error)}</p>" if error else ""
-    return _document(
-        "Sign in to DreamSeed dashboards",
-        f"{alert}<form method='post' action='{escape(root)}/login'>"
-        f"<input type='hidden' name='next' value='{escape(next_path)}'>"
-        "<p><label>E-mail<br><input type='email' name='email' required autocomplete='username'"
-        f" value='{escape(email)}'></label></p>"
-        "<p><label>Password<br><input type='password' name='password' required"
-        " autocomplete='current-password'></label></p>"
-        "<p><button type='submit'>Sign in</button></p></form>",
-    )
 
 
 __all__ = ["PLOTLY_JS", "create_app"]

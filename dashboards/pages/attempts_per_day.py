@@ -12,7 +12,6 @@ the period changes, reading the same `PageAccess` from `session.http_conn.scope`
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +25,16 @@ from starlette.requests import Request
 
 from dashboards.access import PageAccess, row_filter_sql
 from dashboards.auth import current_user
+from dashboards.components import (
+    Column,
+    card,
+    chart,
+    data_table,
+    empty_state,
+    filter_select,
+    prefilled,
+    query_choice,
+)
 from dashboards.pages.base import (
     PRELOAD_SCOPE_KEY,
     PageContext,
@@ -49,7 +58,7 @@ PERIODS: dict[str, str] = {
 DEFAULT_PERIOD = "90"
 NO_CLASS = "(no class)"
 MAX_ROWS = 20_000
-TABLE_ROWS = 200
+PAGE_DESCRIPTION = "Completed exam attempts and mean score per day, by class."
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +143,7 @@ def _day_row(row: dict[str, Any]) -> DayRow:
 
 
 async def preload(ctx: PageContext, access: PageAccess, request: Request) -> AttemptsView:
-    return await load_view(ctx, access, request.query_params.get("period", DEFAULT_PERIOD))
+    return await load_view(ctx, access, query_choice(request, "period", PERIODS, DEFAULT_PERIOD))
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -162,7 +171,6 @@ def build_figure(view: AttemptsView) -> go.Figure:
     fig.update_layout(
         barmode="stack",
         height=420,
-        margin={"l": 50, "r": 50, "t": 30, "b": 40},
         xaxis={"title": {"text": "day"}, "type": "date"},
         yaxis={"title": {"text": "completed attempts"}, "rangemode": "tozero"},
         yaxis2={
@@ -178,16 +186,23 @@ def build_figure(view: AttemptsView) -> go.Figure:
 
 def chart_html(view: AttemptsView) -> TagChild:
     if not view.rows:
-        return ui.p("No completed attempts in this period.", class_="text-muted")
-    html = build_figure(
-        view
-    ).to_html(
-        full_html=False,
-        include_plotlyjs=False,  # loaded once from /static/plotly.min.js by the page head
-        div_id=f"attempts-chart-{uuid.uuid4().hex[:8]}",
-        config={"displaylogo": False, "responsive": True},
+        return empty_state(
+            "no completed attempts in this period; attempts appear here once students finish"
+            " exams and the marts are refreshed (`dreamseed pipeline`)."
+        )
+    return chart(
+        build_figure(view),
+        "Completed attempts per day, stacked by class, with the day's mean score (right axis).",
+        height=420,
     )
-    return ui.HTML(html)
+
+
+TABLE_COLUMNS = (
+    Column("completed_on", "day", "date"),
+    Column("class_name", "class"),
+    Column("attempt_count", "completed attempts", "number"),
+    Column("mean_score_pct", "mean score %", "number"),
+)
 
 
 def table_tag(view: AttemptsView) -> TagChild:
@@ -195,41 +210,30 @@ def table_tag(view: AttemptsView) -> TagChild:
         return ui.TagList()
     mean = view.mean_score
     newest = sorted(view.rows, key=lambda r: (r.completed_on, r.class_name), reverse=True)
-    body = [
-        ui.tags.tr(
-            ui.tags.td(r.completed_on.isoformat()),
-            ui.tags.td(r.class_name),
-            ui.tags.td(str(r.attempt_count), class_="text-end"),
-            ui.tags.td(pct(r.mean_score), class_="text-end"),
-        )
-        for r in newest[:TABLE_ROWS]
+    rows = [
+        {
+            "completed_on": r.completed_on,
+            "class_name": r.class_name,
+            "attempt_count": r.attempt_count,
+            "mean_score_pct": None if r.mean_score is None else round(100 * r.mean_score, 1),
+        }
+        for r in newest[:MAX_ROWS]
     ]
     return ui.TagList(
         ui.p(
             f"{view.total_attempts} completed attempts"
-            + ("" if mean is None else f", mean score {pct(mean)} %")
-            + (f"; table shows the newest {TABLE_ROWS} rows" if len(newest) > TABLE_ROWS else ""),
+            + ("" if mean is None else f", mean score {pct(mean)} %"),
             class_="attempts-summary",
         ),
-        ui.tags.table(
-            ui.tags.thead(
-                ui.tags.tr(
-                    ui.tags.th("day"),
-                    ui.tags.th("class"),
-                    ui.tags.th("completed attempts", class_="text-end"),
-                    ui.tags.th("mean score %", class_="text-end"),
-                )
-            ),
-            ui.tags.tbody(*body),
-            class_="table table-sm table-striped attempts-table",
+        data_table(
+            "attempts-table",
+            TABLE_COLUMNS,
+            rows,
+            caption="Completed attempts per day and class, newest first",
+            empty="no completed attempts in this period.",
+            csv_name="attempts_per_day.csv",
         ),
     )
-
-
-def _prefilled(output: Tag, content: TagChild) -> Tag:
-    """A Shiny output container already holding its first render (replaced by the session)."""
-    output.append(content)
-    return output
 
 
 def page_ui(request: Request) -> Tag | ui.TagList:
@@ -240,10 +244,11 @@ def page_ui(request: Request) -> Tag | ui.TagList:
     return page_layout(
         request,
         TITLE,
-        ui.input_select("period", "Period", choices=PERIODS, selected=view.period),
-        _prefilled(ui.output_ui("chart"), chart_html(view)),
-        _prefilled(ui.output_ui("table"), table_tag(view)),
+        card("Attempts and mean score", prefilled(ui.output_ui("chart"), chart_html(view))),
+        card("By day and class", prefilled(ui.output_ui("table"), table_tag(view))),
         user=current_user(request.scope),
+        description=PAGE_DESCRIPTION,
+        filters=[filter_select("period", "Period", PERIODS, view.period)],
     )
 
 
@@ -273,7 +278,7 @@ def build(ctx: PageContext) -> App:
 PAGE = PageSpec(
     name=NAME,
     title=TITLE,
-    description="Completed exam attempts and mean score per day, by class.",
+    description=PAGE_DESCRIPTION,
     build=build,
     preload=preload,
 )

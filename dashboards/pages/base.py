@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html import escape
 from typing import Any
 
 from htmltools import Tag, TagChild, TagList
@@ -47,18 +46,20 @@ from dashboards.access import (
     PageAccess,
     PolicyUnavailable,
     check_page,
+    check_pages,
     deny_reason_message,
     load_subject,
 )
 from dashboards.auth import current_user, error_response, wants_html
 from dashboards.resources import Resources
-from governance import PolicyEngine
+from dashboards.theme import CSS_PATH, JS_PATH, PLOTLY_JS_PATH, NavItem, message_page, topbar_html
+from governance import PolicyEngine, Subject
 
 log = logging.getLogger(__name__)
 
 ACCESS_SCOPE_KEY = "dreamseed.page_access"
 PRELOAD_SCOPE_KEY = "dreamseed.page_preload"
-PLOTLY_JS_PATH = "/static/plotly.min.js"
+NAV_SCOPE_KEY = "dreamseed.nav"
 WS_FORBIDDEN = 4403
 WS_UNAVAILABLE = 4503
 WS_SESSION_ENDED = 4401
@@ -71,6 +72,7 @@ class PageContext:
     settings: Settings
     resources: Resources
     policy: PolicyEngine
+    pages: tuple[PageSpec, ...] = ()  # every mounted page, in menu order (for the navigation)
 
 
 Preload = Callable[[PageContext, PageAccess, Request], Awaitable[Any]]
@@ -111,30 +113,65 @@ def app_root(scope: Scope) -> str:
 
 
 def page_layout(
-    request: Request, title: str, *body: TagChild, user: Claims | None = None
+    request: Request,
+    title: str,
+    *body: TagChild,
+    user: Claims | None = None,
+    description: str | None = None,
+    filters: Sequence[TagChild] = (),
 ) -> TagList | Tag:
-    """The common frame of a page: plotly.js from our own static route, header, logout."""
+    """The common frame of a page: theme and scripts from our own static routes, the top bar
+    with the pages this user may open (computed by the gate), the title, a filter bar whose
+    values persist in the URL (`dashboards.components.filter_*`), then the body."""
     root = app_root(request.scope)
-    who = f"{user.role}" if user else ""
+    nav = request.scope.get(NAV_SCOPE_KEY) or ()
+    access = page_access(request.scope)
     return ui.page_fluid(
         ui.head_content(
             ui.tags.title(f"{title} · DreamSeed"),
+            ui.tags.link(rel="stylesheet", href=f"{root}{CSS_PATH}"),
             ui.tags.script(src=f"{root}{PLOTLY_JS_PATH}", charset="utf-8"),
+            ui.tags.script(src=f"{root}{JS_PATH}", charset="utf-8", defer=""),
         ),
-        ui.tags.nav(
-            ui.tags.a("DreamSeed dashboards", href=f"{root}/", class_="fw-bold me-3"),
-            ui.tags.span(f"signed in as {who}", class_="text-muted me-3") if who else None,
+        ui.HTML(
+            topbar_html(
+                root,
+                nav,
+                current=access.page if access else None,
+                role=user.role if user else None,
+            )
+        ),
+        ui.tags.main(
+            ui.h1(title),
+            ui.p(description, class_="ds-lead") if description else None,
             ui.tags.form(
-                ui.tags.button("Sign out", type="submit", class_="btn btn-link p-0"),
-                method="post",
-                action=f"{root}/logout",
-                class_="d-inline",
-            ),
-            class_="d-flex align-items-center py-2 border-bottom mb-3",
+                *filters,
+                class_="ds-filters",
+                role="search",
+                aria_label="Filters",
+                onsubmit="return false;",
+            )
+            if filters
+            else None,
+            *body,
+            id="ds-main",
+            class_="ds-main",
         ),
-        ui.h2(title),
-        *body,
+        class_="p-0",
     )
+
+
+async def nav_items(ctx: PageContext, subject: Subject, root: str) -> list[NavItem]:
+    """The pages `subject` may open, in menu order (PolicyUnavailable propagates).
+
+    These answers only build the menu; they are not recorded in the decision log (the gate
+    records the decision of every page actually opened, the index those it lists)."""
+    answers = await check_pages(ctx.policy, subject, [p.name for p in ctx.pages])
+    return [
+        NavItem(p.name, p.title, f"{root}{p.path}/", p.description)
+        for p, a in zip(ctx.pages, answers, strict=True)
+        if a.allowed
+    ]
 
 
 class SessionGuard:
@@ -225,12 +262,17 @@ class PageGate:
         scope[ACCESS_SCOPE_KEY] = access
         if scope["type"] == "websocket":
             receive = SessionGuard(receive, send, user, self.ctx.resources).receive
-        if (
-            scope["type"] == "http"
-            and relative == "/"
-            and scope["method"] in ("GET", "HEAD")
-            and self.spec.preload is not None
-        ):
+        first_view = (
+            scope["type"] == "http" and relative == "/" and scope["method"] in ("GET", "HEAD")
+        )
+        if first_view:
+            try:
+                scope[NAV_SCOPE_KEY] = await nav_items(self.ctx, subject, app_root(scope))
+            except PolicyUnavailable as exc:
+                log.error("policy unavailable for the navigation: %s", exc)
+                await self._refuse(scope, receive, send, 503, "access policy unavailable", None)
+                return
+        if first_view and self.spec.preload is not None:
             try:
                 scope[PRELOAD_SCOPE_KEY] = await self.spec.preload(self.ctx, access, Request(scope))
             except PolicyUnavailable as exc:
@@ -269,14 +311,3 @@ class PageGate:
         else:
             response = error_response(status, message, reason=reason)
         await response(scope, receive, send)
-
-
-def message_page(status: int, message: str, *, root: str = "") -> str:
-    """A minimal self-contained HTML page for errors (no external assets)."""
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>DreamSeed dashboards</title>"
-        "</head><body style='font-family:sans-serif;margin:2rem'>"
-        f"<h1>{status}</h1><p>{escape(message)}</p>"
-        f"<p><a href='{escape(root)}/'>Dashboards</a> · <a href='{escape(root)}/login'>Sign in</a></p>"
-        "</body></html>"
-    )

@@ -181,6 +181,10 @@ def test_teacher_sees_only_her_classes(
     assert "Plotly.newPlot" in html
     assert "cdn.plot.ly" not in html and "cdn.jsdelivr" not in html
     assert len(html) < 500_000  # plotly.js is not inlined
+    # the shell: theme and script from our own routes, the navigation marks this page
+    assert 'href="/static/dreamseed.css"' in html and 'src="/static/dreamseed.js"' in html
+    assert "aria-current='page'>Completed exam attempts per day<" in html
+    assert 'data-ds-filter="period"' in html and "data-ds-table" in html
 
     everything = client.get(
         PAGE + "?period=all", headers=bearer(settings, world.teacher_id, "teacher")
@@ -269,6 +273,18 @@ def test_plotly_js_is_served_locally(client: TestClient) -> None:
     assert "javascript" in response.headers["content-type"]
     assert len(response.content) > 1_000_000
     assert b"plotly" in response.content[:2000].lower()
+
+
+def test_theme_and_script_are_served_locally(client: TestClient) -> None:
+    css = client.get("/static/dreamseed.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert ".ds-topbar" in css.text
+    js = client.get("/static/dreamseed.js")
+    assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+    assert "data-ds-filter" in js.text
+    missing = client.get("/static/..%2Fapp.py")
+    assert missing.status_code == 404
+    assert client.get("/static/other.js").json()["error"] == "no static file named 'other.js'"
 
 
 def test_health(client: TestClient) -> None:
