@@ -11,12 +11,10 @@ with every record exactly once.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import psycopg
@@ -28,6 +26,8 @@ from lake.catalog import load_catalog
 from lake.ingest import ingest_outbox
 from lake.silver import derive_silver, route
 from lake.tables import identifier
+from tests.support.lake import ship
+from tests.support.school import account, ok, upload
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.e2e
@@ -43,54 +43,12 @@ def api_url(settings: Settings) -> Iterator[str]:
         yield url
 
 
-def _ok(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, f"{reply.request.method} {reply.request.url}: {reply.text}"
-    return reply.json()
-
-
-def _account(api: httpx.Client, role: str) -> tuple[str, dict[str, str]]:
-    email, password = f"{role}-{secrets.token_hex(4)}@courses.test", "c-" + secrets.token_hex(8)
-    user = _ok(
-        api.post(
-            "/api/v1/auth/register",
-            json={"email": email, "password": password, "display_name": role, "role": role},
-        ),
-        201,
-    )
-    token = _ok(api.post("/api/v1/auth/login", json={"email": email, "password": password}))
-    return user["user_id"], {"Authorization": f"Bearer {token['access_token']}"}
-
-
-def _upload(
-    api: httpx.Client, who: dict[str, str], holder: tuple[str, str], body: bytes, kind: str
-) -> str:
-    ticket = _ok(
-        api.post(
-            "/api/v1/media/uploads",
-            json={
-                "holder_type": holder[0],
-                "holder_id": holder[1],
-                "filename": f"file.{kind.split('/')[-1]}",
-                "content_type": kind,
-                "size_bytes": len(body),
-                "sha256": hashlib.sha256(body).hexdigest(),
-            },
-            headers=who,
-        ),
-        201,
-    )
-    stored = httpx.put(ticket["upload_url"], content=body, headers=ticket["headers"])
-    assert stored.status_code == 200, stored.text
-    _ok(api.post(f"/api/v1/media/{ticket['media_id']}/finalise", headers=who))
-    return str(ticket["media_id"])
-
-
 def _at(hours: float) -> str:
     return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
 
 
 def _statuses(api: httpx.Client, who: dict[str, str]) -> dict[str, str]:
-    todo = _ok(api.get("/api/v1/assignments/todo", headers=who))
+    todo = ok(api.get("/api/v1/assignments/todo", headers=who))
     return {t["assignment"]["title"]: t["work"]["status"] for t in todo}
 
 
@@ -104,14 +62,14 @@ def _last_seq(settings: Settings) -> int:
 def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) -> None:
     before = _last_seq(settings)  # the session's database is shared: count this story only
     with httpx.Client(base_url=api_url, timeout=60) as api:
-        _, t = _account(api, "teacher")
-        student_id, s = _account(api, "student")
-        _, other_teacher = _account(api, "teacher")
-        _, outsider = _account(api, "student")
-        klass = _ok(api.post("/api/v1/classes", json={"name": "5A"}, headers=t), 201)
-        other = _ok(api.post("/api/v1/classes", json={"name": "5B"}, headers=other_teacher), 201)
-        _ok(api.post("/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=s))
-        _ok(
+        t = account(api, "teacher").headers
+        student_id, _, s = account(api, "student")
+        other_teacher = account(api, "teacher").headers
+        outsider = account(api, "student").headers
+        klass = ok(api.post("/api/v1/classes", json={"name": "5A"}, headers=t), 201)
+        other = ok(api.post("/api/v1/classes", json={"name": "5B"}, headers=other_teacher), 201)
+        ok(api.post("/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=s))
+        ok(
             api.post(
                 "/api/v1/classes/join", json={"join_code": other["join_code"]}, headers=outsider
             )
@@ -119,12 +77,12 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
         class_id = klass["class_id"]
 
         # The teacher's course: a lesson with a PDF workbook and an image.
-        course = _ok(api.post("/api/v1/courses", json={"title": "Fractions"}, headers=t), 201)
+        course = ok(api.post("/api/v1/courses", json={"title": "Fractions"}, headers=t), 201)
         cid = course["course_id"]
-        unit = _ok(
+        unit = ok(
             api.post(f"/api/v1/courses/{cid}/units", json={"title": "Halves"}, headers=t), 201
         )
-        lesson = _ok(
+        lesson = ok(
             api.post(
                 f"/api/v1/units/{unit['unit_id']}/lessons",
                 json={"title": "What is a half?", "body": "# Halves\n\nTwo equal parts."},
@@ -134,16 +92,16 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
         )
         lid = lesson["lesson_id"]
         files = [
-            _upload(api, t, ("lesson", lid), PDF, "application/pdf"),
-            _upload(api, t, ("lesson", lid), PNG, "image/png"),
+            upload(api, t, ("lesson", lid), PDF, "application/pdf"),
+            upload(api, t, ("lesson", lid), PNG, "image/png"),
         ]
-        _ok(api.patch(f"/api/v1/lessons/{lid}", json={"attachments": files}, headers=t))
-        _ok(api.post(f"/api/v1/lessons/{lid}/publish", headers=t))
-        _ok(api.post(f"/api/v1/courses/{cid}/classes", json={"class_id": class_id}, headers=t))
+        ok(api.patch(f"/api/v1/lessons/{lid}", json={"attachments": files}, headers=t))
+        ok(api.post(f"/api/v1/lessons/{lid}/publish", headers=t))
+        ok(api.post(f"/api/v1/courses/{cid}/classes", json={"class_id": class_id}, headers=t))
 
         # An exam for the class, and three assignments.
         items = [
-            _ok(
+            ok(
                 api.post(
                     "/api/v1/items",
                     json={"stem": f"{n}/2 of 4?", "options": ["1", "2", "3"], "answer_key": n},
@@ -153,7 +111,7 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
             )["item_id"]
             for n in (1, 2)
         ]
-        exam = _ok(
+        exam = ok(
             api.post(
                 "/api/v1/exams",
                 json={"title": "Quiz", "item_ids": items, "class_id": class_id},
@@ -162,7 +120,7 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
             201,
         )
         common = {"class_id": class_id, "open_at": _at(-48), "due_at": _at(24)}
-        read_it = _ok(
+        read_it = ok(
             api.post(
                 "/api/v1/assignments",
                 json={**common, "kind": "lesson", "lesson_id": lid, "title": "Read"},
@@ -170,7 +128,7 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
             ),
             201,
         )
-        quiz = _ok(
+        quiz = ok(
             api.post(
                 "/api/v1/assignments",
                 json={**common, "kind": "exam", "exam_id": exam["exam_id"], "title": "Quiz",
@@ -179,7 +137,7 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
             ),
             201,
         )  # fmt: skip
-        essay = _ok(
+        essay = ok(
             api.post(
                 "/api/v1/assignments",
                 json={**common, "due_at": _at(-1), "kind": "task", "accepts_files": True,
@@ -191,22 +149,22 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
 
         # The student: her list, the lesson, its files.
         assert _statuses(api, s) == {"Read": "not_started", "Quiz": "not_started", "Essay": "late"}
-        assert [c["course_id"] for c in _ok(api.get("/api/v1/courses", headers=s))] == [cid]
-        seen = _ok(api.get(f"/api/v1/lessons/{lid}", headers=s))
+        assert [c["course_id"] for c in ok(api.get("/api/v1/courses", headers=s))] == [cid]
+        seen = ok(api.get(f"/api/v1/lessons/{lid}", headers=s))
         assert "<h1>Halves</h1>" in seen["html"]
         for media_id, body in zip(files, (PDF, PNG), strict=True):
-            link = _ok(api.get(f"/api/v1/media/{media_id}", headers=s))
+            link = ok(api.get(f"/api/v1/media/{media_id}", headers=s))
             assert httpx.get(link["url"]).content == body
             denied = api.get(f"/api/v1/media/{media_id}", headers=outsider)
             assert denied.status_code == 403 and "X-Amz" not in denied.text
         assert api.get(f"/api/v1/lessons/{lid}", headers=outsider).status_code == 403
-        _ok(
+        ok(
             api.post(
                 f"/api/v1/lessons/{lid}/progress", json={"progress": 0.6, "seconds": 120}, headers=s
             ),
             201,
         )
-        _ok(
+        ok(
             api.post(
                 f"/api/v1/lessons/{lid}/progress",
                 json={"completed": True, "seconds": 60},
@@ -216,8 +174,8 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
         )
 
         # A file handed in late, then the exam.
-        mine = _upload(api, s, ("submission", essay["assignment_id"]), ESSAY, "application/pdf")
-        late = _ok(
+        mine = upload(api, s, ("submission", essay["assignment_id"]), ESSAY, "application/pdf")
+        late = ok(
             api.post(
                 f"/api/v1/assignments/{essay['assignment_id']}/submissions",
                 json={"media_ids": [mine]},
@@ -226,9 +184,9 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
             201,
         )
         assert late["is_late"]
-        attempt = _ok(api.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=s), 201)
+        attempt = ok(api.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=s), 201)
         for item in attempt["items"]:
-            _ok(
+            ok(
                 api.post(
                     f"/api/v1/attempts/{attempt['attempt_id']}/responses",
                     json={"item_id": item["item_id"], "choice": 1},
@@ -236,20 +194,20 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
                 ),
                 201,
             )
-        _ok(api.post(f"/api/v1/attempts/{attempt['attempt_id']}/finish", headers=s))
+        ok(api.post(f"/api/v1/attempts/{attempt['attempt_id']}/finish", headers=s))
         assert _statuses(api, s) == {"Read": "submitted", "Quiz": "submitted", "Essay": "submitted"}
 
         # The teacher: statuses, the file, grade and return.
-        board = _ok(api.get(f"/api/v1/assignments/{essay['assignment_id']}", headers=t))
+        board = ok(api.get(f"/api/v1/assignments/{essay['assignment_id']}", headers=t))
         (work,) = board["work"]
         assert work["student_id"] == student_id and work["is_late"] and work["flagged"]
-        quiz_board = _ok(api.get(f"/api/v1/assignments/{quiz['assignment_id']}", headers=t))
+        quiz_board = ok(api.get(f"/api/v1/assignments/{quiz['assignment_id']}", headers=t))
         assert quiz_board["work"][0]["attempt_id"] == attempt["attempt_id"]
-        assert httpx.get(_ok(api.get(f"/api/v1/media/{mine}", headers=t))["url"]).content == ESSAY
+        assert httpx.get(ok(api.get(f"/api/v1/media/{mine}", headers=t))["url"]).content == ESSAY
         assert api.get(f"/api/v1/media/{mine}", headers=outsider).status_code == 403
         path = f"/api/v1/assignments/{essay['assignment_id']}/students/{student_id}"
-        _ok(api.post(f"{path}/grade", json={"points": 15, "feedback": "Late but good."}, headers=t))
-        _ok(api.post(f"{path}/return", headers=t))
+        ok(api.post(f"{path}/grade", json={"points": 15, "feedback": "Late but good."}, headers=t))
+        ok(api.post(f"{path}/return", headers=t))
         assert _statuses(api, s)["Essay"] == "returned"
         assert read_it["assignment_id"]
 
@@ -269,9 +227,9 @@ def test_courses_media_assignments_end_to_end(settings: Settings, api_url: str) 
     kinds = Counter(event_type for _, event_type in rows)
     assert kinds["learning.record.recorded.v1"] == 3  # one view, one progress, one completion
     assert kinds["assignments.work.submitted.v1"] == 3
-    for _ in range(2):
-        ingest_outbox(settings)
-        derive_silver(settings)
+    ship(settings)
+    ingest_outbox(settings)  # a rerun adds nothing
+    derive_silver(settings)
     catalog = load_catalog(settings)
     for table, ids in expected.items():
         stored = (

@@ -11,7 +11,6 @@ her teacher reads the transcript; the turn events reach the lake's tutor_turns e
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -33,6 +32,8 @@ from lake.warehouse import copy_to_postgres
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from tests.support.fake_llm import ECHO_PREFIX, FakeModel, fake_model
+from tests.support.lake import ship
+from tests.support.school import account, ok
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.e2e
@@ -52,19 +53,6 @@ def api_url(settings: Settings, model: FakeModel) -> Iterator[str]:
     tutor = replace(settings.tutor, model_url=model.url, model="e2e", breaker_shared=False)
     with serve_in_thread(create_app(replace(settings, tutor=tutor))) as url:
         yield url
-
-
-def _ok(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, f"{reply.request.method} {reply.request.url}: {reply.text}"
-    return reply.json()
-
-
-def _account(api: httpx.Client, role: str, name: str) -> tuple[str, dict[str, str]]:
-    email, password = f"{role}-{secrets.token_hex(4)}@tutor.test", "t-" + secrets.token_hex(8)
-    body = {"email": email, "password": password, "display_name": name, "role": role}
-    user = _ok(api.post("/api/v1/auth/register", json=body), 201)
-    token = _ok(api.post("/api/v1/auth/login", json={"email": email, "password": password}))
-    return user["user_id"], {"Authorization": f"Bearer {token['access_token']}"}
 
 
 def _ask(api: httpx.Client, who: dict[str, str], conversation: str, text: str) -> dict[str, Any]:
@@ -95,13 +83,13 @@ def _ask(api: httpx.Client, who: dict[str, str], conversation: str, text: str) -
 
 def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) -> None:
     with httpx.Client(base_url=api_url, timeout=60) as api:
-        _, t = _account(api, "teacher", "Teacher Han")
-        student_id, s = _account(api, "student", "Yuna Choi")
-        klass = _ok(api.post("/api/v1/classes", json={"name": "6B"}, headers=t), 201)
+        t = account(api, "teacher", "Teacher Han").headers
+        student_id, _, s = account(api, "student", "Yuna Choi")
+        klass = ok(api.post("/api/v1/classes", json={"name": "6B"}, headers=t), 201)
         class_id = klass["class_id"]
-        _ok(api.post("/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=s))
+        ok(api.post("/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=s))
         items = [
-            _ok(
+            ok(
                 api.post(
                     "/api/v1/items",
                     json={"stem": stem, "options": OPTIONS, "answer_key": 1, "skills": [skill]},
@@ -111,7 +99,7 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
             )["item_id"]
             for stem, skill in ((STEM, "comparing-fractions"), ("Is 1/2 equal to 2/4?", "eq"))
         ]
-        exam = _ok(
+        exam = ok(
             api.post(
                 "/api/v1/exams",
                 json={"title": "Fractions quiz", "item_ids": items, "class_id": class_id},
@@ -123,7 +111,7 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
         seed_tutor_lessons(api, t, course.course_id)
 
         # 1. A question about a lesson: streamed, cited, from the model.
-        lesson_chat = _ok(
+        lesson_chat = ok(
             api.post("/api/v1/tutor/conversations", json={"class_id": class_id}, headers=s), 201
         )["conversation_id"]
         first = _ask(api, s, lesson_chat, "How do I compare 2/3 and 3/4?")
@@ -135,7 +123,7 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
         calls = len(model.chat_requests())
 
         # 2. Mid-exam: she asks for the answer to her current question and is refused.
-        attempt = _ok(api.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=s), 201)
+        attempt = ok(api.post(f"/api/v1/exams/{exam['exam_id']}/attempts", headers=s), 201)
         refused = _ask(api, s, lesson_chat, "What is the answer to my current exam question?")
         assert refused["done"]["kind"] == "refusal"
         assert refused["done"]["reason"] == "tutor_off_during_exam"
@@ -144,7 +132,7 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
         assert STEM not in received and "7/8" not in received  # never received the item
 
         # 3. After the exam: the item she got wrong, explained.
-        _ok(
+        ok(
             api.post(
                 f"/api/v1/attempts/{attempt['attempt_id']}/responses",
                 json={"item_id": items[0], "choice": 0},
@@ -152,8 +140,8 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
             ),
             201,
         )
-        _ok(api.post(f"/api/v1/attempts/{attempt['attempt_id']}/finish", headers=s))
-        item_chat = _ok(
+        ok(api.post(f"/api/v1/attempts/{attempt['attempt_id']}/finish", headers=s))
+        item_chat = ok(
             api.post(
                 "/api/v1/tutor/conversations",
                 json={"class_id": class_id, "exam_id": exam["exam_id"], "item_id": items[0]},
@@ -167,10 +155,10 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
         assert "The student chose option 0." in explained["text"]
 
         # 4. Her teacher reads the transcripts.
-        transcript = _ok(api.get(f"/api/v1/tutor/conversations/{lesson_chat}", headers=t))
+        transcript = ok(api.get(f"/api/v1/tutor/conversations/{lesson_chat}", headers=t))
         assert [m["kind"] for m in transcript["messages"]] == ["model", "refusal"]
         assert transcript["messages"][0]["answer"] == first["text"]
-        listed = _ok(api.get(f"/api/v1/tutor/conversations?class_id={class_id}", headers=t))
+        listed = ok(api.get(f"/api/v1/tutor/conversations?class_id={class_id}", headers=t))
         assert {c["conversation_id"] for c in listed} == {lesson_chat, item_chat}
 
     # 5. The turn events: in the lake exactly once (pseudonymised), then in the marts.
@@ -184,10 +172,11 @@ def test_tutor_end_to_end(settings: Settings, api_url: str, model: FakeModel) ->
             ).fetchall()
         }
     assert len(event_ids) == 3
-    for _ in range(2):  # a rerun adds nothing
-        ingest_outbox(settings)
-        derive_silver(settings)
-        copy_to_postgres(settings)
+    ship(settings)
+    copy_to_postgres(settings)
+    ingest_outbox(settings)  # a rerun adds nothing
+    derive_silver(settings)
+    copy_to_postgres(settings)
     turns = load_catalog(settings).load_table(identifier(settings, "tutor_turns")).scan().to_arrow()
     mine = [r for r in turns.to_pylist() if r["event_id"] in event_ids]
     assert sorted(r["event_id"] for r in mine) == sorted(event_ids)  # exactly once

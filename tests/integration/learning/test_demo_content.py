@@ -8,19 +8,10 @@ import pytest
 from apis.app import create_app
 from cli.demo_courses import add_figure, picture_png, seed_course, study, workbook_pdf
 from core.settings import Settings
+from tests.support.school import account, class_with, items, quiz
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
-
-
-def _login(api: httpx.Client, role: str, n: int) -> dict[str, str]:
-    email, password = f"demo-{role}-{n}@courses.test", "demo-password-1"
-    api.post(
-        "/api/v1/auth/register",
-        json={"email": email, "password": password, "display_name": role, "role": role},
-    ).raise_for_status()
-    token = api.post("/api/v1/auth/login", json={"email": email, "password": password}).json()
-    return {"Authorization": f"Bearer {token['access_token']}"}
 
 
 def test_demo_course_seeds_and_a_student_studies_it(settings: Settings) -> None:
@@ -29,22 +20,11 @@ def test_demo_course_seeds_and_a_student_studies_it(settings: Settings) -> None:
         serve_in_thread(create_app(settings)) as url,
         httpx.Client(base_url=url, timeout=60) as api,
     ):
-        teacher, student = _login(api, "teacher", 1), _login(api, "student", 1)
-        klass = api.post("/api/v1/classes", json={"name": "demo"}, headers=teacher).json()
-        api.post(
-            "/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=student
-        ).raise_for_status()
-        item = api.post(
-            "/api/v1/items",
-            json={"stem": "1/2 of 4?", "options": ["1", "2"], "answer_key": 1},
-            headers=teacher,
-        ).json()
-        figure = add_figure(api, teacher, item["item_id"])
-        exam = api.post(
-            "/api/v1/exams",
-            json={"title": "t", "item_ids": [item["item_id"]], "class_id": klass["class_id"]},
-            headers=teacher,
-        ).json()
+        teacher, student = account(api, "teacher").headers, account(api, "student").headers
+        klass = class_with(api, teacher, student)
+        (item_id,) = items(api, teacher, (1,), options=2)
+        figure = add_figure(api, teacher, item_id)
+        exam = quiz(api, teacher, klass["class_id"], [item_id])
         course = seed_course(api, teacher, klass["class_id"], exam["exam_id"], 1)
         study(api, student, course)
         lesson = api.get(f"/api/v1/lessons/{course.lesson_id}", headers=student).json()

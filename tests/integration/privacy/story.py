@@ -8,21 +8,14 @@ hands in (S3 under media/) and the teacher's feedback; policy decisions about he
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
-import psycopg
 
 from core.settings import Settings
-from lake.decisions import ship_decisions
-from lake.ingest import ingest_outbox
-from lake.silver import derive_silver
-from privacy.lake_erasure import bronze_horizon
+from tests.support.lake import ship
+from tests.support.school import account, class_with, ok, upload
 
 ESSAY = b"%PDF-1.4\n% my essay about halves\n%%EOF\n"
 
@@ -38,69 +31,10 @@ class Student:
     teacher_headers: dict[str, str]
 
 
-def ok(reply: httpx.Response, status: int = 200) -> Any:
-    assert reply.status_code == status, f"{reply.request.method} {reply.request.url}: {reply.text}"
-    return reply.json()
-
-
-def account(api: httpx.Client, role: str, name: str) -> tuple[str, str, dict[str, str]]:
-    email, password = f"{role}-{secrets.token_hex(4)}@privacy.test", "p-" + secrets.token_hex(8)
-    user = ok(
-        api.post(
-            "/api/v1/auth/register",
-            json={"email": email, "password": password, "display_name": name, "role": role},
-        ),
-        201,
-    )
-    token = ok(api.post("/api/v1/auth/login", json={"email": email, "password": password}))
-    return user["user_id"], email, {"Authorization": f"Bearer {token['access_token']}"}
-
-
-def ship(settings: Settings, timeout: float = 120.0) -> None:
-    """Outbox -> bronze -> silver, and the decision log: one more snapshot per table. Repeated
-    until every event written so far is in bronze (the horizon waits for the oldest transaction
-    of the shared server)."""
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        row = conn.execute("select max(txid::text::bigint) from events.outbox").fetchone()
-    needed = int(row[0]) if row and row[0] is not None else 0
-    deadline = time.monotonic() + timeout
-    while True:
-        ingest_outbox(settings)
-        derive_silver(settings, advance_idle=True)
-        ship_decisions(settings)
-        if bronze_horizon(settings) > needed:
-            return
-        assert time.monotonic() < deadline, "the lake did not catch up with the outbox"
-        time.sleep(0.5)
-
-
-def upload(api: httpx.Client, who: dict[str, str], holder: tuple[str, str], body: bytes) -> str:
-    ticket = ok(
-        api.post(
-            "/api/v1/media/uploads",
-            json={
-                "holder_type": holder[0],
-                "holder_id": holder[1],
-                "filename": "my-essay.pdf",
-                "content_type": "application/pdf",
-                "size_bytes": len(body),
-                "sha256": hashlib.sha256(body).hexdigest(),
-            },
-            headers=who,
-        ),
-        201,
-    )
-    stored = httpx.put(ticket["upload_url"], content=body, headers=ticket["headers"])
-    assert stored.status_code == 200, stored.text
-    ok(api.post(f"/api/v1/media/{ticket['media_id']}/finalise", headers=who))
-    return str(ticket["media_id"])
-
-
 def make_student(api: httpx.Client, settings: Settings, name: str) -> Student:
     _, _, t = account(api, "teacher", "Ms Teacher")
     student_id, email, s = account(api, "student", name)
-    klass = ok(api.post("/api/v1/classes", json={"name": "5A"}, headers=t), 201)
-    ok(api.post("/api/v1/classes/join", json={"join_code": klass["join_code"]}, headers=s))
+    klass = class_with(api, t, s, name="5A")
     ship(settings)  # snapshot 1: her registration and membership
 
     course = ok(api.post("/api/v1/courses", json={"title": "Fractions"}, headers=t), 201)
