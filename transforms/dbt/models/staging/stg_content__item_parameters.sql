@@ -15,6 +15,12 @@ renamed as (
         cardinality(b) as threshold_count,
         provenance ->> 'source_snapshot_id' as source_snapshot_id,
         (provenance ->> 'n_responses')::integer as calibration_response_count,
+        provenance ->> 'role' as calibration_role,
+        (provenance -> 'se' ->> 'a')::double precision as se_a,
+        (provenance -> 'se' ->> 'b')::double precision as se_b,
+        (provenance -> 'fit' ->> 'value')::double precision as sx2,
+        (provenance -> 'fit' ->> 'df')::double precision as sx2_df,
+        (provenance -> 'fit' ->> 'p')::double precision as sx2_p,
         is_live,
         created_at,
         promoted_at

@@ -11,6 +11,8 @@ renamed as (
         status = 'completed' as is_completed,
         raw_score,
         max_score,
+        theta,
+        se as theta_se,
         person_fit_lz,
         is_person_misfit,
         person_fit_reason,

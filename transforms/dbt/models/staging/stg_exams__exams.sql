@@ -11,6 +11,7 @@ renamed as (
         kind as exam_kind,
         kind = 'adaptive' as is_adaptive,
         cardinality(item_ids) as item_count,
+        (config -> 'exposure' ->> 'max_rate')::numeric as exposure_max_rate,
         created_at
     from source
 )

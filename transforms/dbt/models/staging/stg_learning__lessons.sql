@@ -9,6 +9,7 @@ renamed as (
         course_id,
         owner_id,
         title as lesson_title,
+        body as lesson_body,
         version,
         published_version,
         published_version is not null as is_published,
