@@ -24,6 +24,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
+from apis.analytics.controllers import AnalyticsController
 from apis.assignments.controllers import AssignmentsController
 from apis.classes import services as class_services
 from apis.classes.controllers import ClassesController
@@ -76,6 +77,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "learning": (CoursesController, UnitsController, LessonsController, MediaController),
     "assignments": (AssignmentsController,),
     "notifications": (NotificationsController,),
+    "analytics": (AnalyticsController,),
     "governance": (GovernanceController,),
     "tutor": (TutorController,),
     "lrs": (

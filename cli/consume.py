@@ -27,8 +27,16 @@ def _notifications(redis: Redis, settings: Settings) -> ConsumerSpec:
     return consumer(redis, settings.realtime.stream_prefix)
 
 
+def _analytics(redis: Redis, settings: Settings) -> ConsumerSpec:
+    from apis.analytics.consumer import consumer
+
+    del settings
+    return consumer(redis)
+
+
 CONSUMERS: dict[str, Callable[[Redis, Settings], ConsumerSpec]] = {
     "notifications": _notifications,
+    "analytics": _analytics,
 }
 
 
@@ -61,7 +69,7 @@ def _serve_metrics(port: int, member: Consumer, redis: Redis, settings: Settings
 @click.argument("name", type=click.Choice(sorted(CONSUMERS)))
 @click.option("--member", default=None, help="This member's name in the group (default: host-pid).")
 def consume(name: str, member: str | None) -> None:
-    """Run one member of an event consumer (notifications) on the Redis Streams until stopped."""
+    """Run one member of an event consumer (notifications, analytics) on the Redis Streams."""
     settings = settings_of()
     realtime = settings.realtime
     config = ConsumerConfig(

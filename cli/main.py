@@ -50,7 +50,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "consume": LazyCommand(
         "cli.consume:consume",
-        "Run one member of an event consumer (notifications) on the Redis Streams until stopped.",
+        "Run one member of an event consumer (notifications, analytics) on the Redis Streams.",
     ),
     "demo": LazyCommand(
         "cli.demo:demo",

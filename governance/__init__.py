@@ -7,6 +7,7 @@ See governance/README.md for the contracts.
 
 from governance.bundle import DEFAULT_BUNDLE_DIR, Bundle, load_bundle
 from governance.decision import (
+    ANALYTICS_ACCESS,
     AUTHZ,
     DASHBOARD_ACCESS,
     DASHBOARD_ROWS,
@@ -37,6 +38,7 @@ from governance.opa import RemoteOpaEngine
 from governance.sync import SyncPolicy
 
 __all__ = [
+    "ANALYTICS_ACCESS",
     "AUTHZ",
     "DASHBOARD_ACCESS",
     "DASHBOARD_ROWS",

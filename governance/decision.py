@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 __all__ = [
+    "ANALYTICS_ACCESS",
     "AUTHZ",
     "DASHBOARD_ACCESS",
     "DASHBOARD_ROWS",
@@ -42,6 +43,7 @@ DASHBOARD_ACCESS: Final = "data.dreamseed.dashboards.access.decision"
 DASHBOARD_ROWS: Final = "data.dreamseed.dashboards.rows.filter"
 REGISTRATION: Final = "data.dreamseed.users.registration.decision"
 LRS_ACCESS: Final = "data.dreamseed.lrs.access.decision"
+ANALYTICS_ACCESS: Final = "data.dreamseed.analytics.access.decision"
 
 #: Entrypoints answering {"allow": bool, "reason": str}.
 DECISION_RULES: Final = (
@@ -51,6 +53,7 @@ DECISION_RULES: Final = (
     DASHBOARD_ACCESS,
     REGISTRATION,
     LRS_ACCESS,
+    ANALYTICS_ACCESS,
 )
 #: Every public entrypoint.
 ENTRYPOINTS: Final = (*DECISION_RULES, SQL_MASKING, SQL_ROWS, DASHBOARD_ROWS)

@@ -12,6 +12,7 @@ import regorus
 
 from governance.bundle import Bundle, build_regorus, clean_error, load_bundle
 from governance.decision import (
+    ANALYTICS_ACCESS,
     AUTHZ,
     DASHBOARD_ACCESS,
     DASHBOARD_ROWS,
@@ -53,6 +54,7 @@ def _self_check(query: Callable[[str, Mapping[str, Any]], Any]) -> None:
         (DASHBOARD_ROWS, dashboard_input(_PROBE_SUBJECT, "p", now=_PROBE_NOW)),
         (REGISTRATION, registration_input("teacher", "probe.example")),
         (LRS_ACCESS, {"subject": _PROBE_SUBJECT.to_input(), "action": "lrs.statements.read"}),
+        (ANALYTICS_ACCESS, {"subject": _PROBE_SUBJECT.to_input(), "action": "x", "resource": {}}),
     )
     for rule, payload in probes:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
@@ -14,6 +15,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_200_OK
 
+from apis.analytics import presence
 from apis.deps import provide_principal
 from apis.gateway.principal import Principal
 from apis.notifications import services
@@ -38,6 +40,11 @@ async def _events(
     """Notifications after `start` (after now when None), then each new one as it is made, with
     a comment line as heartbeat; the stream ends after `sse_max_seconds` (the client resumes)."""
     realtime = app_state.settings.realtime
+    # Presence (apis/analytics/presence.py): online in her classes while the stream is open.
+    async with app_state.pool.connection() as conn:
+        classes = await presence.classes_of(conn, user_id)
+    ttl = presence.ttl_seconds(realtime.sse_heartbeat_seconds)
+    await presence.seen(app_state.redis, user_id, classes, ttl)
     pubsub = app_state.redis.pubsub()
     await pubsub.subscribe(wake_channel(realtime.stream_prefix, user_id))  # before reading: no gap
     try:
@@ -55,8 +62,11 @@ async def _events(
             woken = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
             if woken is None:
                 yield ServerSentEventMessage(data=None, comment="heartbeat")  # no event
+            await presence.seen(app_state.redis, user_id, classes, ttl)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        with contextlib.suppress(Exception):  # Redis away: the sighting expires by itself
+            await presence.left(app_state.redis, user_id, classes)
 
 
 class NotificationsController(Controller):

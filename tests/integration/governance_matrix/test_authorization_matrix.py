@@ -437,6 +437,15 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/notifications/preferences"): Case(
         EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications/preferences", {"preferences": []})
     ),
+    ("GET", "/api/v1/analytics/me/progress"): Case(
+        row(A, A, A, A, A, D, A), lambda w: ("/api/v1/analytics/me/progress", None)
+    ),
+    ("GET", "/api/v1/analytics/classes/{class_id:uuid}/progress"): Case(
+        EXAM_TEACHER, lambda w: (f"/api/v1/analytics/classes/{w.class_a}/progress", None)
+    ),
+    ("GET", "/api/v1/analytics/classes/{class_id:uuid}/presence"): Case(
+        EXAM_TEACHER, lambda w: (f"/api/v1/analytics/classes/{w.class_a}/presence", None)
+    ),
     # Sorted after every read of the lesson, so the reads above see it published.
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/unpublish", None)

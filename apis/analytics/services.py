@@ -1,0 +1,188 @@
+"""Reading the live figures (live.*) into answers; cached by version (cache.py)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from psycopg import AsyncConnection
+
+from apis.analytics.cache import cached
+from apis.analytics.schemas import (
+    ClassProgress,
+    ClassStanding,
+    SkillMastery,
+    SkillSummary,
+    StudentProgress,
+    StudentRow,
+    ThetaPoint,
+)
+from apis.state import AppState
+from core.errors import NotFound
+
+#: The dbt project's vars `mastery_min_responses` and `mastery_threshold` (a unit test holds
+#: them equal), so `is_mastered` means what the mart says.
+MASTERY_MIN_RESPONSES: Final = 5
+MASTERY_THRESHOLD: Final = 0.8
+THETA_HISTORY: Final = 100
+
+
+def mastery(correct: int, responses: int) -> float:
+    return (correct + 1) / (responses + 2)
+
+
+def is_mastered(correct: int, responses: int) -> bool:
+    return responses >= MASTERY_MIN_RESPONSES and mastery(correct, responses) >= MASTERY_THRESHOLD
+
+
+def _mean(total: float, n: int) -> float | None:
+    return total / n if n else None
+
+
+async def student_progress(conn: AsyncConnection[Any], student_id: str) -> StudentProgress:
+    cur = await conn.execute(
+        "select skill, class_id::text, response_count, correct_count, last_answered_at"
+        " from live.skill_mastery where student_id = %s order by skill, class_id",
+        (student_id,),
+    )
+    skills = [
+        SkillMastery(
+            r["skill"],
+            r["class_id"],
+            r["response_count"],
+            r["correct_count"],
+            round(r["correct_count"] / r["response_count"], 4),
+            round(mastery(r["correct_count"], r["response_count"]), 4),
+            is_mastered(r["correct_count"], r["response_count"]),
+            r["last_answered_at"],
+        )
+        for r in await cur.fetchall()
+    ]
+    cur = await conn.execute(
+        "select * from (select attempt_id::text, exam_id::text, class_id::text, theta, se,"
+        " scored_at from live.theta_history where student_id = %s"
+        " order by scored_at desc limit %s) h order by scored_at",
+        (student_id, THETA_HISTORY),
+    )
+    history = [
+        ThetaPoint(
+            r["attempt_id"], r["exam_id"], r["class_id"], r["theta"], r["se"], r["scored_at"]
+        )
+        for r in await cur.fetchall()
+    ]
+    cur = await conn.execute(
+        "select class_id::text, attempts_completed, scored_attempts, score_pct_sum,"
+        " latest_theta, latest_se, works_returned from live.class_students"
+        " where student_id = %s order by class_id",
+        (student_id,),
+    )
+    classes = [
+        ClassStanding(
+            r["class_id"],
+            r["attempts_completed"],
+            _mean(r["score_pct_sum"], r["scored_attempts"]),
+            r["latest_theta"],
+            r["latest_se"],
+            r["works_returned"],
+        )
+        for r in await cur.fetchall()
+    ]
+    return StudentProgress(student_id, skills, history, classes)
+
+
+async def class_progress(conn: AsyncConnection[Any], class_id: str) -> ClassProgress:
+    cur = await conn.execute("select * from live.class_summaries where class_id = %s", (class_id,))
+    s = await cur.fetchone() or {}
+    cur = await conn.execute(
+        "select cs.student_id::text, cs.attempts_completed, cs.scored_attempts,"
+        " cs.score_pct_sum, cs.latest_theta, cs.works_returned,"
+        " count(m.skill) as skills_assessed,"
+        " count(m.skill) filter (where m.response_count >= %s and"
+        "   (m.correct_count + 1)::float8 / (m.response_count + 2) >= %s) as skills_mastered"
+        " from live.class_students cs left join live.skill_mastery m"
+        "   on m.class_id = cs.class_id and m.student_id = cs.student_id"
+        " where cs.class_id = %s group by cs.class_id, cs.student_id order by cs.student_id",
+        (MASTERY_MIN_RESPONSES, MASTERY_THRESHOLD, class_id),
+    )
+    students = [
+        StudentRow(
+            r["student_id"],
+            r["attempts_completed"],
+            _mean(r["score_pct_sum"], r["scored_attempts"]),
+            r["latest_theta"],
+            r["skills_assessed"],
+            r["skills_mastered"],
+            r["works_returned"],
+        )
+        for r in await cur.fetchall()
+    ]
+    cur = await conn.execute(
+        "select skill, count(*) as students,"
+        " avg((correct_count + 1)::float8 / (response_count + 2)) as mean_mastery,"
+        " count(*) filter (where response_count >= %s and"
+        "   (correct_count + 1)::float8 / (response_count + 2) >= %s) as mastered"
+        " from live.skill_mastery where class_id = %s group by skill order by skill",
+        (MASTERY_MIN_RESPONSES, MASTERY_THRESHOLD, class_id),
+    )
+    skills = [
+        SkillSummary(r["skill"], r["students"], round(r["mean_mastery"], 4), r["mastered"])
+        for r in await cur.fetchall()
+    ]
+    return ClassProgress(
+        class_id=class_id,
+        enrolled_students=0,  # from the memberships at each request (enrolled())
+        active_students=s.get("active_students") or 0,
+        attempts_completed=s.get("attempts_completed") or 0,
+        mean_score_pct=_mean(s.get("score_pct_sum") or 0.0, s.get("scored_attempts") or 0),
+        theta_students=s.get("theta_students") or 0,
+        mean_theta=_mean(s.get("theta_sum") or 0.0, s.get("theta_students") or 0),
+        works_returned=s.get("works_returned") or 0,
+        mean_points=_mean(s.get("points_sum") or 0.0, s.get("works_returned") or 0),
+        last_event_at=s.get("last_event_at"),
+        students=students,
+        skills=skills,
+    )
+
+
+async def class_teacher(state: AppState, class_id: str) -> str:
+    """The class's teacher; 404 naming the class when there is none."""
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"class_id: no class {class_id}")
+    return str(row["teacher_id"])
+
+
+async def my_progress(state: AppState, student_id: str, *, cache: bool = True) -> StudentProgress:
+    async with state.pool.connection() as conn:
+        if not cache:
+            return await student_progress(conn, student_id)
+        return await cached(
+            conn, state.redis, "student", student_id, StudentProgress,
+            lambda: student_progress(conn, student_id),
+        )  # fmt: skip
+
+
+async def enrolled(conn: AsyncConnection[Any], class_id: str) -> int:
+    """Her class's members now (membership events are not the analytics consumer's: never
+    cached)."""
+    cur = await conn.execute(
+        "select count(*) as n from classes.memberships where class_id = %s", (class_id,)
+    )
+    row = await cur.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def progress_of_class(state: AppState, class_id: str, *, cache: bool = True) -> ClassProgress:
+    async with state.pool.connection() as conn:
+        if not cache:
+            progress = await class_progress(conn, class_id)
+        else:
+            progress = await cached(
+                conn, state.redis, "class", class_id, ClassProgress,
+                lambda: class_progress(conn, class_id),
+            )  # fmt: skip
+        return msgspec.structs.replace(progress, enrolled_students=await enrolled(conn, class_id))
