@@ -192,23 +192,31 @@ class Consumer:
                         "consumer %s: event %s failed (%s)", self.spec.name, event.event_id, exc
                     )
                     continue  # stays pending; reclaimed after claim_idle_ms
-                await self._park(event, exc)
+                await self._park(event, exc)  # parked and acknowledged in one step
+                continue
             await self._ack([event])
             await self.redis.hdel(self.failures_key, event.entry_id)
 
     async def _park(self, event: StreamEvent, exc: BaseException) -> None:
-        await self.redis.xadd(
-            dead_letter_stream(self.config.stream_prefix, self.spec.name),
-            {
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "stream": event.stream,
-                "entry_id": event.entry_id,
-                "payload": msgspec.json.encode(event.payload).decode(),
-                "error": "".join(traceback.format_exception_only(exc)).strip()[:2000],
-                "consumer": self.spec.name,
-            },
-        )
+        """Dead-letter entry, XACK and the failure count in one MULTI: a member killed here
+        either parked the event (and it is not redelivered) or did not (and it is retried), so
+        a poison event is parked once."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                dead_letter_stream(self.config.stream_prefix, self.spec.name),
+                {
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "stream": event.stream,
+                    "entry_id": event.entry_id,
+                    "payload": msgspec.json.encode(event.payload).decode(),
+                    "error": "".join(traceback.format_exception_only(exc)).strip()[:2000],
+                    "consumer": self.spec.name,
+                },
+            )
+            pipe.xack(event.stream, self.spec.name, event.entry_id)
+            pipe.hdel(self.failures_key, event.entry_id)
+            await pipe.execute()
         self.parked += 1
         _log.error(
             "consumer %s: event %s parked as dead letter: %s", self.spec.name, event.event_id, exc
