@@ -15,6 +15,15 @@ from apis.tutor.text import scrub, tokens
 
 FALLBACK_LABEL = "[Grounded fallback: no language model answered. From your course:]"
 FALLBACK_LABEL_KO = "[대체 답변: 언어 모델이 응답하지 않았습니다. 수업 자료에서 찾은 내용:]"
+# Without consent for external models (privacy.consent) nothing was sent to the model.
+NO_CONSENT_LABEL = (
+    "[Grounded fallback: your questions are not sent to a language model (consent for external"
+    " models is not given). From your course:]"
+)
+NO_CONSENT_LABEL_KO = (
+    "[대체 답변: 외부 언어 모델 사용에 동의하지 않아 질문을 모델에 보내지 않았습니다."
+    " 수업 자료에서 찾은 내용:]"
+)
 EXCERPT_CHARS = 320
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
@@ -55,8 +64,12 @@ def item_block(item: FinishedItem, names: Sequence[str]) -> str:
         lines.append(f"  option {n}: {scrub(option, names)}")
     if item.answer_key is not None and 0 <= item.answer_key < len(item.options):
         lines.append(f"Correct option: {item.answer_key} ({item.options[item.answer_key]})")
+    elif item.answer_key is None:
+        lines.append("The correct option is withheld (hints only): guide her to find it.")
     if item.choice is not None:
         lines.append(f"The student chose option {item.choice}.")
+    if item.is_correct is not None:
+        lines.append(f"Her answer was {'correct' if item.is_correct else 'not correct'}.")
     return "\n".join(lines)
 
 
@@ -109,10 +122,19 @@ def guiding_question(question: str, passages: Sequence[Passage]) -> str:
     )
 
 
-def fallback(question: str, passages: Sequence[Passage], item: FinishedItem | None) -> str:
-    """An honest answer without a model: the best passages, cited, and a guiding question."""
+def fallback(
+    question: str,
+    passages: Sequence[Passage],
+    item: FinishedItem | None,
+    reason: str = "no_model",
+) -> str:
+    """An honest answer without a model: the best passages, cited, and a guiding question,
+    labelled (without consent, it says that nothing was sent)."""
     korean = is_korean(question)
-    parts = [FALLBACK_LABEL_KO if korean else FALLBACK_LABEL]
+    if reason == "no_consent":
+        parts = [NO_CONSENT_LABEL_KO if korean else NO_CONSENT_LABEL]
+    else:
+        parts = [FALLBACK_LABEL_KO if korean else FALLBACK_LABEL]
     if item is not None and item.answer_key is not None and item.answer_key < len(item.options):
         chosen = (
             item.options[item.choice]
@@ -123,6 +145,9 @@ def fallback(question: str, passages: Sequence[Passage], item: FinishedItem | No
             f"On “{item.stem}” the correct answer is “{item.options[item.answer_key]}”;"
             f" you chose “{chosen}”."
         )
+    elif item is not None and item.is_correct is not None:  # the key withheld (hints only)
+        verdict = "correct" if item.is_correct else "not correct"
+        parts.append(f"On “{item.stem}” your answer was {verdict}; let us work out why.")
     for passage in passages[:3]:
         parts.append(f"{cite(passage)} {_excerpt(passage.text)}")
     if not passages and item is None:

@@ -48,33 +48,61 @@ def option_text(option: Any) -> str:
     return str(option)
 
 
-async def class_mode(state: AppState, class_id: str) -> str:
+@dataclass(frozen=True, slots=True)
+class TurnFacts:
+    """Everything a turn needs to know before it decides, read in one round trip."""
+
+    mode: str
+    active: ActiveItems
+    fingerprint: str  # of the published lesson versions the class sees
+    school_allows_external_models: bool
+    student_opted_out: bool
+
+
+_TURN_FACTS_SQL = (
+    "select (select mode from tutor.class_settings where class_id = %(class_id)s) as mode,"
+    # Items of every exam the student has an attempt in progress on (any class: an exam of
+    # another class is still an exam).
+    " coalesce((select json_agg(json_build_object('exam_id', x.exam_id, 'item_id', x.item_id,"
+    " 'stem', x.stem, 'options', x.options)) from (select distinct e.exam_id::text as exam_id,"
+    " i.item_id::text as item_id, i.stem, i.options from exams.attempts a"
+    " join exams.exams e on e.exam_id = a.exam_id join content.items i"
+    " on i.item_id = any(e.item_ids) where a.student_id = %(user_id)s"
+    " and a.status = 'in_progress') x), '[]'::json) as active,"
+    # Changes exactly when the set of published lesson versions the class sees changes.
+    " (select coalesce(string_agg(l.lesson_id::text || ':' || l.published_version, ','"
+    " order by l.lesson_id), '') from learning.course_classes cc"
+    " join learning.courses c on c.course_id = cc.course_id and not c.archived"
+    " join learning.lessons l on l.course_id = c.course_id"
+    " and l.published_version is not null where cc.class_id = %(class_id)s) as lessons,"
+    # Consent for external models (privacy.consent: the school's setting, her opt-out).
+    " coalesce((select external_models_allowed from privacy.school_settings), false)"
+    " as school_allows,"
+    " exists (select 1 from privacy.model_opt_outs where user_id = %(user_id)s) as opted_out"
+)
+
+
+async def turn_facts(state: AppState, class_id: str, student_id: str) -> TurnFacts:
+    """The class's mode, the student's active exam items (for the policy and the quote guard
+    only), the lesson fingerprint and the consent facts: one query, one round trip."""
     async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            "select mode from tutor.class_settings where class_id = %s", (class_id,)
-        )
+        cur = await conn.execute(_TURN_FACTS_SQL, {"class_id": class_id, "user_id": student_id})
         row = await cur.fetchone()
-    return str(row["mode"]) if row else DEFAULT_MODE
-
-
-async def active_items(state: AppState, student_id: str) -> ActiveItems:
-    """Items of every exam the student has an attempt in progress on (any class: an exam of
-    another class is still an exam)."""
-    async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            "select distinct e.exam_id::text as exam_id, i.item_id::text as item_id, i.stem,"
-            " i.options from exams.attempts a join exams.exams e on e.exam_id = a.exam_id"
-            " join content.items i on i.item_id = any(e.item_ids)"
-            " where a.student_id = %s and a.status = 'in_progress'",
-            (student_id,),
-        )
-        rows = await cur.fetchall()
+    assert row is not None
+    rows = row["active"] or []
     texts: list[str] = []
-    for row in rows:
-        texts.append(str(row["stem"]))
-        texts.extend(option_text(o) for o in row["options"] or [])
-    return ActiveItems(
+    for item in rows:
+        texts.append(str(item["stem"]))
+        texts.extend(option_text(o) for o in item["options"] or [])
+    active = ActiveItems(
         sorted({r["exam_id"] for r in rows}), sorted({r["item_id"] for r in rows}), texts
+    )
+    return TurnFacts(
+        str(row["mode"]) if row["mode"] else DEFAULT_MODE,
+        active,
+        hashlib.sha256(str(row["lessons"] or "").encode()).hexdigest(),
+        bool(row["school_allows"]),
+        bool(row["opted_out"]),
     )
 
 
@@ -93,21 +121,6 @@ async def lesson_rows(state: AppState, class_id: str) -> list[dict[str, Any]]:
             (class_id,),
         )
         return list(await cur.fetchall())
-
-
-async def lesson_fingerprint(state: AppState, class_id: str) -> str:
-    """Changes exactly when the set of published lesson versions the class sees changes."""
-    async with state.pool.connection() as conn:
-        cur = await conn.execute(
-            "select coalesce(string_agg(l.lesson_id::text || ':' || l.published_version, ','"
-            " order by l.lesson_id), '') as f from learning.course_classes cc"
-            " join learning.courses c on c.course_id = cc.course_id and not c.archived"
-            " join learning.lessons l on l.course_id = c.course_id"
-            " and l.published_version is not null where cc.class_id = %s",
-            (class_id,),
-        )
-        row = await cur.fetchone()
-    return hashlib.sha256(str(row["f"] if row else "").encode()).hexdigest()
 
 
 def passages_of(rows: list[dict[str, Any]]) -> list[Passage]:

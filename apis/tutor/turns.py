@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -37,6 +37,7 @@ from core.events import TutorTurnCompletedV1
 from core.ids import new_id
 from core.outbox import append
 from governance import TUTOR_REVEAL, Subject, reveal_input
+from privacy.consent import CONSENT_ACTION, CONSENT_RULE, ConsentFacts, consent_input
 
 PASSAGES = 5
 FALLBACK_CHUNK_WORDS = 6
@@ -54,30 +55,30 @@ class Plan:
     names: list[str] = field(default_factory=list)
     guard: QuoteGuard = field(default_factory=lambda: QuoteGuard(()))
     over_budget: bool = False
+    consent: str = "not_asked"  # the consent policy's reason; "allowed" lets text leave
     started: float = field(default_factory=time.perf_counter)
-
-
-async def _rate_limit(state: AppState, user_id: str) -> None:
-    limit = state.settings.tutor.questions_per_minute
-    minute = int(time.time() // 60)
-    key = f"tutor:questions:{user_id}:{minute}"
-    async with state.redis.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = await pipe.execute()
-    if int(count) > limit:
-        raise TooManyRequests(
-            f"text: at most {limit} tutor questions a minute; wait a moment",
-            headers={"Retry-After": str(60 - int(time.time()) % 60)},
-        )
 
 
 def _budget_key(class_id: str) -> str:
     return f"tutor:tokens:{class_id}:{datetime.now(UTC):%Y%m%d}"
 
 
-async def _over_budget(state: AppState, class_id: str) -> bool:
-    used = await state.redis.get(_budget_key(class_id))
+async def _limits(state: AppState, user_id: str, class_id: str) -> bool:
+    """The per-student rate limit (429 past it) and whether the class's daily token budget is
+    spent, in one Redis round trip."""
+    limit = state.settings.tutor.questions_per_minute
+    minute = int(time.time() // 60)
+    key = f"tutor:questions:{user_id}:{minute}"
+    async with state.redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, 120)
+        pipe.get(_budget_key(class_id))
+        count, _, used = await pipe.execute()
+    if int(count) > limit:
+        raise TooManyRequests(
+            f"text: at most {limit} tutor questions a minute; wait a moment",
+            headers={"Retry-After": str(60 - int(time.time()) % 60)},
+        )
     return int(used or 0) >= state.settings.tutor.class_daily_tokens
 
 
@@ -96,9 +97,19 @@ async def _reveal(
     return decision.reason
 
 
-async def _passages(state: AppState, conv: Conversation, query: str) -> list[Passage]:
+async def _consent(state: AppState, principal: Principal, facts: context.TurnFacts) -> str:
+    """May her text leave for the external model (privacy.consent, `tutor/consent` policy)?"""
+    subject = Subject(principal.user_id, principal.role)
+    consent = ConsentFacts(facts.school_allows_external_models, facts.student_opted_out)
+    payload = consent_input(subject, principal.user_id, consent)
+    decision = await state.policy.decide(CONSENT_RULE, payload, CONSENT_ACTION)
+    return decision.reason
+
+
+async def _passages(
+    state: AppState, conv: Conversation, fingerprint: str, query: str
+) -> list[Passage]:
     runtime = state.tutor
-    fingerprint = await context.lesson_fingerprint(state, conv.class_id)
 
     async def load() -> list[Passage]:
         return context.passages_of(await context.lesson_rows(state, conv.class_id))
@@ -109,9 +120,9 @@ async def _passages(state: AppState, conv: Conversation, query: str) -> list[Pas
 
 
 async def prepare(state: AppState, principal: Principal, conv: Conversation, question: str) -> Plan:
-    await _rate_limit(state, principal.user_id)
-    mode = await context.class_mode(state, conv.class_id)
-    active = await context.active_items(state, principal.user_id)
+    over_budget = await _limits(state, principal.user_id, conv.class_id)
+    facts = await context.turn_facts(state, conv.class_id, principal.user_id)
+    mode, active = facts.mode, facts.active
     plan = Plan(conv, question, mode, active, None, guard=QuoteGuard(active.texts))
     reason = await _reveal(
         state, principal, {"type": "conversation", "id": conv.conversation_id}, mode, active
@@ -132,10 +143,19 @@ async def prepare(state: AppState, principal: Principal, conv: Conversation, que
         plan.item = await context.finished_item(
             state, principal.user_id, conv.exam_id, conv.item_id
         )
+        if plan.item is not None and plan.item.answer_key is not None:
+            # The key enters the context only if the policy says so (never in hints_only).
+            key_reason = await _reveal(
+                state, principal, {"type": "answer_key", "id": conv.item_id}, mode, active
+            )
+            if key_reason != "allowed":
+                plan.item = replace(plan.item, answer_key=None)
     query = question if plan.item is None else f"{question} {plan.item.stem}"
-    plan.passages = await _passages(state, conv, query)
-    plan.names = await context.class_names(state, conv.class_id)
-    plan.over_budget = await _over_budget(state, conv.class_id)
+    plan.passages = await _passages(state, conv, facts.fingerprint, query)
+    plan.over_budget = over_budget
+    if state.tutor.chat is not None and not over_budget:
+        # Asked before anything of hers could leave; the reason is in the decision log.
+        plan.consent = await _consent(state, principal, facts)
     return plan
 
 
@@ -164,20 +184,26 @@ async def _from_model(state: AppState, plan: Plan, outcome: Outcome) -> AsyncIte
     """Model pieces as they pass the quote guard; `outcome` says how it ended."""
     runtime = state.tutor
     assert runtime.chat is not None
-    messages = answers.prompt(plan.question, plan.passages, plan.item, plan.mode, plan.names)
     held, sent = "", 0
     holdback = plan.guard.holdback
+    messages: list[dict[str, str]] = []
     try:
         breaker = await runtime.breaker.get()
-        async with breaker, aclosing(runtime.chat.stream(messages, outcome.usage)) as pieces:
-            async for piece in pieces:
-                held += piece
-                if plan.guard.quotes(held):
-                    outcome.kind, outcome.reason = "refusal", "answer_quoted_active_item"
-                    return
-                if len(held) - holdback > sent:
-                    yield held[sent : len(held) - holdback]
-                    sent = len(held) - holdback
+        async with breaker:  # an open circuit answers here, before any other work
+            # The names to replace are read only for a turn that will reach the model.
+            plan.names = await context.class_names(state, plan.conversation.class_id)
+            messages = answers.prompt(
+                plan.question, plan.passages, plan.item, plan.mode, plan.names
+            )
+            async with aclosing(runtime.chat.stream(messages, outcome.usage)) as pieces:
+                async for piece in pieces:
+                    held += piece
+                    if plan.guard.quotes(held):
+                        outcome.kind, outcome.reason = "refusal", "answer_quoted_active_item"
+                        return
+                    if len(held) - holdback > sent:
+                        yield held[sent : len(held) - holdback]
+                        sent = len(held) - holdback
     except CircuitOpen:
         outcome.reason = "breaker_open"
         return
@@ -203,15 +229,19 @@ async def stream(
     if plan.refusal is not None:
         outcome.kind, outcome.reason = "refusal", plan.refusal
         outcome.text = answers.refusal(plan.refusal)
+    elif state.tutor.chat is None:
+        outcome.reason = "no_model"
     elif plan.over_budget:
         outcome.reason = "budget_exhausted"
-    elif state.tutor.chat is not None:
+    elif plan.consent != "allowed":
+        outcome.reason = "no_consent"  # nothing left for the model
+    else:
         async for piece in _from_model(state, plan, outcome):
             yield _sse("token", {"text": piece})
         if outcome.kind == "refusal":
             outcome.text = answers.refusal(outcome.reason)
     if outcome.kind == "fallback":
-        tail = answers.fallback(plan.question, plan.passages, plan.item)
+        tail = answers.fallback(plan.question, plan.passages, plan.item, outcome.reason)
         outcome.text += tail
         pieces = _chunks(tail)
     else:

@@ -31,6 +31,7 @@ from lake.tables import identifier
 from lake.warehouse import copy_to_postgres
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from privacy.consent import set_school_setting
 from tests.support.fake_llm import ECHO_PREFIX, FakeModel, fake_model
 from tests.support.lake import ship
 from tests.support.school import account, ok
@@ -51,7 +52,11 @@ def model() -> Iterator[FakeModel]:
 @pytest.fixture
 def api_url(settings: Settings, model: FakeModel) -> Iterator[str]:
     tutor = replace(settings.tutor, model_url=model.url, model="e2e", breaker_shared=False)
-    with serve_in_thread(create_app(replace(settings, tutor=tutor))) as url:
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        set_school_setting(conn, True)  # the school allows external models (default: it does not)
+    # Out of reach of the per-address rate limit: 127.0.0.1 is shared by every test on the machine.
+    limits = {"rate_limit_per_ip": 1_000_000, "rate_limit_per_user": 1_000_000}
+    with serve_in_thread(create_app(replace(settings, tutor=tutor, **limits))) as url:
         yield url
 
 

@@ -48,7 +48,12 @@ def _student(settings: Settings) -> str:
 
 def test_school_setting_and_opt_out_decide(settings: Settings) -> None:
     student = _student(settings)
-    assert _decide(settings, student) == (True, "allowed")  # the default: allowed
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        set_school_setting(conn, False)  # as the migrations leave it: no external models
+    assert _decide(settings, student) == (False, "school_disallows_external_models")
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        set_school_setting(conn, True)
+    assert _decide(settings, student) == (True, "allowed")
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         set_opt_out(conn, student, True)
         set_opt_out(conn, student, True)  # idempotent
@@ -64,3 +69,15 @@ def test_school_setting_and_opt_out_decide(settings: Settings) -> None:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             set_school_setting(conn, True)
     assert _decide(settings, student) == (True, "allowed")
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        set_school_setting(conn, False)  # back to the migrations' default for later tests
+
+
+def test_the_school_default_is_no_external_models(settings: Settings) -> None:
+    """Migration 0029: nothing leaves for an external model until an administrator allows it."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "select column_default from information_schema.columns where table_schema = 'privacy'"
+            " and table_name = 'school_settings' and column_name = 'external_models_allowed'"
+        ).fetchone()
+    assert row is not None and row[0] == "false"

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
 from apis.app import create_app
 from core.settings import Settings
+from privacy.consent import set_school_setting
 from tests.support.fake_llm import FakeModel, fake_model
 
 
@@ -39,11 +41,19 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
         yield test_client
 
 
+def school_allows_external_models(settings: Settings, allowed: bool) -> None:
+    """The school's consent setting (privacy.school_settings; the migrations leave it off)."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        set_school_setting(conn, allowed)
+
+
 @asynccontextmanager
 async def client_with_model(
-    settings: Settings, model: FakeModel, **tutor: object
+    settings: Settings, model: FakeModel, *, consent: bool = True, **tutor: object
 ) -> AsyncIterator[AsyncTestClient]:
-    """The app talking to the scripted model (its own in-process breaker unless told)."""
+    """The app talking to the scripted model (its own in-process breaker unless told). The
+    school allows external models unless `consent=False` (the default is off)."""
+    school_allows_external_models(settings, consent)
     chosen: dict[str, object] = {
         "model_url": model.url,
         "model": "scripted",

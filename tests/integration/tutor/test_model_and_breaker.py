@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -70,14 +69,14 @@ async def test_failures_end_in_the_grounded_fallback_within_the_timeout(
     ) as client:
         world = await build_world(client, mode="open")
         conv = await open_conversation(client, world.student, class_id=world.class_id)
-        started = time.perf_counter()
         answer = await ask(client, world.student, conv, QUESTION)
-        elapsed = time.perf_counter() - started
+        # The first-token timeout (0.4 s) ended the wait, not the server: it would hold a hang
+        # for an hour and a slow first token for 2 s. The turn says so (no clock is read here):
+        # the reason names the timeout, the answer is the labelled fallback, and not one word
+        # of the model's reply past a malformed chunk reached the student.
         assert answer.done["kind"] == "fallback" and answer.done["reason"] == reason
         assert FALLBACK_LABEL in answer.text and answer.citations
-        # The first-token timeout (0.4 s) bounds the wait: the scripted server would hold a hang
-        # for an hour and a slow first token for 2 s. A wide margin, not a latency measurement.
-        assert elapsed < 1.9
+        assert ECHO_PREFIX not in answer.text
         metrics = (await client.get("/metrics")).text
         kind = reason.removeprefix("model_")
         assert metric(metrics, "dreamseed_tutor_model_failures_total", f'{{kind="{kind}"}}') == 1

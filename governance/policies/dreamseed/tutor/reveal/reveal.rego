@@ -6,8 +6,9 @@
 #   data.config.tutor.block_all_reveals_during_exam, no answer at all while any exam is active;
 #   likewise when the class's teacher set the tutor off during exams
 #   (input.context.class_mode == "off_during_exams"). The tutor service asks it for every turn
-#   (resource: the conversation) and before an item's answer enters its context (resource: the
-#   item).
+#   (resource: the conversation), before an item enters its context (resource: the item) and
+#   before that item's answer key does (resource type "answer_key"): in a class set to
+#   "hints_only" the key never does, so neither the model nor the fallback can hand it out.
 package dreamseed.tutor.reveal
 
 import data.dreamseed.common.subject
@@ -45,6 +46,9 @@ reason := "invalid_input" if {
 } else := "exam_in_progress" if {
 	data.config.tutor.block_all_reveals_during_exam == true
 	count(active_exam_item_ids) > 0
+} else := "hints_only" if {
+	object.get(input.context, "class_mode", "") == "hints_only"
+	object.get(input.resource, "type", "") == "answer_key"
 } else := "allowed"
 
 # METADATA

@@ -58,3 +58,16 @@ test_tutor_off_during_exam_when_the_class_says_so if {
 	reveal.decision.allow with input as ask_in_class(student, "conv", ["i0"], "open")
 	reveal.decision.reason == "active_exam_item" with input as ask_in_class(student, "i0", ["i0"], "open")
 }
+
+ask_key(item, mode) := object.union(
+	ask_in_class(student, item, [], mode),
+	{"resource": {"type": "answer_key", "id": item, "owner_id": null, "class_id": null}},
+)
+
+test_hints_only_keeps_the_answer_key_out if {
+	reveal.decision == {"allow": false, "reason": "hints_only"} with input as ask_key("i1", "hints_only")
+	reveal.decision.allow with input as ask_key("i1", "open")
+	reveal.decision.allow with input as ask_key("i1", "off_during_exams")
+	# the item itself (stem, options, her answer) may still be discussed in hints_only
+	reveal.decision.allow with input as ask_in_class(student, "i1", [], "hints_only")
+}
