@@ -5,8 +5,15 @@ from __future__ import annotations
 import dagster as dg
 
 from core.settings import Settings
-from orchestration.analytics.assets import analytics_daily, build_dbt_assets
+from orchestration.analytics.assets import build_dbt_assets
+from orchestration.analytics.checks import (
+    LiveAnalyticsResource,
+    live_analytics_match_marts,
+    live_analytics_nightly,
+    live_analytics_nightly_job,
+)
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from orchestration.analytics.sensors import marts_after_lake_sensor
 from orchestration.calibration.assets import item_parameters, live_item_parameters
 from orchestration.calibration.checks import calibration_checks
 from orchestration.calibration.resources import CalibrationResource
@@ -35,12 +42,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             live_item_parameters,
             item_dif,
         ],
-        jobs=[*lake_jobs, *learning_jobs, *privacy_jobs],
-        asset_checks=[*lake_checks, *calibration_checks, *fairness_checks],
-        sensors=[*lake_sensors, *privacy_sensors],
+        jobs=[*lake_jobs, *learning_jobs, *privacy_jobs, live_analytics_nightly_job],
+        asset_checks=[
+            *lake_checks,
+            *calibration_checks,
+            *fairness_checks,
+            live_analytics_match_marts,
+        ],
+        sensors=[*lake_sensors, *privacy_sensors, marts_after_lake_sensor],
         schedules=[
             *lake_schedules,
-            analytics_daily,
+            live_analytics_nightly,
             calibration_nightly,
             *learning_schedules,
             *privacy_schedules,
@@ -52,5 +64,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "fairness": FairnessResource(settings),
             "media": MediaResource(settings),
             "privacy": PrivacyResource(settings),
+            "live_analytics": LiveAnalyticsResource(settings),
         },
     )

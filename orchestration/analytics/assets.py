@@ -20,12 +20,3 @@ def build_dbt_assets(project: DbtProject) -> dg.AssetsDefinition:
         yield from dbt.cli(["build"], context=context).stream()
 
     return dreamseed_dbt
-
-
-analytics_daily = dg.ScheduleDefinition(
-    name="analytics_daily",
-    cron_schedule="30 2 * * *",
-    target=dg.AssetSelection.groups("analytics"),
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Rebuild the dbt marts nightly (the sensor keeps the lake itself fresh).",
-)

@@ -1,0 +1,135 @@
+"""`live_analytics_match_marts`: after students take an exam through the API and the analytics
+consumer has updated the live figures, the dbt marts built in Dagster agree with them and the
+check passes; corrupting one side — a live skill count, or a mart's class figure — fails it."""
+
+from __future__ import annotations
+
+import dagster as dg
+import httpx
+import psycopg
+import pytest
+
+from apis.app import create_app
+from core.settings import Settings
+from orchestration.analytics.assets import build_dbt_assets
+from orchestration.analytics.checks import LiveAnalyticsResource, live_analytics_match_marts
+from orchestration.analytics.live import compare
+from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from tests.integration.analytics.test_live_analytics import running_analytics, until
+from tests.integration.exams.school import adaptive_exam, school
+from tests.integration.exams.test_adaptive import take
+from tests.integration.notifications.test_notifications_e2e import realtime_settings
+from tests.support.servers import serve_in_thread
+
+pytestmark = pytest.mark.integration
+
+
+def _evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    [found] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "live_analytics_match_marts"
+    ]
+    return found
+
+
+async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
+    settings: Settings,
+) -> None:
+    s = realtime_settings(settings)
+    with serve_in_thread(create_app(s)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as api, running_analytics(s):
+            sch = await school(api, n_students=3, n_items=30)
+            exam = await adaptive_exam(api, sch)
+            for n in range(3):
+                await take(api, sch, n, exam["exam_id"], theta=0.8 * n - 0.8, seed=n)
+
+            def caught_up() -> int:
+                with psycopg.connect(s.database_url) as conn:
+                    row = conn.execute(
+                        "select count(*) from live.theta_history where exam_id = %s",
+                        (exam["exam_id"],),
+                    ).fetchone()
+                return int(row[0]) if row else 0
+
+            async def probe() -> int:
+                return caught_up()
+
+            await until(probe, lambda n: n == 3)
+
+    project = dbt_project()
+    resources = {
+        "dbt": build_dbt_resource(s, project),
+        "live_analytics": LiveAnalyticsResource(s),
+    }
+    defs = [build_dbt_assets(project), live_analytics_match_marts]
+    built = dg.materialize(defs, resources=resources, instance=dg.DagsterInstance.ephemeral())
+    assert built.success
+    agreed = _evaluation(built)
+    assert agreed.passed, agreed.metadata
+    assert agreed.metadata["classes_compared"].value >= 1
+    assert agreed.metadata["skill_rows_compared"].value >= 3
+
+    with psycopg.connect(s.database_url, autocommit=True) as conn:
+        # One correct answer too many on the live side.
+        conn.execute(
+            "update live.skill_mastery set correct_count = correct_count + 1"
+            " where class_id = %s and student_id = %s and skill = 'algebra'",
+            (sch.class_id, sch.students[0].user_id),
+        )
+        try:
+            checked = dg.materialize(
+                defs,
+                resources=resources,
+                instance=dg.DagsterInstance.ephemeral(),
+                selection=dg.AssetSelection.checks(live_analytics_match_marts),
+            )
+            failed = _evaluation(checked)
+            assert not failed.passed
+            [wrong] = failed.metadata["first_disagreements"].value
+            assert wrong["why"] == "skill figures differ"
+            assert wrong["student_id"] == sch.students[0].user_id
+            assert wrong["live_correct"] == wrong["mart_correct"] + 1
+        finally:
+            conn.execute(
+                "update live.skill_mastery set correct_count = correct_count - 1"
+                " where class_id = %s and student_id = %s and skill = 'algebra'",
+                (sch.class_id, sch.students[0].user_id),
+            )
+        assert compare(s.database_url).passed
+
+        # A mart that lost a completed attempt.
+        conn.execute(
+            "update analytics.agg_class_performance set attempts_completed ="
+            " attempts_completed - 1 where class_id = %s",
+            (sch.class_id,),
+        )
+        outcome = compare(s.database_url)
+        assert not outcome.passed
+        assert [d["class_id"] for d in outcome.disagreements] == [sch.class_id]
+        assert outcome.disagreements[0]["live_attempts"] == 3
+
+
+def test_the_marts_follow_the_lake() -> None:
+    """A silver table materialized after the marts' last request starts their rebuild, once."""
+    from orchestration.analytics.sensors import marts_after_lake_sensor
+    from orchestration.lake.assets import silver_tables
+
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        assert isinstance(marts_after_lake_sensor(context), dg.SkipReason)  # nothing ingested
+        key = next(iter(silver_tables.keys))
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+        first = marts_after_lake_sensor(dg.build_sensor_context(instance=instance))
+        assert isinstance(first, dg.SensorResult) and len(first.run_requests or []) == 1
+        again = marts_after_lake_sensor(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+        assert isinstance(again, dg.SkipReason)
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
+        later = marts_after_lake_sensor(
+            dg.build_sensor_context(instance=instance, cursor=first.cursor)
+        )
+        assert isinstance(later, dg.SensorResult) and later.run_requests
+        [request] = later.run_requests
+        assert request.run_key != first.run_requests[0].run_key  # type: ignore[index]
