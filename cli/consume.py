@@ -10,21 +10,21 @@ import asyncio
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import click
 from redis.asyncio import Redis
 
 from cli.context import settings_of
 from core.consumers import Consumer, ConsumerConfig, ConsumerSpec, lag
-from core.db import create_pool
+from core.db import Pool, create_pool
 from core.settings import Settings
 
 
 def _notifications(redis: Redis, settings: Settings) -> ConsumerSpec:
     from apis.notifications.rules import consumer
 
-    return consumer(redis, settings.realtime.stream_prefix)
+    return consumer(redis, settings.realtime.stream_prefix, settings.email.digest_window_seconds)
 
 
 def _analytics(redis: Redis, settings: Settings) -> ConsumerSpec:
@@ -38,6 +38,33 @@ CONSUMERS: dict[str, Callable[[Redis, Settings], ConsumerSpec]] = {
     "notifications": _notifications,
     "analytics": _analytics,
 }
+
+#: Work a member does beside reading its streams, until the event is set.
+Background = Callable[[Pool, Redis, Settings, asyncio.Event], list[Awaitable[None]]]
+
+
+def _notifications_background(
+    pool: Pool, redis: Redis, settings: Settings, stop: asyncio.Event
+) -> list[Awaitable[None]]:
+    """The mail sender and the periodic sweep (due soon, dead letters to admins)."""
+    from apis.notifications.mail import transport_for
+    from apis.notifications.mail_queue import run_sender
+    from apis.notifications.sweeps import SweepSettings, run_sweeps
+
+    realtime = settings.realtime
+    sweeps = SweepSettings(
+        stream_prefix=realtime.stream_prefix,
+        due_soon_hours=realtime.due_soon_hours,
+        email_delay_seconds=settings.email.digest_window_seconds,
+        consumers=tuple(sorted(CONSUMERS)),
+    )
+    return [
+        run_sender(pool, transport_for(settings.email), settings.email, stop),
+        run_sweeps(pool, redis, sweeps, realtime.sweep_seconds, stop),
+    ]
+
+
+BACKGROUND: dict[str, Background] = {"notifications": _notifications_background}
 
 
 def _serve_metrics(port: int, member: Consumer, redis: Redis, settings: Settings) -> None:
@@ -96,8 +123,12 @@ def consume(name: str, member: str | None) -> None:
         if realtime.metrics_port:
             _serve_metrics(realtime.metrics_port, runner, redis, settings)
         click.echo(f"consumer {name}: member {runner.member} reading {', '.join(runner.streams)}")
+        if name == "notifications" and not settings.email.smtp_host:
+            click.echo("e-mail: no SMTP server (DREAMSEED_EMAIL_SMTP_HOST): mails go to this log")
+        background = BACKGROUND.get(name)
+        extra = background(pool, redis, settings, stop) if background else []
         try:
-            await runner.run(stop)
+            await asyncio.gather(runner.run(stop), *extra)
         finally:
             await redis.aclose()
             await pool.close()

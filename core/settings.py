@@ -140,6 +140,40 @@ class RealtimeSettings:
     sse_max_seconds: float = 300.0
     #: `dreamseed consume` serves Prometheus metrics (lag, handled, dead letters) on this port.
     metrics_port: int = 0
+    #: The notifications consumer's periodic sweep (assignments due soon, dead letters to
+    #: admins) runs this often, in every member (they agree through PostgreSQL).
+    sweep_seconds: float = 60.0
+    #: "Due soon": an assignment due within this many hours reminds its students once.
+    due_soon_hours: float = 24.0
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    """Notifications by e-mail: the SMTP server, the digest and the queue (apis/notifications)."""
+
+    #: The SMTP server; empty: mails are written to the consumer's log instead (labelled so).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    #: Implicit TLS (SMTPS, usually port 465), or STARTTLS after connecting (usually 587).
+    use_tls: bool = False
+    start_tls: bool = False
+    #: Credentials (secrets: from the environment only); empty: no AUTH.
+    username: str = ""
+    password: str = ""
+    sender: str = "DreamSeed <no-reply@dreamseed.local>"
+    timeout_seconds: float = 10.0
+    #: Mails wait this long in the queue; more than `digest_threshold` of a user's waiting at
+    #: once are sent as one digest listing them.
+    digest_window_seconds: float = 120.0
+    digest_threshold: int = 3
+    #: Tries per mail (transient SMTP errors are retried at once with backoff, then the mail
+    #: waits `retry_seconds` and is tried again) before it is marked failed.
+    max_attempts: int = 5
+    retry_seconds: float = 60.0
+    #: How often the sender looks for mails that are due.
+    poll_seconds: float = 1.0
+    #: Links in mails are this base URL + the notification's API path.
+    link_base_url: str = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +235,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     tutor: TutorSettings = field(default_factory=TutorSettings)
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

@@ -20,7 +20,13 @@ from apis.deps import provide_principal
 from apis.gateway.principal import Principal
 from apis.notifications import services
 from apis.notifications.rules import wake_channel
-from apis.notifications.schemas import MarkedRead, Notification, NotificationPage, Preferences
+from apis.notifications.schemas import (
+    MarkedRead,
+    Notification,
+    NotificationPage,
+    Preferences,
+    QuietHours,
+)
 from apis.state import AppState
 from core.errors import InvalidInput
 
@@ -131,3 +137,16 @@ class NotificationsController(Controller):
         self, app_state: AppState, principal: Principal, data: Preferences
     ) -> Preferences:
         return await services.set_preferences(app_state, principal.user_id, data)
+
+    @get("/preferences/quiet-hours", opt={"action": "notifications.notification.read"})
+    async def get_quiet_hours(self, app_state: AppState, principal: Principal) -> QuietHours:
+        """Her quiet hours for e-mail (`enabled` false: none)."""
+        return await services.quiet_hours(app_state, principal.user_id)
+
+    @put("/preferences/quiet-hours", opt={"action": "notifications.notification.update"})
+    async def put_quiet_hours(
+        self, app_state: AppState, principal: Principal, data: QuietHours
+    ) -> QuietHours:
+        """Set her quiet hours (local `starts`-`ends` in `time_zone`; mails wait until they
+        end, in-app notifications still arrive), or turn them off with `enabled` false."""
+        return await services.set_quiet_hours(app_state, principal.user_id, data)

@@ -3,8 +3,15 @@
 Each rule reads one event (and what it needs from PostgreSQL) and names the recipients and what
 to tell them. `handle` runs inside the consumer's batch transaction (core.consumers): each
 notification row is written with its `notifications.notification.delivered.v1` outbox event, so an
-event makes its notifications exactly once. After the commit the recipients' open SSE streams are
-woken through Redis pub/sub (losing a wake-up only delays a stream until its next heartbeat).
+event makes its notifications exactly once. A recipient who lets the kind through by e-mail also
+gets a row in the mail queue `notifications.emails` in the same transaction (sent by
+apis.notifications.email). After the commit the recipients' open SSE streams are woken through
+Redis pub/sub (losing a wake-up only delays a stream until its next heartbeat).
+
+A notification about something no single event stands for (a calibration's promotion, made of one
+event per item; the due-soon reminders and dead-letter alerts of apis.notifications.sweeps) is
+keyed by a name-based UUID of what it is about (`source_uuid`) instead of an event id, so the
+unique key (user, kind, source) still makes it once.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+from uuid import NAMESPACE_URL, uuid5
 
 from psycopg import AsyncConnection
 from redis.asyncio import Redis
@@ -23,7 +31,7 @@ from core.events import NotificationDeliveredV1
 from core.ids import new_id
 
 NAME: Final = "notifications"
-DOMAINS: Final = ("assignments", "exams")
+DOMAINS: Final = ("assignments", "exams", "content")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +41,12 @@ class Note:
     title: str
     body: str
     link: str | None
+    source_id: str | None = None  # what it is about when not the event itself (source_uuid)
+
+
+def source_uuid(name: str) -> str:
+    """The stable id of a notification's subject that is not one event (`due_soon:<id>`)."""
+    return str(uuid5(NAMESPACE_URL, f"dreamseed:notifications:{name}"))
 
 
 Rule = Callable[[AsyncConnection[Any], StreamEvent], Awaitable[list[Note]]]
@@ -136,16 +150,50 @@ def _all(exam: dict[str, Any]) -> str:
     return f"All {exam['members']} students of the class finished."
 
 
+async def calibration_promoted(conn: AsyncConnection[Any], event: StreamEvent) -> list[Note]:
+    """The owner of a promoted item, once per calibration: a promotion commits one event per
+    item in one transaction, so the first of them already counts all of her items."""
+    p = event.payload
+    cur = await conn.execute(
+        "select i.owner_id::text as owner_id, a.role,"
+        " (select count(*) from content.item_parameters q join content.items j using (item_id)"
+        "   where q.calibration_id = %s and q.is_live and j.owner_id = i.owner_id) as items"
+        " from content.items i join users.accounts a on a.user_id = i.owner_id"
+        " where i.item_id = %s",
+        (p["calibration_id"], p["item_id"]),
+    )
+    row = await cur.fetchone()
+    if row is None or row["role"] not in ("teacher", "admin"):
+        return []
+    n = int(row["items"])
+    return [
+        Note(
+            row["owner_id"],
+            "calibration_promoted",
+            f"New item parameters are live: {p['calibration_id']}"[:300],
+            f"{n} of your items now use the parameters of calibration {p['calibration_id']}.",
+            None,
+            source_uuid(f"calibration_promoted:{p['calibration_id']}"),
+        )
+    ]
+
+
 RULES: Final[dict[str, Rule]] = {
     "assignments.assignment.created.v1": assignment_posted,
     "assignments.work.returned.v1": work_returned,
     "exams.attempt.completed.v1": exam_result_ready,
+    "content.item_parameters.promoted.v1": calibration_promoted,
 }
+#: Every kind a user can turn off per channel (the last three are made by rules above that are
+#: not 1:1 with an event, and by the periodic sweeps of apis.notifications.sweeps).
 KINDS: Final = (
     "assignment_posted",
     "submission_returned",
     "exam_result_ready",
     "exam_finished_by_class",
+    "assignment_due_soon",
+    "calibration_promoted",
+    "consumer_dead_letter",
 )
 
 
@@ -153,59 +201,90 @@ def wake_channel(prefix: str, user_id: str) -> str:
     return f"{prefix}notify:{user_id}"
 
 
-async def _muted(conn: AsyncConnection[Any], notes: list[Note]) -> set[tuple[str, str]]:
+async def _turned_off(conn: AsyncConnection[Any], notes: list[Note]) -> set[tuple[str, str, str]]:
+    """(user, kind, channel) turned off by the notes' recipients."""
     if not notes:
         return set()
     cur = await conn.execute(
-        "select user_id::text, kind from notifications.preferences"
-        " where channel = 'in_app' and not enabled and user_id = any(%s::uuid[])",
+        "select user_id::text, kind, channel from notifications.preferences"
+        " where not enabled and user_id = any(%s::uuid[])",
         ([n.user_id for n in notes],),
     )
-    return {(r["user_id"], r["kind"]) for r in await cur.fetchall()}
+    return {(r["user_id"], r["kind"], r["channel"]) for r in await cur.fetchall()}
 
 
-async def notify(conn: AsyncConnection[Any], event: StreamEvent, notes: list[Note]) -> list[str]:
-    """Store the notes (those the recipient did not turn off) with their events; who got one."""
-    muted = await _muted(conn, notes)
+async def notify(
+    conn: AsyncConnection[Any],
+    source_event_id: str,
+    notes: list[Note],
+    email_delay_seconds: float = 0.0,
+) -> list[str]:
+    """Store the notes in the inbox and the mail queue, each where its recipient did not turn it
+    off (in-app with its delivered event now; e-mail due after `email_delay_seconds`, the digest
+    window); the recipients who got an in-app notification."""
+    off = await _turned_off(conn, notes)
     sent: list[str] = []
     for note in notes:
-        if (note.user_id, note.kind) in muted:
-            continue
+        source = note.source_id or source_event_id
         notification_id = str(new_id())
-        cur = await conn.execute(
-            "insert into notifications.notifications (notification_id, user_id, kind, title,"
-            " body, link, source_event_id) values (%s, %s, %s, %s, %s, %s, %s)"
-            " on conflict (user_id, kind, source_event_id) do nothing returning created_at",
-            (
-                notification_id,
-                note.user_id,
-                note.kind,
-                note.title,
-                note.body,
-                note.link,
-                event.event_id,
-            ),
-        )
-        row = await cur.fetchone()
-        if row is None:
-            continue
-        await outbox.append(
-            conn,
-            NotificationDeliveredV1(
-                notification_id=notification_id,
-                recipient_id=note.user_id,
-                channel="in_app",
-                kind=note.kind,
-                source_event_id=event.event_id,
-                sent_at=row["created_at"],
-            ),
-        )
-        sent.append(note.user_id)
+        if (note.user_id, note.kind, "in_app") not in off:
+            cur = await conn.execute(
+                "insert into notifications.notifications (notification_id, user_id, kind, title,"
+                " body, link, source_event_id) values (%s, %s, %s, %s, %s, %s, %s)"
+                " on conflict (user_id, kind, source_event_id) do nothing returning created_at",
+                (
+                    notification_id,
+                    note.user_id,
+                    note.kind,
+                    note.title,
+                    note.body,
+                    note.link,
+                    source,
+                ),
+            )
+            row = await cur.fetchone()
+            if row is not None:
+                await outbox.append(
+                    conn,
+                    NotificationDeliveredV1(
+                        notification_id=notification_id,
+                        recipient_id=note.user_id,
+                        channel="in_app",
+                        kind=note.kind,
+                        source_event_id=source,
+                        sent_at=row["created_at"],
+                    ),
+                )
+                sent.append(note.user_id)
+        if (note.user_id, note.kind, "email") not in off:
+            await conn.execute(
+                "insert into notifications.emails (notification_id, user_id, kind, title, body,"
+                " link, source_event_id, due_at)"
+                " values (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
+                " on conflict (user_id, kind, source_event_id) do nothing",
+                (
+                    notification_id,
+                    note.user_id,
+                    note.kind,
+                    note.title,
+                    note.body,
+                    note.link,
+                    source,
+                    email_delay_seconds,
+                ),
+            )
     return sent
 
 
-def consumer(redis: Redis, prefix: str) -> ConsumerSpec:
-    """The notifications consumer over the assignments and exams streams."""
+async def wake(redis: Redis, prefix: str, recipients: list[str]) -> None:
+    """Tell the recipients' open streams that there is something new (after the commit)."""
+    now = datetime.now(UTC).isoformat()
+    for user_id in set(recipients):
+        await redis.publish(wake_channel(prefix, user_id), now)
+
+
+def consumer(redis: Redis, prefix: str, email_delay_seconds: float = 0.0) -> ConsumerSpec:
+    """The notifications consumer over the assignments, exams and content streams."""
 
     async def handle(
         conn: AsyncConnection[Any], event: StreamEvent
@@ -213,15 +292,14 @@ def consumer(redis: Redis, prefix: str) -> ConsumerSpec:
         rule = RULES.get(event.event_type)
         if rule is None:
             return None
-        recipients = await notify(conn, event, await rule(conn, event))
+        notes = await rule(conn, event)
+        recipients = await notify(conn, event.event_id, notes, email_delay_seconds)
         if not recipients:
             return None
 
-        async def wake() -> None:
-            now = datetime.now(UTC).isoformat()
-            for user_id in set(recipients):
-                await redis.publish(wake_channel(prefix, user_id), now)
+        async def woken() -> None:
+            await wake(redis, prefix, recipients)
 
-        return wake
+        return woken
 
     return ConsumerSpec(NAME, DOMAINS, handle)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Any
+from zoneinfo import available_timezones
 
 from apis.notifications.rules import KINDS
-from apis.notifications.schemas import Notification, NotificationPage, Preference, Preferences
+from apis.notifications.schemas import (
+    Notification,
+    NotificationPage,
+    Preference,
+    Preferences,
+    QuietHours,
+)
 from apis.state import AppState
 from core.db import Pool
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 
 _COLUMNS = "notification_id::text, seq, kind, title, body, link, created_at, read_at"
 CHANNELS = ("in_app", "email")
@@ -112,3 +120,47 @@ async def set_preferences(state: AppState, user_id: str, data: Preferences) -> P
                 (user_id, p.kind, p.channel, p.enabled),
             )
     return await preferences(state, user_id)
+
+
+async def quiet_hours(state: AppState, user_id: str) -> QuietHours:
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(
+            "select starts, ends, time_zone from notifications.quiet_hours where user_id = %s",
+            (user_id,),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        return QuietHours(enabled=False)
+    return QuietHours(True, row["starts"].strftime("%H:%M"), row["ends"].strftime("%H:%M"),
+                      row["time_zone"])  # fmt: skip
+
+
+def _clock(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+async def set_quiet_hours(state: AppState, user_id: str, data: QuietHours) -> QuietHours:
+    """Store (or, `enabled` false, remove) her quiet hours; 400 naming the field when the zone
+    is not an IANA time zone or the window is empty."""
+    if data.enabled:
+        if data.time_zone not in available_timezones():
+            raise InvalidInput(
+                f"time_zone: {data.time_zone[:64]!r} is not an IANA time zone (e.g. Asia/Seoul)"
+            )
+        if data.starts == data.ends:
+            raise InvalidInput("starts and ends: quiet hours must not start when they end")
+    async with state.pool.connection() as conn:
+        if not data.enabled:
+            await conn.execute(
+                "delete from notifications.quiet_hours where user_id = %s", (user_id,)
+            )
+        else:
+            await conn.execute(
+                "insert into notifications.quiet_hours (user_id, starts, ends, time_zone)"
+                " values (%s, %s, %s, %s) on conflict (user_id) do update set"
+                " starts = excluded.starts, ends = excluded.ends,"
+                " time_zone = excluded.time_zone, updated_at = now()",
+                (user_id, _clock(data.starts), _clock(data.ends), data.time_zone),
+            )
+    return await quiet_hours(state, user_id)

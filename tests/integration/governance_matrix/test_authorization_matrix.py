@@ -446,6 +446,13 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/analytics/classes/{class_id:uuid}/presence"): Case(
         EXAM_TEACHER, lambda w: (f"/api/v1/analytics/classes/{w.class_a}/presence", None)
     ),
+    ("GET", "/api/v1/notifications/preferences/quiet-hours"): Case(
+        EVERY_SIGNED_IN, lambda w: ("/api/v1/notifications/preferences/quiet-hours", None)
+    ),
+    ("PUT", "/api/v1/notifications/preferences/quiet-hours"): Case(
+        EVERY_SIGNED_IN,
+        lambda w: ("/api/v1/notifications/preferences/quiet-hours", {"enabled": False}),
+    ),
     # Sorted after every read of the lesson, so the reads above see it published.
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
         BANK_OWNER, lambda w: (f"/api/v1/lessons/{w.lesson_a}/unpublish", None)
