@@ -162,7 +162,8 @@ def test_student_is_forbidden(client: TestClient, settings: Settings, world: Wor
         "/", headers={**bearer(settings, world.student_id, "student"), "Accept": "application/json"}
     )
     assert index.status_code == 200
-    assert index.json()["pages"] == []
+    # a student's index lists only her own report
+    assert [p["name"] for p in index.json()["pages"]] == ["student_report"]
 
 
 def test_teacher_sees_only_her_classes(
@@ -201,7 +202,12 @@ def test_admin_sees_all_classes(client: TestClient, settings: Settings, world: W
     index = client.get(
         "/", headers={**bearer(settings, world.admin_id, "admin"), "Accept": "application/json"}
     )
-    assert [p["name"] for p in index.json()["pages"]] == ["attempts_per_day"]
+    assert [p["name"] for p in index.json()["pages"]] == [
+        "attempts_per_day",
+        "class_report",
+        "item_bank_health",
+        "student_report",
+    ]
 
 
 def test_login_sets_an_httponly_strict_cookie(client: TestClient, world: World) -> None:

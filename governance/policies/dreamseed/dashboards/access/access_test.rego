@@ -30,3 +30,13 @@ test_dashboard_access_hours if {
 	access.decision.reason == "outside_access_hours" with input as page("teacher", "attempts_per_day")
 		with data.config.access_hours as {"enabled": true, "timezone": "UTC", "windows": {"teacher": {"weekdays": [], "start_hour": 0, "end_hour": 24}}}
 }
+
+test_reports_by_role if {
+	access.decision.allow with input as page("teacher", "class_report")
+	access.decision.allow with input as page("teacher", "item_bank_health")
+	access.decision.allow with input as page("student", "student_report")
+	access.decision.allow with input as page("teacher", "student_report")
+	not access.decision.allow with input as page("student", "class_report")
+	not access.decision.allow with input as page("student", "item_bank_health")
+	not access.decision.allow with input as page("analyst", "student_report")
+}

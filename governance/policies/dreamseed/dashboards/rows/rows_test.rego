@@ -24,3 +24,24 @@ test_denied_page_shows_nothing if {
 test_page_without_dataset_shows_nothing if {
 	rows.filter == {"mode": "none"} with input as page({"user_id": "a", "role": "admin"}, "platform_health")
 }
+
+test_class_report_teacher_sees_her_classes_and_nothing_else if {
+	rows.filter == {"mode": "any", "conditions": [
+		{"column": "student_id", "values": ["t1"]},
+		{"column": "class_id", "values": ["c1"]},
+	]} with input as page(teacher, "class_report")
+	rows.filter == {"mode": "any", "conditions": [{"column": "student_id", "values": ["t2"]}]} with input as page({"user_id": "t2", "role": "teacher", "class_ids": []}, "class_report")
+}
+
+test_item_bank_health_teacher_sees_her_own_bank if {
+	rows.filter == {"mode": "any", "conditions": [{"column": "owner_id", "values": ["t1"]}]} with input as page(teacher, "item_bank_health")
+	rows.filter == {"mode": "all"} with input as page({"user_id": "a", "role": "admin"}, "item_bank_health")
+}
+
+test_student_report_student_sees_only_herself if {
+	student := {"user_id": "s1", "role": "student", "class_ids": ["c1"]}
+	rows.filter == {"mode": "any", "conditions": [{"column": "student_id", "values": ["s1"]}]} with input as page(student, "student_report")
+	rows.filter == {"mode": "none"} with input as page(student, "class_report")
+	rows.filter == {"mode": "none"} with input as page(student, "item_bank_health")
+	rows.filter == {"mode": "none"} with input as page({"user_id": "x", "role": "analyst"}, "student_report")
+}

@@ -1,0 +1,491 @@
+"""Item bank health for teachers and psychometricians: per item classical statistics (facility,
+point-biserial, distractor analysis by score group), IRT parameters with standard errors, item
+characteristic and information curves, test information of an exam, S-X² fit flags, drift
+across calibration versions, exposure against the exam's target, and pilot items' progress
+toward calibration. Filters: item status, exam (persisted in the URL).
+
+Marts: `agg_item_bank_health` (the page's policy dataset, one row per item), `agg_item_distractors`,
+`agg_item_calibration_history`. Curves are computed here from the live parameters
+(content.item_parameters: every threshold of graded items) with `psychometrics`. The row filter
+(a teacher: the items she owns) is carried to every query by `owner_id`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from htmltools import Tag, TagChild
+from psycopg import sql
+from shiny import App, Inputs, Outputs, Session, reactive, render, ui
+from starlette.requests import Request
+
+from dashboards.access import PageAccess
+from dashboards.auth import current_user
+from dashboards.components import (
+    Column,
+    as_float,
+    card,
+    chart,
+    data_table,
+    empty_state,
+    filter_select,
+    grid,
+    kpis,
+    pct,
+    prefilled,
+    query_choice,
+)
+from dashboards.pages.base import (
+    PRELOAD_SCOPE_KEY,
+    PageContext,
+    PageSpec,
+    page_access,
+    page_layout,
+    session_access,
+)
+from dashboards.pages.scope import scoped_sql, short_id
+from psychometrics import ItemParameters, category_probabilities, item_information
+
+NAME = "item_bank_health"
+TITLE = "Item bank health"
+DESCRIPTION = (
+    "Per item: facility, point-biserial, distractors, IRT parameters with standard errors,"
+    " S-X² fit, drift, exposure and pilot progress; item and test information curves."
+)
+ALL = "all"
+STATUSES = {ALL: "All items", "operational": "Operational", "pilot": "Pilot", "retired": "Retired"}
+OWNER = {"owner_id": "owner_id"}
+MAX_ROWS = 5_000
+MAX_CURVES = 40
+THETA = np.linspace(-4.0, 4.0, 81)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    status: str = ALL
+    exam_id: str = ""
+
+
+@dataclass(slots=True)
+class BankView:
+    filters: Filters
+    exams: dict[str, str] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)  # live rows (all thresholds)
+    exam_item_ids: list[str] = field(default_factory=list)
+    distractors: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def load_view(ctx: PageContext, access: PageAccess, f: Filters) -> BankView:
+    fetch = ctx.resources.fetch_all
+    rf = access.row_filter
+    status = f.status if f.status in STATUSES else ALL
+    view = BankView(Filters(status, f.exam_id))
+    p, pp = scoped_sql(rf, OWNER, alias="e")
+    exams = await fetch(
+        sql.SQL(
+            "select e.exam_id::text as exam_id, e.title from exams.exams e where {p}"
+            " order by e.created_at desc, e.title limit 500"
+        ).format(p=p),
+        pp,
+    )
+    view.exams = {str(r["exam_id"]): str(r["title"]) for r in exams}
+    exam = f.exam_id if f.exam_id in view.exams else next(iter(view.exams), "")
+    view.filters = Filters(status, exam)
+    st = None if status == ALL else status
+    p, pp = scoped_sql(rf, OWNER, alias="h")
+    view.items = await fetch(
+        sql.SQL(
+            "select h.* from analytics.agg_item_bank_health h where {p}"
+            " and (%s::text is null or h.item_status = %s)"
+            " order by h.is_sx2_misfit desc, h.is_over_exposed desc, h.response_count desc"
+            " limit {n}"
+        ).format(p=p, n=sql.Literal(MAX_ROWS)),
+        [*pp, st, st],
+    )
+    p, pp = scoped_sql(rf, OWNER, alias="i")
+    view.params = await fetch(
+        sql.SQL(
+            "select p.item_id::text as item_id, p.model, p.a, p.c, p.d from"
+            " content.item_parameters p join content.items i on i.item_id = p.item_id"
+            " where p.is_live and {p} and (%s::text is null or i.status = %s)"
+            " order by p.item_id limit {n}"
+        ).format(p=p, n=sql.Literal(MAX_ROWS)),
+        [*pp, st, st],
+    )
+    if exam:
+        rows = await fetch(
+            "select item_ids::text[] as item_ids from exams.exams where exam_id::text = %s",
+            (exam,),
+        )
+        view.exam_item_ids = list(rows[0]["item_ids"]) if rows else []
+        p, pp = scoped_sql(rf, OWNER, alias="d")
+        view.distractors = await fetch(
+            sql.SQL(
+                "select d.item_id::text as item_id, d.score_group, d.choice, d.is_key,"
+                " d.chosen_count, d.share from analytics.agg_item_distractors d"
+                " where d.exam_id::text = %s and {p}"
+                " order by d.item_id, d.choice, d.score_group limit {n}"
+            ).format(p=p, n=sql.Literal(MAX_ROWS)),
+            [exam, *pp],
+        )
+    p, pp = scoped_sql(rf, OWNER, alias="c")
+    view.history = await fetch(
+        sql.SQL(
+            "select c.item_id::text as item_id, c.param_version, c.calibration_id, c.irt_model,"
+            " c.a, c.se_a, c.b, c.se_b, c.sx2, c.sx2_p, c.is_sx2_misfit, c.drift_a, c.drift_b,"
+            " c.calibration_response_count, c.is_live, c.created_at"
+            " from analytics.agg_item_calibration_history c where {p}"
+            " and (%s::text is null or c.item_status = %s)"
+            " order by c.created_at desc, c.item_id limit {n}"
+        ).format(p=p, n=sql.Literal(MAX_ROWS)),
+        [*pp, st, st],
+    )
+    return view
+
+
+def filters_from(request: Request) -> Filters:
+    return Filters(
+        query_choice(request, "status", STATUSES, ALL), request.query_params.get("exam", "")
+    )
+
+
+async def preload(ctx: PageContext, access: PageAccess, request: Request) -> BankView:
+    return await load_view(ctx, access, filters_from(request))
+
+
+# -- psychometrics -----------------------------------------------------------------------------
+
+
+def bank_parameters(rows: list[dict[str, Any]]) -> ItemParameters | None:
+    """Live parameters as one ItemParameters (NaN-padded intercepts); None without rows.
+
+    The 3PL's c is kept; models are mixed only as far as psychometrics allows (a bank is
+    calibrated under one model), so the most common model is used for the whole set."""
+    if not rows:
+        return None
+    models = [str(r["model"]) for r in rows]
+    model = max(set(models), key=models.count)
+    width = max(len(r["d"] or [0.0]) for r in rows)
+    d = np.full((len(rows), width), np.nan)
+    for j, r in enumerate(rows):
+        values = [float(x) for x in (r["d"] or [0.0])]
+        d[j, : len(values)] = values
+    return ItemParameters(
+        model=model,
+        a=np.array([float(r["a"]) for r in rows]),
+        d=d,
+        c=np.array([float(r["c"] or 0.0) for r in rows]),
+        names=tuple(str(r["item_id"]) for r in rows),
+    )
+
+
+def expected_scores(items: ItemParameters) -> np.ndarray:
+    """Item characteristic curves: expected item score Σ_k k·P_jk(θ), shape (J, Q)."""
+    p = category_probabilities(items, THETA)
+    k = np.arange(p.shape[1], dtype=np.float64)[None, :, None]
+    return np.asarray((p * k).sum(axis=1), dtype=np.float64)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+
+def _num(value: Any, digits: int = 2) -> str:
+    x = as_float(value)
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _pm(value: Any, se: Any) -> str:
+    if as_float(value) is None:
+        return "—"
+    return _num(value) if as_float(se) is None else f"{_num(value)} ± {_num(se)}"
+
+
+ITEM_COLUMNS = (
+    Column("item", "item"),
+    Column("item_status", "status"),
+    Column("skills", "skills"),
+    Column("response_count", "responses", "number"),
+    Column("facility", "facility", "number", fmt=_num),
+    Column("point_biserial", "point-biserial", "number", fmt=_num),
+    Column("a_se", "a ± SE"),
+    Column("b_se", "b ± SE"),
+    Column("sx2_p", "S-X² p", "number", fmt=lambda v: _num(v, 3)),
+    Column("fit", "fit"),
+    Column("drift_b", "drift b", "number", fmt=_num),
+    Column("exposure", "exposure / target"),
+    Column("progress", "pilot progress"),
+)
+
+
+def items_table(view: BankView) -> Tag:
+    rows = [
+        {
+            **r,
+            "item": short_id(str(r["item_id"])),
+            "a_se": _pm(r["a"], r["se_a"]),
+            "b_se": _pm(r["b"], r["se_b"]),
+            "fit": "misfit" if r["is_sx2_misfit"] else ("ok" if r["sx2_p"] is not None else "—"),
+            "exposure": (
+                "—"
+                if r["max_exposure_rate"] is None
+                else f"{pct(as_float(r['max_exposure_rate']))} / {pct(as_float(r['exposure_target']))}"
+                + (" over" if r["is_over_exposed"] else "")
+            ),
+            "progress": (
+                "—"
+                if r["calibration_progress"] is None
+                else f"{r['response_count']} / {r['calibration_min_responses']}"
+                f" ({pct(as_float(r['calibration_progress']), 0)})"
+            ),
+        }
+        for r in view.items
+    ]
+    return data_table(
+        "bank-items",
+        ITEM_COLUMNS,
+        rows,
+        caption="Items, misfitting and over-exposed first",
+        empty="no items in your bank match this filter.",
+        csv_name="item_bank_health.csv",
+    )
+
+
+def curves(view: BankView) -> TagChild:
+    items = bank_parameters(view.params[:MAX_CURVES])
+    if items is None:
+        return empty_state("no calibrated items match this filter; curves need live parameters.")
+    icc, info = expected_scores(items), item_information(items, THETA)
+    fig_icc, fig_info = go.Figure(), go.Figure()
+    for j, name in enumerate(items.names):
+        fig_icc.add_scatter(x=THETA, y=icc[j], mode="lines", name=short_id(name))
+        fig_info.add_scatter(x=THETA, y=info[j], mode="lines", name=short_id(name))
+    fig_icc.update_layout(
+        xaxis={"title": {"text": "θ"}}, yaxis={"title": {"text": "expected score"}}
+    )
+    fig_info.update_layout(xaxis={"title": {"text": "θ"}}, yaxis={"title": {"text": "information"}})
+    note = f" (first {MAX_CURVES} items)" if len(view.params) > MAX_CURVES else ""
+    return grid(
+        card("Item characteristic curves", chart(fig_icc, f"Expected item score by θ{note}.")),
+        card("Item information", chart(fig_info, f"Fisher information by θ{note}.")),
+    )
+
+
+def test_information_chart(view: BankView) -> TagChild:
+    if not view.filters.exam_id:
+        return empty_state("you have no exams yet.")
+    wanted = set(view.exam_item_ids)
+    rows = [r for r in view.params if r["item_id"] in wanted]
+    items = bank_parameters(rows)
+    if items is None:
+        return empty_state("none of this exam's items has live parameters yet.")
+    info = item_information(items, THETA).sum(axis=0)
+    fig = go.Figure()
+    fig.add_scatter(x=THETA, y=info, mode="lines", name="test information")
+    fig.add_scatter(
+        x=THETA, y=1 / np.sqrt(np.maximum(info, 1e-9)), mode="lines", name="SE(θ)", yaxis="y2"
+    )
+    fig.update_layout(
+        xaxis={"title": {"text": "θ"}},
+        yaxis={"title": {"text": "information"}},
+        yaxis2={"title": {"text": "SE(θ)"}, "overlaying": "y", "side": "right"},
+    )
+    title = view.exams.get(view.filters.exam_id, "")
+    return chart(
+        fig, f"Test information of {title} ({len(rows)} calibrated items) and SE(θ) = 1/√I(θ)."
+    )
+
+
+DISTRACTOR_COLUMNS = (
+    Column("item", "item"),
+    Column("option", "option"),
+    Column("lower", "lower third", "number", fmt=pct),
+    Column("middle", "middle third", "number", fmt=pct),
+    Column("upper", "upper third", "number", fmt=pct),
+    Column("chosen", "answers", "number"),
+)
+
+
+def distractor_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (item, option) with the share choosing it in each score group."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (str(r["item_id"]), int(r["choice"]))
+        row = out.setdefault(
+            key,
+            {
+                "item": short_id(key[0]),
+                "option": f"{chr(65 + key[1]) if key[1] < 26 else key[1]}"
+                + (" (key)" if r["is_key"] else ""),
+                "chosen": 0,
+            },
+        )
+        row[str(r["score_group"])] = as_float(r["share"])
+        row["chosen"] += int(r["chosen_count"])
+    return [out[k] for k in sorted(out)]
+
+
+def distractor_table(view: BankView) -> Tag:
+    return data_table(
+        "bank-distractors",
+        DISTRACTOR_COLUMNS,
+        distractor_rows(view.distractors),
+        caption="Share choosing each option, by score group (thirds of the exam's attempts)",
+        empty="no completed attempts at this exam yet.",
+        csv_name="item_distractors.csv",
+    )
+
+
+HISTORY_COLUMNS = (
+    Column("item", "item"),
+    Column("param_version", "version", "number"),
+    Column("calibration_id", "calibration"),
+    Column("a_se", "a ± SE"),
+    Column("b_se", "b ± SE"),
+    Column("drift_a", "drift a", "number", fmt=_num),
+    Column("drift_b", "drift b", "number", fmt=_num),
+    Column("sx2_p", "S-X² p", "number", fmt=lambda v: _num(v, 3)),
+    Column("calibration_response_count", "responses", "number"),
+    Column("live", "live"),
+    Column("created_at", "written", "date"),
+)
+
+
+def history_table(view: BankView) -> Tag:
+    rows = [
+        {
+            **r,
+            "item": short_id(str(r["item_id"])),
+            "a_se": _pm(r["a"], r["se_a"]),
+            "b_se": _pm(r["b"], r["se_b"]),
+            "live": "live" if r["is_live"] else "",
+        }
+        for r in view.history
+    ]
+    return data_table(
+        "bank-history",
+        HISTORY_COLUMNS,
+        rows,
+        caption="Calibration versions, newest first, with drift from the previous version",
+        empty="no calibration has written parameters for your items yet.",
+        csv_name="item_calibration_history.csv",
+    )
+
+
+def exposure_and_pilots(view: BankView) -> TagChild:
+    exposed = [r for r in view.items if r["max_exposure_rate"] is not None]
+    pilots = [r for r in view.items if r["calibration_progress"] is not None]
+    parts: list[TagChild] = []
+    if exposed:
+        fig = go.Figure()
+        fig.add_bar(
+            x=[short_id(str(r["item_id"])) for r in exposed],
+            y=[as_float(r["max_exposure_rate"]) for r in exposed],
+            name="exposure rate",
+        )
+        fig.add_scatter(
+            x=[short_id(str(r["item_id"])) for r in exposed],
+            y=[as_float(r["exposure_target"]) for r in exposed],
+            mode="markers",
+            name="target",
+        )
+        fig.update_layout(yaxis={"title": {"text": "share of attempts"}, "range": [0, 1]})
+        parts.append(
+            card("Exposure", chart(fig, "Highest exposure in an adaptive exam vs its target."))
+        )
+    else:
+        parts.append(card("Exposure", empty_state("no adaptive exam has shown these items yet.")))
+    if pilots:
+        fig = go.Figure()
+        fig.add_bar(
+            x=[short_id(str(r["item_id"])) for r in pilots],
+            y=[int(r["response_count"]) for r in pilots],
+            name="responses",
+        )
+        fig.add_scatter(
+            x=[short_id(str(r["item_id"])) for r in pilots],
+            y=[int(r["calibration_min_responses"]) for r in pilots],
+            mode="markers",
+            name="needed for calibration",
+        )
+        fig.update_layout(yaxis={"title": {"text": "responses"}})
+        parts.append(
+            card("Pilot items", chart(fig, "Responses so far vs the calibration minimum."))
+        )
+    else:
+        parts.append(card("Pilot items", empty_state("no pilot items match this filter.")))
+    return grid(*parts)
+
+
+def view_body(view: BankView) -> TagChild:
+    if not view.items:
+        return empty_state(
+            "no items to report on: your items appear here once they are in the bank and the"
+            " marts are refreshed (`dreamseed pipeline`)."
+        )
+    calibrated = sum(1 for r in view.items if r["live_version"] is not None)
+    return ui.TagList(
+        kpis(
+            ("Items", str(len(view.items))),
+            ("Calibrated", str(calibrated)),
+            ("S-X² misfit", str(sum(1 for r in view.items if r["is_sx2_misfit"])), "p < 0.01"),
+            ("Over-exposed", str(sum(1 for r in view.items if r["is_over_exposed"]))),
+            ("Pilot items", str(sum(1 for r in view.items if r["is_pilot"]))),
+        ),
+        card("Items", items_table(view)),
+        curves(view),
+        grid(
+            card("Test information", test_information_chart(view)),
+            card("Distractors", distractor_table(view)),
+        ),
+        exposure_and_pilots(view),
+        card("Calibration history and drift", history_table(view)),
+    )
+
+
+def filter_bar(view: BankView) -> list[TagChild]:
+    exams = view.exams or {"": "(no exams)"}
+    return [
+        filter_select("status", "Items", STATUSES, view.filters.status),
+        filter_select("exam", "Exam (test information, distractors)", exams, view.filters.exam_id),
+    ]
+
+
+def page_ui(request: Request) -> Tag | ui.TagList:
+    view = request.scope.get(PRELOAD_SCOPE_KEY)
+    if not isinstance(view, BankView) or page_access(request.scope) is None:
+        return ui.TagList(ui.p("Not available."))
+    return page_layout(
+        request,
+        TITLE,
+        prefilled(ui.output_ui("bank"), view_body(view)),
+        user=current_user(request.scope),
+        description=DESCRIPTION,
+        filters=filter_bar(view),
+    )
+
+
+def build(ctx: PageContext) -> App:
+    def server(input: Inputs, output: Outputs, session: Session) -> None:
+        access = session_access(session)
+
+        @reactive.calc
+        async def current() -> BankView:
+            if access is None:  # fail closed
+                return BankView(Filters())
+            return await load_view(ctx, access, Filters(str(input.status()), str(input.exam())))
+
+        @render.ui
+        async def bank() -> TagChild:
+            return view_body(await current())
+
+    app = App(page_ui, server)
+    app.sanitize_errors = True
+    return app
+
+
+PAGE = PageSpec(name=NAME, title=TITLE, description=DESCRIPTION, build=build, preload=preload)
