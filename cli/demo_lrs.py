@@ -15,6 +15,7 @@ import httpx
 ACCOUNTS = "http://dreamseed.invalid/accounts"
 ACTIVITY = "http://demo.dreamseed.school/h5p/quarters"
 VERBS = ("launched", "attempted", "answered", "completed")
+SKILLS_EXTENSION = "urn:dreamseed:skills"
 
 
 def _statement(user_id: str, verb: str, registration: str, step: int) -> dict[str, Any]:
@@ -27,6 +28,8 @@ def _statement(user_id: str, verb: str, registration: str, step: int) -> dict[st
             "definition": {
                 "name": {"en-US": "Quarters (H5P)"},
                 "type": "http://adlnet.gov/expapi/activities/lesson",
+                # the skills the marts join it to (agg_activity_outcomes.skills)
+                "extensions": {SKILLS_EXTENSION: ["number"]},
             },
         },
         "context": {

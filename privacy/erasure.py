@@ -28,6 +28,7 @@ from psycopg.types.json import Jsonb
 
 from core.settings import Settings
 from governance.inventory import load as load_inventory
+from lake.pseudonym import pseudonymize
 from privacy import lake_erasure, postgres, redis_keys, requests
 from privacy.objects import Objects
 
@@ -72,12 +73,17 @@ def _step_media(conn: psycopg.Connection[Any], objects: Objects, user_id: str) -
 
 def _step_postgres(
     conn: psycopg.Connection[Any],
+    settings: Settings,
     inventory: Mapping[str, Any],
     subject: postgres.Subject,
     tombstone: str,
 ) -> dict[str, Any]:
+    keys = postgres.Keys(
+        pseudonymize(settings.pseudonym_key, subject.user_id),
+        pseudonymize(settings.pseudonym_key, tombstone),
+    )
     with conn.transaction():
-        done = postgres.erase_rows(conn, inventory, subject, tombstone, skip=OWN_TABLES)
+        done = postgres.erase_rows(conn, inventory, subject, tombstone, skip=OWN_TABLES, keys=keys)
     return {t.table: t.rows for t in done if t.rows}
 
 
@@ -171,7 +177,7 @@ def _run_step(
     if step == "media":
         return _step_media(conn, objects, user_id)
     if step == "postgres":
-        return _step_postgres(conn, inventory, subject, tombstone)
+        return _step_postgres(conn, settings, inventory, subject, tombstone)
     if step == "lake":
         return lake_erasure.erase_lake(settings, inventory, subject, tombstone, conn, request, hook)
     if step == "redis":

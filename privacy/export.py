@@ -131,7 +131,8 @@ def run_export(settings: Settings, request_id: str) -> ExportResult:
             requests.start_step(conn, request_id, "postgres")
             with conn.transaction():  # one consistent view of every table
                 conn.execute("set transaction isolation level repeatable read")
-                pg_rows = postgres.export_rows(conn, inventory, user_id)
+                keys = postgres.Keys(pseudonymize(settings.pseudonym_key, user_id))
+                pg_rows = postgres.export_rows(conn, inventory, user_id, keys)
                 subject = postgres.find_subject(conn, user_id)
                 files = media_files(conn, objects, user_id)
             requests.start_step(conn, request_id, "lake")

@@ -9,6 +9,11 @@ exported and erased without code changes.
 Erasure follows each entry's `on_erasure`: `delete` removes the rows; `sever` points identity
 columns at a tombstone account (a new random id with no e-mail or name, so foreign keys hold and
 learning rows still count), clears free text and replaces the id inside JSON documents.
+
+A subject column named `*_key` holds a pseudonym (HMAC of the id, `lake.pseudonym`), as in the
+lake: the lake's tables copied into PostgreSQL (`lake_silver.*`, for dbt). Her rows there are those
+equal to her key (`keys.subject`); erasure (`rewrite`, as in the lake) replaces it by the
+tombstone's key (`keys.tombstone`), so the copy agrees with the rewritten lake.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from psycopg import sql
 from governance.inventory import NOT_PERSONAL
 
 CREDENTIAL = "credential"
+PSEUDONYM_SUFFIX = "_key"
 FREE_TEXT = ("free_text", "free_text_to_model")
 ACCOUNTS = "users.accounts"
 
@@ -35,6 +41,18 @@ class Subject:
     email: str | None
     display_name: str | None
     role: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Pseudonyms (lake.pseudonym) of the subject's id and of her tombstone's id."""
+
+    subject: str
+    tombstone: str | None = None
+
+
+def is_pseudonym(column: str) -> bool:
+    return column.endswith(PSEUDONYM_SUFFIX)
 
 
 def find_subject(conn: psycopg.Connection[Any], user_id: str) -> Subject:
@@ -84,9 +102,20 @@ def _direct(column: str, kind: str, user_id: str) -> tuple[sql.Composable, list[
 
 
 def subject_predicate(
-    subject_column: str, types: Mapping[str, Mapping[str, str]], table: str, user_id: str
+    subject_column: str,
+    types: Mapping[str, Mapping[str, str]],
+    table: str,
+    user_id: str,
+    keys: Keys | None = None,
 ) -> tuple[sql.Composable, list[Any]]:
-    """SQL that is true for the rows of `table` that `subject_column` ties to `user_id`."""
+    """SQL that is true for the rows of `table` that `subject_column` ties to `user_id` (a
+    pseudonym column: to her key; without `keys`, to nothing)."""
+    if is_pseudonym(subject_column):
+        if keys is None:
+            return sql.SQL("false"), []
+        return sql.SQL("{} = {}").format(sql.Identifier(subject_column), sql.Placeholder()), [
+            keys.subject
+        ]
     if " -> " not in subject_column:
         return _direct(subject_column, _base(types[table][subject_column]), user_id)
     local, target = subject_column.split(" -> ", 1)
@@ -99,11 +128,15 @@ def subject_predicate(
 
 
 def any_subject(
-    entry: Mapping[str, Any], types: Mapping[str, Mapping[str, str]], table: str, user_id: str
+    entry: Mapping[str, Any],
+    types: Mapping[str, Mapping[str, str]],
+    table: str,
+    user_id: str,
+    keys: Keys | None = None,
 ) -> tuple[sql.Composable, list[Any]]:
     parts, params = [], []
     for column in entry["subject_columns"]:
-        part, more = subject_predicate(column, types, table, user_id)
+        part, more = subject_predicate(column, types, table, user_id, keys)
         parts.append(sql.SQL("({})").format(part))
         params += more
     return sql.SQL(" or ").join(parts), params
@@ -115,16 +148,20 @@ def personal_tables(inventory: Mapping[str, Any]) -> dict[str, Mapping[str, Any]
 
 
 def export_rows(
-    conn: psycopg.Connection[Any], inventory: Mapping[str, Any], user_id: str
+    conn: psycopg.Connection[Any],
+    inventory: Mapping[str, Any],
+    user_id: str,
+    keys: Keys | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every row the inventory ties to the subject, per table, credentials left out."""
+    """Every row the inventory ties to the subject, per table, credentials left out (rows under
+    her pseudonym only when `keys` are given)."""
     types = column_types(conn)
     found: dict[str, list[dict[str, Any]]] = {}
     for table, entry in personal_tables(inventory).items():
         if table not in types:
             continue  # a table of a migration this database has not applied yet
         columns = [c for c, kind in entry["columns"].items() if kind != CREDENTIAL]
-        where, params = any_subject(entry, types, table, user_id)
+        where, params = any_subject(entry, types, table, user_id, keys)
         query = sql.SQL("select {} from {} where {}").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in columns), _table(table), where
         )
@@ -138,16 +175,25 @@ def _sever_assignments(
     types: Mapping[str, str],
     subject: Subject,
     tombstone: str,
+    keys: Keys | None = None,
 ) -> tuple[list[sql.Composable], list[Any]]:
     """SET clauses: identity subject columns -> tombstone, free text -> NULL, ids in JSON
-    documents and arrays replaced."""
+    documents and arrays replaced, her pseudonym -> the tombstone's."""
     sets: list[sql.Composable] = []
     params: list[Any] = []
     direct = {c for c in entry["subject_columns"] if " -> " not in c}
     for column, kind in entry["columns"].items():
         col = sql.Identifier(column)
         kind_of = _base(types[column])
-        if kind in FREE_TEXT:
+        if column in direct and is_pseudonym(column):
+            if keys is not None and keys.tombstone is not None:
+                sets.append(
+                    sql.SQL("{} = case when {} = {} then {} else {} end").format(
+                        col, col, sql.Placeholder(), sql.Placeholder(), col
+                    )
+                )
+                params += [keys.subject, keys.tombstone]
+        elif kind in FREE_TEXT:
             # Cleared; a NOT NULL text column keeps a placeholder instead.
             cleared = sql.SQL("'erased'") if types[column].endswith("!") else sql.SQL("null")
             sets.append(sql.SQL("{} = {}").format(col, cleared))
@@ -225,9 +271,11 @@ def erase_rows(
     tombstone: str,
     *,
     skip: Sequence[str] = (),
+    keys: Keys | None = None,
 ) -> list[TableErasure]:
     """Apply every table's `on_erasure` to the subject's rows (in the caller's transaction).
-    `users.accounts` goes last: severed rows point at the tombstone first."""
+    `users.accounts` goes last: severed rows point at the tombstone first. Rows under her
+    pseudonym are rewritten only when `keys` (hers and the tombstone's) are given."""
     types = column_types(conn)
     if subject.role is not None:
         make_tombstone(conn, subject, tombstone)
@@ -238,12 +286,12 @@ def erase_rows(
         if table not in types or table in skip:
             continue
         entry = tables[table]
-        where, where_params = any_subject(entry, types, table, subject.user_id)
+        where, where_params = any_subject(entry, types, table, subject.user_id, keys)
         if entry["on_erasure"] == "delete":
             query = sql.SQL("delete from {} where {}").format(_table(table), where)
             rows = conn.execute(query, where_params).rowcount
         else:
-            sets, set_params = _sever_assignments(entry, types[table], subject, tombstone)
+            sets, set_params = _sever_assignments(entry, types[table], subject, tombstone, keys)
             if not sets:
                 continue
             query = sql.SQL("update {} set {} where {}").format(
@@ -255,7 +303,11 @@ def erase_rows(
 
 
 def remaining_rows(
-    conn: psycopg.Connection[Any], inventory: Mapping[str, Any], user_id: str
+    conn: psycopg.Connection[Any],
+    inventory: Mapping[str, Any],
+    user_id: str,
+    keys: Keys | None = None,
 ) -> dict[str, int]:
     """Tables that still hold rows tied to `user_id` (empty after an erasure)."""
-    return {t: len(rows) for t, rows in export_rows(conn, inventory, user_id).items() if rows}
+    found = export_rows(conn, inventory, user_id, keys)
+    return {t: len(rows) for t, rows in found.items() if rows}

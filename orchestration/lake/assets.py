@@ -171,11 +171,31 @@ def tutor_turns_copy(
     return dg.MaterializeResult(metadata={"rows_added": added})
 
 
+@dg.asset(
+    key=[SCHEMA, "learning_records"],
+    group_name="lake_silver",
+    kinds={"iceberg", "postgres"},
+    deps=["learning_records"],
+    description=(
+        "The lake's learning_records (xAPI statements) copied into PostgreSQL "
+        "(lake_silver.learning_records) for the dbt LRS marts, exactly once by event_id; "
+        "pseudonymised (student_key, actor_key), no free text."
+    ),
+)
+def learning_records_copy(
+    context: dg.AssetExecutionContext, lake: dg.ResourceParam[LakeResource]
+) -> dg.MaterializeResult[None]:
+    added = copy_to_postgres(lake.settings, "learning_records")
+    context.log.info(f"copied {added} new learning records to {SCHEMA}.learning_records")
+    return dg.MaterializeResult(metadata={"rows_added": added})
+
+
 lake_assets = [
     outbox_events,
     silver_tables,
     policy_decisions,
     dimension_snapshots,
     tutor_turns_copy,
+    learning_records_copy,
 ]
 lake_jobs = [silver_backfill]

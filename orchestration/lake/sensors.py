@@ -6,6 +6,7 @@ import time
 import dagster as dg
 
 from orchestration.lake.assets import (
+    learning_records_copy,
     outbox_events,
     policy_decisions,
     silver_tables,
@@ -20,11 +21,12 @@ RETRY_WINDOW_SECONDS = 300
 
 @dg.sensor(
     name="outbox_events_sensor",
-    target=[outbox_events, silver_tables, tutor_turns_copy],
+    target=[outbox_events, silver_tables, tutor_turns_copy, learning_records_copy],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Requests outbox_events + silver tables (+ the tutor turns' copy for dbt) when final "
+        "Requests outbox_events + silver tables (+ the tutor turns' and learning records' copies "
+        "for dbt) when final "
         "outbox rows await ingestion, or the silver tables alone when bronze is ahead of them."
     ),
 )
@@ -44,7 +46,11 @@ def outbox_events_sensor(
             run_requests=[
                 dg.RunRequest(
                     run_key=f"silver-{horizon}-{window}",
-                    asset_selection=[*silver_tables.keys, *tutor_turns_copy.keys],
+                    asset_selection=[
+                        *silver_tables.keys,
+                        *tutor_turns_copy.keys,
+                        *learning_records_copy.keys,
+                    ],
                 )
             ],
             cursor=str(horizon),

@@ -16,11 +16,13 @@ from core.settings import Settings
 from lake.decisions import ship_decisions
 from lake.ingest import ingest_outbox
 from lake.silver import derive_silver
+from lake.warehouse import COPIES, copy_to_postgres
 from privacy.lake_erasure import bronze_horizon
 
 
-def ship(settings: Settings, timeout: float = 120.0) -> None:
-    """One more snapshot per table, repeated until bronze holds every event written so far."""
+def ship(settings: Settings, timeout: float = 120.0, *, copies: bool = False) -> None:
+    """One more snapshot per table, repeated until bronze holds every event written so far;
+    with `copies`, then the silver tables' copies in PostgreSQL (`lake_silver.*`, for dbt)."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         row = conn.execute("select max(txid::text::bigint) from events.outbox").fetchone()
     needed = int(row[0]) if row and row[0] is not None else 0
@@ -30,6 +32,8 @@ def ship(settings: Settings, timeout: float = 120.0) -> None:
         derive_silver(settings, advance_idle=True)
         ship_decisions(settings)
         if bronze_horizon(settings) > needed:
+            for table in COPIES if copies else ():
+                copy_to_postgres(settings, table)
             return
         assert time.monotonic() < deadline, "the lake did not catch up with the outbox"
         time.sleep(0.5)

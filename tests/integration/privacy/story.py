@@ -131,5 +131,5 @@ def make_student(api: httpx.Client, settings: Settings, name: str) -> Student:
     )
     path = f"/api/v1/assignments/{essay['assignment_id']}/students/{student_id}"
     ok(api.post(f"{path}/grade", json={"points": 15, "feedback": f"Good, {name}."}, headers=t))
-    ship(settings)  # snapshot 4: her submission
+    ship(settings, copies=True)  # snapshot 4: her submission; the lake_silver copies
     return Student(student_id, email, name, attempt["attempt_id"], media_id, s, t)
