@@ -22,10 +22,26 @@ async def _taught_classes(state: AppState, user_id: str) -> tuple[str, ...]:
         return tuple(r[0] for r in await cur.fetchall())
 
 
+async def classes_of(state: AppState, user_id: str) -> list[str]:
+    """The classes a user belongs to: as a student (memberships) or as the class's teacher."""
+    async with state.pool.connection() as conn:
+        cur = await tuples(conn).execute(
+            "select class_id::text from classes.memberships where student_id = %s"
+            " union select class_id::text from classes.classes where teacher_id = %s",
+            (user_id, user_id),
+        )
+        return sorted(r[0] for r in await cur.fetchall())
+
+
 async def decide(
-    state: AppState, principal: Principal, action: str, about_user_id: str | None = None
+    state: AppState,
+    principal: Principal,
+    action: str,
+    about_user_id: str | None = None,
+    about_class_ids: list[str] | None = None,
 ) -> Visibility:
-    """The caller's visibility for `action`; 403 when the policy refuses."""
+    """The caller's visibility for `action`; 403 when the policy refuses. `about_*`: the platform
+    user a document is about and her classes (a class-bound credential reaches only its class's)."""
     credential: dict[str, Any] | None = None
     if principal.role == "lrs_client":
         credential = {"scopes": list(principal.scopes), "class_id": principal.class_id}
@@ -33,7 +49,11 @@ async def decide(
         "subject": {"user_id": principal.user_id, "role": principal.role, "class_ids": []},
         "credential": credential,
         "action": action,
-        "resource": {"type": "xapi", "about_user_id": about_user_id},
+        "resource": {
+            "type": "xapi",
+            "about_user_id": about_user_id,
+            "about_class_ids": about_class_ids or [],
+        },
     }
     decision = await state.policy.decide(LRS_ACCESS, payload, action)
     if not decision.allowed:

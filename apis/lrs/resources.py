@@ -100,15 +100,19 @@ async def document(state: AppState, xreq: XRequest, kind: Kind) -> Response[byte
         raise InvalidInput("since: only when listing document ids (GET without an id)")
     principal = xreq.principal
     assert principal is not None
-    about = await _linked_user(state, agent) if principal.role != "lrs_client" else None
-    await access.decide(state, principal, kind.write_action if writes else kind.read_action, about)
+    # The platform user the document is about (none for activity profiles and agents without an
+    # account) and, for a class-bound credential, her classes: the policy keeps it to its class.
+    about = await _linked_user(state, agent)
+    classes = await access.classes_of(state, about) if about and principal.class_id else None
+    action = kind.write_action if writes else kind.read_action
+    await access.decide(state, principal, action, about, classes)
     async with state.pool.connection() as conn, conn.transaction():
         if method == "PUT":
             await documents.put(conn, key, xreq.body, xreq.content_type, _preconditions(xreq),
-                                await _linked_user(state, agent))  # fmt: skip
+                                about)  # fmt: skip
         elif method == "POST":
             await documents.post(conn, key, xreq.body, xreq.content_type, _preconditions(xreq),
-                                 await _linked_user(state, agent))  # fmt: skip
+                                 about)  # fmt: skip
         elif method == "DELETE":
             if key.document_id:
                 await documents.delete(conn, key, _preconditions(xreq))

@@ -3,8 +3,12 @@ credential bound to her class, a student reading only statements about herself, 
 
 from __future__ import annotations
 
+import json
+
+import psycopg
 import pytest
 
+from core.settings import Settings
 from tests.integration.apis.conftest import make_account
 from tests.integration.learning.helpers import make_class
 from tests.integration.lrs.conftest import Lrs, V, basic, issue, statement
@@ -72,3 +76,54 @@ async def test_teacher_credential_covers_her_class_and_students_see_themselves(l
     t_view = await c.get(S, params={"limit": "100"}, headers={**teacher.headers, **V})
     ids = [s["id"] for s in t_view.json()["statements"]]
     assert s1_statement in ids and s2_statement not in ids
+
+
+async def test_teacher_credential_reaches_documents_of_her_class_only(
+    lrs: Lrs, settings: Settings
+) -> None:
+    c = lrs.client
+    teacher, other_teacher = await make_account(c, "teacher"), await make_account(c, "teacher")
+    s1, s2 = await make_account(c, "student"), await make_account(c, "student")
+    class_id = await make_class(c, teacher, s1)
+    await make_class(c, other_teacher, s2)
+    own = await issue(c, teacher.headers, ["all"], class_id)
+    t = basic(own["key"], own["secret"])
+
+    def agent(user_id: str) -> str:
+        return json.dumps({"account": {"homePage": "http://dreamseed.invalid/accounts",
+                                       "name": user_id}})  # fmt: skip
+
+    state = "/xapi/activities/state"
+    activity = "http://x.y/h5p/1"
+
+    def params(user_id: str, state_id: str = "progress") -> dict[str, str]:
+        return {"activityId": activity, "agent": agent(user_id), "stateId": state_id}
+
+    # her class's student: written and read back
+    assert (await c.put(state, params=params(s1.user_id), json={"page": 2}, headers=t)).status_code == 204  # fmt: skip
+    got = await c.get(state, params=params(s1.user_id), headers=t)
+    assert got.status_code == 200 and got.json() == {"page": 2}
+    # another class's student: refused, named, nothing written
+    put = await c.put(state, params=params(s2.user_id), json={"page": 9}, headers=t)
+    assert put.status_code == 403 and "outside_class" in put.text
+    post = await c.post(state, params=params(s2.user_id), json={"page": 9}, headers=t)
+    assert post.status_code == 403
+    # what the admin's credential stored about her stays out of reach, listing and deleting too
+    assert (await c.put(state, params=params(s2.user_id), json={"page": 5}, headers=lrs.basic)).status_code == 204  # fmt: skip
+    assert (await c.get(state, params=params(s2.user_id), headers=t)).status_code == 403
+    listing = {"activityId": activity, "agent": agent(s2.user_id)}
+    assert (await c.get(state, params=listing, headers=t)).status_code == 403
+    assert (await c.delete(state, params=listing, headers=t)).status_code == 403
+    profile = {"agent": agent(s2.user_id), "profileId": "prefs"}
+    assert (await c.put("/xapi/agents/profile", params=profile, json={"x": 1},
+                        headers={**t, "If-None-Match": "*"})).status_code == 403  # fmt: skip
+    assert (await c.get("/xapi/agents/profile", params=profile, headers=t)).status_code == 403
+    with psycopg.connect(settings.database_url) as conn:
+        rows = conn.execute(
+            "select content from lrs.documents where user_id = %s", (s2.user_id,)
+        ).fetchall()
+    assert [bytes(r[0]) for r in rows] == [b'{"page":5}']  # only the admin credential's
+    # the admin's own credential still reads it; activity profiles name no person
+    assert (await c.get(state, params=params(s2.user_id), headers=lrs.basic)).json() == {"page": 5}
+    assert (await c.put("/xapi/activities/profile", params={"activityId": activity,
+            "profileId": "p"}, json={"a": 1}, headers={**t, "If-None-Match": "*"})).status_code == 204  # fmt: skip

@@ -4,7 +4,10 @@
 #   Decides every xAPI request (apis/lrs) once the caller is known. LRS clients (role
 #   "lrs_client", HTTP Basic credentials) act within their credential's xAPI scopes
 #   (input.credential.scopes); a credential a teacher issued covers her class only
-#   (input.credential.class_id). Platform users with a bearer token: an admin reads and writes
+#   (input.credential.class_id): its statements, and the State and Agent Profile documents of
+#   its class's members (input.resource.about_class_ids, the classes of the platform user
+#   input.resource.about_user_id a document is about; agents without an account are no
+#   platform user's). Platform users with a bearer token: an admin reads and writes
 #   all; a teacher reads her classes' statements; a student reads only statements about herself;
 #   users write statements and documents only about themselves (resource.about_user_id).
 #   Allowed answers say what may be read: "allowed:all", "allowed:class", "allowed:self" or
@@ -34,6 +37,9 @@ reason := "invalid_input" if {
 } else := "scope_missing" if {
 	role == "lrs_client"
 	not client_permitted
+} else := "outside_class" if {
+	role == "lrs_client"
+	not within_class
 } else := "not_permitted" if {
 	role != "lrs_client"
 	not user_permitted
@@ -66,6 +72,18 @@ client_permitted if {
 }
 
 class_bound if is_string(input.credential.class_id)
+
+# Documents about a person (state, agent profiles).
+document_actions := {"lrs.state.read", "lrs.state.write", "lrs.profile.read", "lrs.profile.write"}
+
+# A class-bound credential reaches documents about its class's members only.
+within_class if not class_bound
+
+within_class if not input.action in document_actions
+
+within_class if not is_string(input.resource.about_user_id)
+
+within_class if input.credential.class_id in input.resource.about_class_ids
 
 reads := {"lrs.statements.read"}
 

@@ -54,3 +54,27 @@ test_users_write_only_about_themselves if {
 test_unknown_actions_are_invalid if {
 	access.decision == {"allow": false, "reason": "invalid_input"} with input as client(["all"], null, "lrs.nothing")
 }
+
+document(class_id, action, about, about_classes) := {
+	"subject": {"user_id": "t1", "role": "lrs_client", "class_ids": []},
+	"credential": {"scopes": ["all"], "class_id": class_id},
+	"action": action,
+	"resource": {"about_user_id": about, "about_class_ids": about_classes},
+}
+
+test_a_teachers_credential_reaches_documents_of_her_class_only if {
+	access.decision.allow with input as document("c1", "lrs.state.write", "s1", ["c1", "c2"])
+	access.decision.allow with input as document("c1", "lrs.profile.read", "s1", ["c1"])
+	access.decision == {"allow": false, "reason": "outside_class"} with input as document("c1", "lrs.state.read", "s2", ["c2"])
+	access.decision == {"allow": false, "reason": "outside_class"} with input as document("c1", "lrs.profile.write", "s2", [])
+	not access.decision.allow with input as document("c1", "lrs.state.write", "s2", null)
+}
+
+test_documents_without_a_platform_person_and_unbound_credentials if {
+	# an activity profile, or an agent without an account: no platform user to protect
+	access.decision.allow with input as document("c1", "lrs.profile.write", null, [])
+	# an admin's credential is bound to no class
+	access.decision.allow with input as document(null, "lrs.state.write", "s2", ["c2"])
+	# statements stay governed by visibility, not by this check
+	access.decision.reason == "allowed:class" with input as document("c1", "lrs.statements.read", "s2", [])
+}
