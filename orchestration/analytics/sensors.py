@@ -8,7 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.analytics.checks import live_analytics_match_marts
-from orchestration.lake.assets import silver_tables, tutor_turns_copy
+from orchestration.lake.assets import learning_records_copy, silver_tables, tutor_turns_copy
 
 #: The dbt models and their tests, without the live comparison: between the consumer's commit
 #: and the lake's ingest the live side is ahead by design (that check runs nightly).
@@ -23,7 +23,7 @@ MARTS = dg.AssetSelection.groups("analytics") - dg.AssetSelection.checks(live_an
     description="Rebuilds the dbt marts when the lake's silver tables were materialized since.",
 )
 def marts_after_lake_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    keys = [*silver_tables.keys, *tutor_turns_copy.keys]
+    keys = [*silver_tables.keys, *tutor_turns_copy.keys, *learning_records_copy.keys]
     latest = 0.0
     for key in keys:
         event = context.instance.get_latest_materialization_event(key)
