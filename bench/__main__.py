@@ -59,6 +59,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "tutor: added time to first token vs the model's own, retrieval over 100k passages,"
         " fallback with the breaker open, 200 concurrent sessions, recall@5",
     ),
+    "analytics-cache": (
+        "bench.realtime.analytics",
+        "analytics API (class / my progress) cached in Redis vs the same query uncached",
+    ),
     "privacy-erasure": (
         "bench.privacy.erasure",
         "erase one student in a lake of N responses: targeted rewrite vs full-table rewrite",

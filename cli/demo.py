@@ -221,6 +221,7 @@ def _refuse_busy_ports(settings: Settings, serve: bool) -> None:
     wanted = [
         (settings.api_host, settings.api_port, "the API (DREAMSEED_API_PORT)"),
         ("127.0.0.1", settings.api_port + 1, "the consumer's metrics (DREAMSEED_API_PORT + 1)"),
+        ("127.0.0.1", settings.api_port + 2, "the analytics consumer's metrics (API_PORT + 2)"),
     ]
     if serve:
         wanted.append(
@@ -297,6 +298,17 @@ def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: 
     if fresh:
         # Enough history for the calibration loop to recover the true item parameters.
         add_history(settings, HISTORY_STUDENTS_PER_CLASS, days=60, seed=SEED)
+    # The analytics consumer after the history: a new group starts from the OLTP tables (one
+    # SQL rebuild, apis/analytics/rebuild.py) instead of replaying every simulated response; its
+    # metrics answer once that is done, so the marts' check below compares complete figures.
+    analytics_port = settings.api_port + 2
+    analytics = children.start(
+        "the analytics consumer",
+        _dreamseed("consume", "analytics"),
+        logs / "consumer-analytics.log",
+        {"DREAMSEED_REALTIME_METRICS_PORT": str(analytics_port)},
+    )
+    _wait_http(f"http://127.0.0.1:{analytics_port}/metrics", analytics)
     if pipeline:
         console.print("materializing the pipeline (outbox → Iceberg → dbt marts → calibration)…")
         _run_logged(children, "the pipeline", _dreamseed("pipeline", "run"), logs / "pipeline.log")
@@ -328,6 +340,11 @@ def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) ->
         ("API docs (offline Swagger UI)", f"http://{host}:{settings.api_port}/schema/docs"),
         ("Dashboard: attempts per day", f"http://{host}:{settings.dashboard_port}/"),
         ("Dagster UI", f"http://{host}:{settings.dagster_port}"),
+        (
+            "Live analytics (sign in as a student / the teacher)",
+            f"http://{host}:{settings.api_port}/api/v1/analytics/me/progress,"
+            " …/analytics/classes/<class_id>/progress and …/presence",
+        ),
         ("S3 (SeaweedFS)", settings.s3_endpoint or str(settings.lake_local_dir)),
         (
             "Analyst SQL (masked)",

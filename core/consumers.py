@@ -79,6 +79,10 @@ class ConsumerSpec:
     name: str  # the consumer group; also the key of its processed events
     domains: tuple[str, ...]  # streams `<prefix><domain>` it reads
     handle: Handler
+    #: Run (in a transaction) by the member that made the group, after making it: a consumer
+    #: whose state is derived from history builds it from PostgreSQL here (a new group reads
+    #: only new events) and marks the events it covered in `realtime.processed`.
+    on_new_group: Callable[[AsyncConnection[Any]], Awaitable[object]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +117,16 @@ class Consumer:
         self.parked = 0  # events this member moved to the dead-letter stream
 
     async def ensure_groups(self) -> None:
-        """Create the group on each stream (from its end: a new consumer starts with new events)."""
+        """Create the group on each stream (from its end: a new consumer starts with new events);
+        when this member made one, run the spec's `on_new_group`."""
+        made = False
         for stream in self.streams:
             with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
                 await self.redis.xgroup_create(stream, self.spec.name, id="$", mkstream=True)
+                made = True
+        if made and self.spec.on_new_group is not None:
+            async with self.pool.connection() as conn, conn.transaction():
+                await self.spec.on_new_group(conn)
 
     async def _read(self) -> list[StreamEvent]:
         reply: Any = await self.redis.xreadgroup(

@@ -230,6 +230,9 @@ class Settings:
     environment: str = "development"
     # The SQL door's access token when given in the environment (else `dreamseed login`'s file).
     token: str = ""
+    # The analytics service caches its answers in Redis (invalidated by event); off: every
+    # request reads PostgreSQL (the bench's uncached baseline).
+    analytics_cache: bool = True
     # Sections.
     calibration: CalibrationSettings = field(default_factory=CalibrationSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)

@@ -10,7 +10,8 @@ Each event's effect runs inside the consumer's batch transaction, so it happens 
 | `exams.attempt.scored.v1` | the θ history (`live.theta_history`) and the class's mean latest θ |
 | `assignments.work.returned.v1` | the class's returned works and points |
 
-The definitions follow the dbt marts (`fct_student_skill_mastery`, `agg_class_performance`), so
+A group made on a platform with history starts from the OLTP tables (rebuild.py). The
+definitions follow the dbt marts (`fct_student_skill_mastery`, `agg_class_performance`), so
 the nightly check `live_analytics_match_marts` can compare the two. Every change also bumps the
 cache version of the student and class it touched (`live.cache_versions`) in the same
 transaction: the API's Redis cache is keyed by that version, so an answer is never served from
@@ -27,6 +28,7 @@ from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
 from apis.analytics.cache import cache_key
+from apis.analytics.rebuild import rebuild
 from core.consumers import ConsumerSpec, StreamEvent
 
 NAME: Final = "analytics"
@@ -233,4 +235,7 @@ def consumer(redis: Redis) -> ConsumerSpec:
 
         return forget
 
-    return ConsumerSpec(NAME, DOMAINS, handle)
+    async def from_history(conn: AsyncConnection[Any]) -> None:
+        await rebuild(conn, NAME, list(EFFECTS))
+
+    return ConsumerSpec(NAME, DOMAINS, handle, on_new_group=from_history)

@@ -156,9 +156,9 @@ async def class_teacher(state: AppState, class_id: str) -> str:
     return str(row["teacher_id"])
 
 
-async def my_progress(state: AppState, student_id: str, *, cache: bool = True) -> StudentProgress:
+async def my_progress(state: AppState, student_id: str) -> StudentProgress:
     async with state.pool.connection() as conn:
-        if not cache:
+        if not state.settings.analytics_cache:
             return await student_progress(conn, student_id)
         return await cached(
             conn, state.redis, "student", student_id, StudentProgress,
@@ -176,9 +176,9 @@ async def enrolled(conn: AsyncConnection[Any], class_id: str) -> int:
     return int(row["n"]) if row else 0
 
 
-async def progress_of_class(state: AppState, class_id: str, *, cache: bool = True) -> ClassProgress:
+async def progress_of_class(state: AppState, class_id: str) -> ClassProgress:
     async with state.pool.connection() as conn:
-        if not cache:
+        if not state.settings.analytics_cache:
             progress = await class_progress(conn, class_id)
         else:
             progress = await cached(
