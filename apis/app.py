@@ -57,6 +57,7 @@ from apis.lrs.controllers import (
 )
 from apis.notifications.controllers import NotificationsController
 from apis.openapi import DocumentedJson, DocumentedYaml, OfflineSwaggerUI
+from apis.privacy.controllers import PrivacyController
 from apis.state import AppState
 from apis.system.controllers import SystemController
 from apis.tutor.controllers import TutorController
@@ -79,6 +80,7 @@ SERVICES: dict[str, Sequence[type]] = {
     "notifications": (NotificationsController,),
     "analytics": (AnalyticsController,),
     "governance": (GovernanceController,),
+    "privacy": (PrivacyController,),
     "tutor": (TutorController,),
     "lrs": (
         StatementsController,

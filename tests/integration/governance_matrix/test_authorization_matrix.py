@@ -90,6 +90,7 @@ class Case:
     headers: dict[str, str] | None = None  # beyond the token (xAPI: its version header)
 
 
+NO_SUCH_REQUEST = "00000000-0000-4000-8000-000000000000"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
 
 
@@ -452,6 +453,22 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("PUT", "/api/v1/notifications/preferences/quiet-hours"): Case(
         EVERY_SIGNED_IN,
         lambda w: ("/api/v1/notifications/preferences/quiet-hours", {"enabled": False}),
+    ),
+    # Privacy requests: administrators only. A request id nobody made answers 404 to them.
+    ("POST", "/api/v1/privacy/exports"): Case(
+        ADMINS, lambda w: ("/api/v1/privacy/exports", {"user_id": w.spare})
+    ),
+    ("POST", "/api/v1/privacy/erasures"): Case(
+        ADMINS, lambda w: ("/api/v1/privacy/erasures", {"user_id": w.spare})
+    ),
+    ("GET", "/api/v1/privacy/requests"): Case(
+        ADMINS, lambda w: ("/api/v1/privacy/requests?limit=5", None)
+    ),
+    ("GET", "/api/v1/privacy/requests/{request_id:uuid}"): Case(
+        ADMINS, lambda w: (f"/api/v1/privacy/requests/{NO_SUCH_REQUEST}", None)
+    ),
+    ("GET", "/api/v1/privacy/exports/{request_id:uuid}/download"): Case(
+        ADMINS, lambda w: (f"/api/v1/privacy/exports/{NO_SUCH_REQUEST}/download", None)
     ),
     # Sorted after every read of the lesson, so the reads above see it published.
     ("POST", "/api/v1/lessons/{lesson_id:uuid}/unpublish"): Case(
