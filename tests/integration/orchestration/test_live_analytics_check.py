@@ -1,6 +1,7 @@
-"""`live_analytics_match_marts`: after students take an exam through the API and the analytics
-consumer has updated the live figures, the dbt marts built in Dagster agree with them and the
-check passes; corrupting one side — a live skill count, or a mart's class figure — fails it."""
+"""`live_analytics_match_marts`: on history written straight to the tables (which the analytics
+consumer's new group rebuilds the live figures from) and an exam students then take through the
+API (the live path), the dbt marts built in Dagster agree with the live figures and the check
+passes; corrupting one side — a live skill count, or a mart's class figure — fails it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.integration.analytics.test_live_analytics import running_analytics, u
 from tests.integration.exams.school import adaptive_exam, school
 from tests.integration.exams.test_adaptive import take
 from tests.integration.notifications.test_notifications_e2e import realtime_settings
+from tests.integration.orchestration.test_marts import seed_school
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -37,6 +39,9 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
     settings: Settings,
 ) -> None:
     s = realtime_settings(settings)
+    # History written straight to the tables (skills, a pilot item, an attempt in progress, work
+    # returned): the consumer's new group rebuilds it from them; then an exam taken live.
+    history = seed_school(s)
     with serve_in_thread(create_app(s)) as url:
         async with httpx.AsyncClient(base_url=url, timeout=30) as api, running_analytics(s):
             sch = await school(api, n_students=3, n_items=30)
@@ -67,7 +72,7 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
     assert built.success
     agreed = _evaluation(built)
     assert agreed.passed, agreed.metadata
-    assert agreed.metadata["classes_compared"].value >= 1
+    assert agreed.metadata["classes_compared"].value >= 2
     assert agreed.metadata["skill_rows_compared"].value >= 3
 
     with psycopg.connect(s.database_url, autocommit=True) as conn:
@@ -97,6 +102,13 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
                 (sch.class_id, sch.students[0].user_id),
             )
         assert compare(s.database_url).passed
+        with psycopg.connect(s.database_url) as read:
+            rebuilt = read.execute(
+                "select attempts_completed, works_returned from live.class_summaries"
+                " where class_id = %s",
+                (history["class"],),
+            ).fetchone()
+        assert rebuilt == (3, 1)  # s1-s3 completed, s4 in progress; s1's task returned
 
         # A mart that lost a completed attempt.
         conn.execute(
