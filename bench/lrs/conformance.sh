@@ -2,13 +2,23 @@
 # Run the ADL LRS conformance test suite (xAPI 1.0.3) against a DreamSeed LRS, from OUTSIDE this
 # repository. Needs Node.js 20 and npm (registry access for the suite's dependencies).
 #
-#   bench/lrs/conformance.sh                # fetch + install the suite, start an LRS, run, report
+#   bench/lrs/conformance.sh                 # fetch + install the suite, start an LRS, run, report
+#   bench/lrs/conformance.sh URL KEY SECRET  # against an LRS already running (e.g. `make demo`'s)
 #   SUITE_DIR=/path/to/suite ENDPOINT=http://127.0.0.1:8000/xapi KEY=… SECRET=… bench/lrs/conformance.sh
 #
-# Without ENDPOINT it makes a scratch database (lrs_conformance), an admin, a credential with the
-# scope `all` (`dreamseed lrs issue`), serves `dreamseed serve lrs users` on port 8765 and stops
-# it afterwards. The suite writes its JSON log to $SUITE_DIR/logs/; the failing tests are listed.
+# URL is the xAPI endpoint (http://host:port/xapi); KEY / SECRET a Basic credential issued for it
+# (`dreamseed lrs issue --issued-by ADMIN --name conformance --scope all` with that LRS's
+# settings). Without an endpoint it makes a scratch database (lrs_conformance), an admin, a
+# credential with the scope `all`, serves `dreamseed serve lrs users` on port 8765 and stops it
+# afterwards. The suite writes its JSON log to $SUITE_DIR/logs/; the failing tests are listed.
 set -euo pipefail
+if [ $# -ne 0 ] && [ $# -ne 3 ]; then
+  echo "usage: $0 [URL KEY SECRET]" >&2
+  exit 2
+fi
+if [ $# -eq 3 ]; then
+  ENDPOINT=${1%/} KEY=$2 SECRET=$3
+fi
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SUITE_DIR=${SUITE_DIR:-$ROOT/../lrs-conformance}
 DREAMSEED=${DREAMSEED:-$ROOT/.venv/bin/dreamseed}
