@@ -69,8 +69,10 @@ def shown_text(column: Column, value: Any) -> str:
 
 
 def empty_state(message: str) -> Tag:
-    """The clear empty state: 'no data yet — <what fills it>'."""
-    return ui.div(ui.tags.strong("No data yet"), f" — {message}", class_="ds-empty", role="status")
+    """The clear empty state: 'no data yet — <what fills it>' (`text` in backticks is code)."""
+    parts = message.split("`")
+    shown = [ui.tags.code(p) if k % 2 else p for k, p in enumerate(parts)]
+    return ui.div(ui.tags.strong("No data yet"), " — ", *shown, class_="ds-empty", role="status")
 
 
 def data_table(

@@ -19,9 +19,11 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {
     "dreamseed.css": "text/css",
     "dreamseed.js": "application/javascript",
+    "favicon.svg": "image/svg+xml",
 }
 CSS_PATH = "/static/dreamseed.css"
 JS_PATH = "/static/dreamseed.js"
+ICON_PATH = "/static/favicon.svg"
 PLOTLY_JS_PATH = "/static/plotly.min.js"
 BRAND = "DreamSeed dashboards"
 
@@ -67,6 +69,7 @@ def head_html(root: str, title: str) -> str:
         "<meta charset='utf-8'><meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title>"
         f"<link rel='stylesheet' href='{escape(root)}{CSS_PATH}'>"
+        f"<link rel='icon' href='{escape(root)}{ICON_PATH}' type='image/svg+xml'>"
     )
 
 
@@ -143,6 +146,7 @@ def message_page(status: int, message: str, *, root: str = "") -> str:
 __all__ = [
     "BRAND",
     "CSS_PATH",
+    "ICON_PATH",
     "JS_PATH",
     "PLOTLY_JS_PATH",
     "STATIC_DIR",

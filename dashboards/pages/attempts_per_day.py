@@ -162,16 +162,19 @@ def build_figure(view: AttemptsView) -> go.Figure:
             x=days,
             y=[by_key[(d, class_id)].attempt_count if (d, class_id) in by_key else 0 for d in days],
             name=class_name,
+            xperiod=86_400_000,
+            xperiodalignment="middle",
         )
     means = [weighted_mean([r for r in view.rows if r.completed_on == d]) for d in days]
     means_pct = [None if m is None else round(100 * m, 2) for m in means]
     fig.add_scatter(
-        x=days, y=means_pct, name="mean score %", mode="lines+markers", yaxis="y2", connectgaps=True
-    )
+        x=days, y=means_pct, name="mean score %", mode="lines+markers", yaxis="y2", connectgaps=True,
+        xperiod=86_400_000, xperiodalignment="middle",
+    )  # fmt: skip
     fig.update_layout(
         barmode="stack",
         height=420,
-        xaxis={"title": {"text": "day"}, "type": "date"},
+        xaxis={"title": {"text": "day"}, "type": "date", "tickformat": "%d %b"},
         yaxis={"title": {"text": "completed attempts"}, "rangemode": "tozero"},
         yaxis2={
             "title": {"text": "mean score %"},

@@ -52,7 +52,15 @@ from dashboards.access import (
 )
 from dashboards.auth import current_user, error_response, wants_html
 from dashboards.resources import Resources
-from dashboards.theme import CSS_PATH, JS_PATH, PLOTLY_JS_PATH, NavItem, message_page, topbar_html
+from dashboards.theme import (
+    CSS_PATH,
+    ICON_PATH,
+    JS_PATH,
+    PLOTLY_JS_PATH,
+    NavItem,
+    message_page,
+    topbar_html,
+)
 from governance import PolicyEngine, Subject
 
 log = logging.getLogger(__name__)
@@ -130,6 +138,7 @@ def page_layout(
         ui.head_content(
             ui.tags.title(f"{title} · DreamSeed"),
             ui.tags.link(rel="stylesheet", href=f"{root}{CSS_PATH}"),
+            ui.tags.link(rel="icon", href=f"{root}{ICON_PATH}", type="image/svg+xml"),
             ui.tags.script(src=f"{root}{PLOTLY_JS_PATH}", charset="utf-8"),
             ui.tags.script(src=f"{root}{JS_PATH}", charset="utf-8", defer=""),
         ),

@@ -207,6 +207,9 @@ def test_admin_sees_all_classes(client: TestClient, settings: Settings, world: W
         "class_report",
         "item_bank_health",
         "student_report",
+        "usage",
+        "platform_health",
+        "policy_audit",
     ]
 
 

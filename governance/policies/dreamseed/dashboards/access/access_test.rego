@@ -40,3 +40,12 @@ test_reports_by_role if {
 	not access.decision.allow with input as page("student", "item_bank_health")
 	not access.decision.allow with input as page("analyst", "student_report")
 }
+
+test_admin_pages if {
+	access.decision.allow with input as page("admin", "platform_health")
+	not access.decision.allow with input as page("analyst", "platform_health")
+	not access.decision.allow with input as page("teacher", "platform_health")
+	access.decision.allow with input as page("analyst", "usage")
+	not access.decision.allow with input as page("teacher", "usage")
+	not access.decision.allow with input as page("student", "usage")
+}

@@ -45,3 +45,14 @@ test_student_report_student_sees_only_herself if {
 	rows.filter == {"mode": "none"} with input as page(student, "item_bank_health")
 	rows.filter == {"mode": "none"} with input as page({"user_id": "x", "role": "analyst"}, "student_report")
 }
+
+test_usage_rows_for_admin_and_analyst_only if {
+	rows.filter == {"mode": "all"} with input as page({"user_id": "n", "role": "analyst"}, "usage")
+	rows.filter == {"mode": "all"} with input as page({"user_id": "a", "role": "admin"}, "usage")
+	rows.filter == {"mode": "none"} with input as page(teacher, "usage")
+}
+
+test_policy_audit_rows_for_admin if {
+	rows.filter == {"mode": "all"} with input as page({"user_id": "a", "role": "admin"}, "policy_audit")
+	rows.filter == {"mode": "none"} with input as page({"user_id": "n", "role": "analyst"}, "policy_audit")
+}
