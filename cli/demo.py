@@ -27,6 +27,7 @@ from rich.table import Table
 from cli.context import settings_of
 from cli.demo_courses import add_figure, seed_course, study
 from cli.demo_lrs import send_lesson_statements
+from cli.demo_reports import scored_retakes
 from cli.demo_tutor import DEMO_QUESTION, ask_tutor, seed_tutor_lessons
 from cli.processes import busy_ports
 from cli.simulate import add_history
@@ -312,6 +313,16 @@ def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: 
     if pipeline:
         console.print("materializing the pipeline (outbox → Iceberg → dbt marts → calibration)…")
         _run_logged(children, "the pipeline", _dreamseed("pipeline", "run"), logs / "pipeline.log")
+        if fresh:
+            # With the bank calibrated, a few students retake their test: IRT-scored attempts
+            # (θ, SE) for the class and student reports; a second run rebuilds the marts.
+            retakes = scored_retakes(
+                settings.database_url, api_url, state, logins[0].password, TEACHERS, SEED
+            )
+            console.print(f"{retakes} scored retakes; materializing the pipeline again…")
+            _run_logged(
+                children, "the pipeline", _dreamseed("pipeline", "run"), logs / "pipeline-2.log"
+            )
     if not serve:
         _print_summary(settings, logins, serving=False)
         return

@@ -60,6 +60,8 @@ MAX_ROWS = 5_000
 #: The policy dataset's columns (agg_student_risk) a row filter may name, mapped per mart.
 BY_CLASS_AND_STUDENT = {"class_id": "class_id", "student_id": "student_id"}
 BY_CLASS = {"class_id": "class_id"}
+#: Students drawn in the trend and the heatmap (those listed first: at risk, lowest θ).
+MAX_PLOTTED = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,15 @@ class ClassReport:
 
     def name(self, student_id: Any) -> str:
         return self.names.get(str(student_id), short_id(str(student_id)))
+
+    def plotted(self, student_ids: set[str]) -> list[str]:
+        """Up to MAX_PLOTTED of `student_ids`, in the students table's order (at risk first)."""
+        order = {str(r["student_id"]): k for k, r in enumerate(self.students)}
+        ranked = sorted(student_ids, key=lambda s: (order.get(s, len(order)), self.name(s)))
+        return ranked[:MAX_PLOTTED]
+
+    def plotted_note(self, shown: int, total: int) -> str:
+        return "" if shown == total else f" The first {shown} of {total} students (at risk first)."
 
 
 async def visible_classes(ctx: PageContext, access: PageAccess) -> dict[str, str]:
@@ -133,7 +144,8 @@ async def load_report(ctx: PageContext, access: PageAccess, f: Filters) -> Class
     report.students = await fetch(
         sql.SQL(
             "select * from analytics.agg_student_risk r where r.class_id = %s and {p}"
-            " order by r.is_at_risk desc, r.latest_theta nulls first limit {n}"
+            " order by r.is_at_risk desc, r.is_low desc, r.is_falling desc,"
+            " r.latest_theta nulls last, r.days_inactive desc limit {n}"
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
         [f.class_id, *pp],
     )
@@ -253,7 +265,9 @@ def trend_chart(report: ClassReport) -> TagChild:
     for r in report.ability:
         by_student[str(r["student_id"])].append(r)
     fig = go.Figure()
-    for student, rows in sorted(by_student.items(), key=lambda kv: report.name(kv[0])):
+    shown = report.plotted(set(by_student))
+    for student in shown:
+        rows = by_student[student]
         fig.add_scatter(
             x=[r["completed_at"] for r in rows],
             y=[as_float(r["theta"]) for r in rows],
@@ -267,14 +281,19 @@ def trend_chart(report: ClassReport) -> TagChild:
             text=[str(r["exam_title"]) for r in rows],
         )
     fig.update_layout(xaxis={"title": {"text": "completed"}}, yaxis={"title": {"text": "θ"}})
-    return chart(fig, "θ per completed attempt with its 95 % interval (error bars), by student.")
+    return chart(
+        fig,
+        "θ per completed attempt with its 95 % interval (error bars), by student."
+        + report.plotted_note(len(shown), len(by_student)),
+    )
 
 
 def mastery_chart(report: ClassReport) -> TagChild:
     if not report.mastery:
         return empty_state("no answers to skill-tagged items yet.")
     skills = sorted({str(r["skill"]) for r in report.mastery})
-    students = sorted({str(r["student_id"]) for r in report.mastery}, key=report.name)
+    everyone = {str(r["student_id"]) for r in report.mastery}
+    students = report.plotted(everyone)
     cell = {
         (str(r["student_id"]), str(r["skill"])): as_float(r["mastery_estimate"])
         for r in report.mastery
@@ -292,7 +311,8 @@ def mastery_chart(report: ClassReport) -> TagChild:
     )
     return chart(
         fig,
-        "Skill mastery per student (Laplace-smoothed share correct; green = mastered).",
+        "Skill mastery per student (Laplace-smoothed share correct; green = mastered)."
+        + report.plotted_note(len(students), len(everyone)),
         height=max(260, 28 * len(students) + 120),
     )
 
