@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -62,6 +62,8 @@ BY_CLASS_AND_STUDENT = {"class_id": "class_id", "student_id": "student_id"}
 BY_CLASS = {"class_id": "class_id"}
 #: Students drawn in the trend and the heatmap (those listed first: at risk, lowest θ).
 MAX_PLOTTED = 40
+#: Without dates in the URL the report covers the last year (a date input always has a value).
+DEFAULT_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +196,19 @@ async def load_report(ctx: PageContext, access: PageAccess, f: Filters) -> Class
     return report
 
 
+def default_period(today: date | None = None) -> tuple[date, date]:
+    """The date range shown when the URL names none: the last DEFAULT_DAYS days."""
+    end = today or datetime.now(UTC).date()
+    return end - timedelta(days=DEFAULT_DAYS - 1), end
+
+
 def filters_from(request: Request) -> Filters:
+    since, until = default_period()
     return Filters(
         class_id=request.query_params.get("class", ""),
         exam_id=request.query_params.get("exam", ALL) or ALL,
-        since=query_date(request, "since"),
-        until=query_date(request, "until"),
+        since=query_date(request, "since") or since,
+        until=query_date(request, "until") or until,
     )
 
 
