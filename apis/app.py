@@ -209,6 +209,7 @@ def create_app(
             await decision_log.stop()
             await state.exams.cat.drain()  # the CAT cache writes still in flight
             await state.tutor.aclose()
+            await state.wakes.aclose()
             await rate_counters.stop()
             await revocations.stop()
             passwords.close()

@@ -11,6 +11,7 @@ from apis.gateway.metrics import Metrics
 from apis.gateway.policy import PolicyGate
 from apis.gateway.rate_limit import RateCounters
 from apis.gateway.revocations import RevocationMirror
+from apis.notifications.wakes import WakeHub
 from apis.tutor.runtime import TutorRuntime
 from core.db import Pool
 from core.media import MediaStore
@@ -34,8 +35,11 @@ class AppState:
     media: MediaStore = field(init=False)
     # The tutor's model client, breaker and passage indexes (apis/tutor/runtime.py).
     tutor: TutorRuntime = field(init=False)
+    # Notification streams' wake-ups: one Redis subscription for the process (started on use).
+    wakes: WakeHub = field(init=False)
 
     def __post_init__(self) -> None:
         self.exams = ExamCaches(self.redis)
         self.media = MediaStore(self.settings)
         self.tutor = TutorRuntime(self.settings, self.metrics.registry)
+        self.wakes = WakeHub(self.redis, self.settings.realtime.stream_prefix)

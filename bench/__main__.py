@@ -67,6 +67,11 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.privacy.erasure",
         "erase one student in a lake of N responses: targeted rewrite vs full-table rewrite",
     ),
+    "realtime": (
+        "bench.realtime.delivery",
+        "event -> SSE delivery p50/p99 with 1,000 connected clients vs a raw Redis XADD->XREAD;"
+        " consumer events/s vs a bare XREADGROUP+XACK loop",
+    ),
     "demo-sample-size": (
         "bench.calibration.demo_sample_size",
         "calibration RMSE by simulated students per class",

@@ -290,7 +290,11 @@ def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: 
         "the notifications consumer",
         _dreamseed("consume", "notifications"),
         logs / "consumer.log",
-        {"DREAMSEED_REALTIME_METRICS_PORT": str(metrics_port)},
+        # Mails of the seed's assignments show in its log within seconds (digest window 10 s).
+        {
+            "DREAMSEED_REALTIME_METRICS_PORT": str(metrics_port),
+            "DREAMSEED_EMAIL_DIGEST_WINDOW_SECONDS": "10",
+        },
     )
     _wait_http(f"{api_url}/health", api)
     _wait_http(f"http://127.0.0.1:{metrics_port}/metrics", consumer)
@@ -370,6 +374,13 @@ def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) ->
             "xAPI LRS (Basic key / secret, class 1)",
             f"http://{host}:{settings.api_port}/xapi/  {lrs['key']} / {lrs['secret']}",
         ))  # fmt: skip
+    logs = settings.state_dir / "logs" / "consumer.log"
+    rows.append((
+        "Notification e-mail",
+        f"SMTP {settings.email.smtp_host}:{settings.email.smtp_port}"
+        if settings.email.smtp_host
+        else f"no SMTP server: each mail is written to {logs} ('e-mail NOT SENT')",
+    ))  # fmt: skip
     for what, where in rows:
         urls.add_row(what, str(where))
     console.print(urls)

@@ -92,7 +92,9 @@ def relay() -> None:
         await pool.open(wait=True)
         redis = Redis.from_url(settings.redis_url, decode_responses=True)
         try:
-            await run_relay(pool, redis, asyncio.Event())
+            await run_relay(
+                pool, redis, asyncio.Event(), stream_prefix=settings.realtime.stream_prefix
+            )
         finally:
             await redis.aclose()
             await pool.close()

@@ -19,7 +19,6 @@ from apis.analytics import presence
 from apis.deps import provide_principal
 from apis.gateway.principal import Principal
 from apis.notifications import services
-from apis.notifications.rules import wake_channel
 from apis.notifications.schemas import (
     MarkedRead,
     Notification,
@@ -51,28 +50,30 @@ async def _events(
         classes = await presence.classes_of(conn, user_id)
     ttl = presence.ttl_seconds(realtime.sse_heartbeat_seconds)
     await presence.seen(app_state.redis, user_id, classes, ttl)
-    pubsub = app_state.redis.pubsub()
-    await pubsub.subscribe(wake_channel(realtime.stream_prefix, user_id))  # before reading: no gap
-    try:
-        seq = await services.last_seq(app_state.pool, user_id) if start is None else start
-        loop = asyncio.get_running_loop()
-        ends = loop.time() + realtime.sse_max_seconds
-        yield ServerSentEventMessage(data=None, comment="connected", retry=realtime.sse_retry_ms)
-        while loop.time() < ends:
-            for n in await services.after(app_state.pool, user_id, seq):
-                seq = n.seq
-                yield ServerSentEventMessage(
-                    data=msgspec.json.encode(n).decode(), event="notification", id=n.seq
-                )
-            wait = min(realtime.sse_heartbeat_seconds, max(ends - loop.time(), 0.0))
-            woken = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-            if woken is None:
-                yield ServerSentEventMessage(data=None, comment="heartbeat")  # no event
-            await presence.seen(app_state.redis, user_id, classes, ttl)
-    finally:
-        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-        with contextlib.suppress(Exception):  # Redis away: the sighting expires by itself
-            await presence.left(app_state.redis, user_id, classes)
+    async with app_state.wakes.listen(user_id) as woken:  # before reading: no gap
+        try:
+            seq = await services.last_seq(app_state.pool, user_id) if start is None else start
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + realtime.sse_max_seconds
+            yield ServerSentEventMessage(
+                data=None, comment="connected", retry=realtime.sse_retry_ms
+            )
+            while loop.time() < ends:
+                for n in await services.after(app_state.pool, user_id, seq):
+                    seq = n.seq
+                    yield ServerSentEventMessage(
+                        data=msgspec.json.encode(n).decode(), event="notification", id=n.seq
+                    )
+                wait = min(realtime.sse_heartbeat_seconds, max(ends - loop.time(), 0.0))
+                try:
+                    await asyncio.wait_for(woken.wait(), wait)
+                except TimeoutError:
+                    yield ServerSentEventMessage(data=None, comment="heartbeat")  # no event
+                woken.clear()
+                await presence.seen(app_state.redis, user_id, classes, ttl)
+        finally:
+            with contextlib.suppress(Exception):  # Redis away: the sighting expires by itself
+                await presence.left(app_state.redis, user_id, classes)
 
 
 class NotificationsController(Controller):
