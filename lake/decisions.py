@@ -4,7 +4,9 @@
 The lake's one shipper (`lake.shipper`) does it: the rows with previous <= txid < H (the `txid`
 column comes from migration 0010) in one Iceberg snapshot whose summary carries H. Person ids are pseudonymised:
 `subject_id`, the resource's `owner_id`, and the resource's `id` when the resource is a person
-(types in `PERSON_RESOURCE_TYPES`); the raw `resource` JSON is not copied.
+(types in `PERSON_RESOURCE_TYPES`); a resource id that embeds a person's id (a submission is
+`<assignment id>/<student id>`) gets her pseudonym in its place (`resource_id_of`). The raw
+`resource` JSON is not copied. So no raw person id reaches the lake's decision log.
 """
 
 from __future__ import annotations
@@ -39,7 +41,29 @@ from lake.tables import NO_COMMIT_RETRIES, TableDef, ensure_table, identifier
 POLICY_DECISIONS = "policy_decisions"
 DECISIONS_HORIZON_PROPERTY = "dreamseed.decisions.xmin_horizon"
 DECISIONS_PREVIOUS_PROPERTY = "dreamseed.decisions.previous_horizon"
-PERSON_RESOURCE_TYPES = frozenset({"user", "account", "student", "teacher"})
+PERSON_RESOURCE_TYPES = frozenset({"user", "account", "student", "teacher", "consent"})
+
+
+def resource_id_of(
+    pseudo: Pseudonymizer,
+    r_type: str | None,
+    r_id: str | None,
+    r_owner: str | None,
+    subject_id: str | None,
+) -> str | None:
+    """The lake's `resource_id`: a pseudonym for a person; otherwise the id with any person id
+    it embeds (the resource's owner's, the subject's) replaced by that person's pseudonym."""
+    if r_id is None:
+        return None
+    if r_type in PERSON_RESOURCE_TYPES:
+        return pseudo(r_id)
+    for person in {p for p in (r_owner, subject_id) if p and len(p) >= 8}:
+        if person in r_id:
+            key = pseudo(person)
+            assert key is not None
+            r_id = r_id.replace(person, key)
+    return r_id
+
 
 POLICY_DECISIONS_SCHEMA = Schema(
     NestedField(1, "decision_id", StringType(), required=True),
@@ -118,7 +142,7 @@ def _rows_to_arrow(
         columns["subject_role"].append(subject_role)
         columns["action"].append(action)
         columns["resource_type"].append(r_type)
-        columns["resource_id"].append(pseudo(r_id) if r_type in PERSON_RESOURCE_TYPES else r_id)
+        columns["resource_id"].append(resource_id_of(pseudo, r_type, r_id, r_owner, subject_id))
         columns["resource_owner_key"].append(pseudo(r_owner))
         columns["resource_class_id"].append(r_class)
         columns["allowed"].append(allowed)

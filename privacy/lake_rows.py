@@ -64,8 +64,9 @@ def _key_filter(columns: list[str], key: str) -> BooleanExpression | str:
 
 
 def _identity_strings(table: pa.Table, entry: Mapping[str, Any]) -> list[str]:
-    """Identity columns of string type: pseudonyms, and values that may embed a raw id
-    (`policy_decisions.resource_id` of a submission is `<assignment>/<student id>`)."""
+    """Identity columns of string type: pseudonyms, and values that may embed an id (a
+    submission's `policy_decisions.resource_id` is `<assignment>/<student pseudonym>`; rows
+    shipped before lake.decisions pseudonymised it hold the raw student id there)."""
     return [
         c
         for c, kind in entry["columns"].items()
@@ -89,8 +90,10 @@ def subject_mask(
         if column in table.column_names:
             mask = pc.or_kleene(mask, pc.fill_null(pc.equal(table.column(column), key), False))
     for column in _identity_strings(table, entry):
-        hit = pc.match_substring(table.column(column), subject.user_id)
-        mask = pc.or_kleene(mask, pc.fill_null(hit, False))
+        # Her raw id or her pseudonym inside a value (a submission's resource id embeds it).
+        for needle in (subject.user_id, key):
+            hit = pc.match_substring(table.column(column), needle)
+            mask = pc.or_kleene(mask, pc.fill_null(hit, False))
     if name == BRONZE:
         hit = pc.match_substring(table.column("payload"), subject.user_id)
         mask = pc.or_kleene(mask, pc.fill_null(hit, False))
@@ -164,6 +167,7 @@ def rewrite_rows(
     for column in _identity_strings(rows, entry):
         old = rows.column(column)
         new = pc.replace_substring(old, subject.user_id, tombstone)
+        new = pc.replace_substring(new, key, tombstone_key)
         rows = rows.set_column(rows.column_names.index(column), column, new)
     for column, kind in entry["columns"].items():
         if kind in FREE_TEXT and column in rows.column_names:
