@@ -100,6 +100,9 @@ class ExamCreatedV1(Event, frozen=True, kw_only=True):
     class_id: str | None
     item_count: int
     created_at: datetime
+    # Optional since issue 18 (marts from the lake): the exam's form and title.
+    kind: str | None = None
+    title: str | None = None
 
     @property
     def aggregate_id(self) -> str:
@@ -127,6 +130,11 @@ class ResponseRecordedV1(Event, frozen=True, kw_only=True):
     choice: int
     is_correct: bool
     answered_at: datetime
+    # Optional since issue 18 (marts from the lake): what exams.responses also records.
+    position: int | None = None
+    item_version: int | None = None
+    score: int | None = None
+    pilot: bool | None = None
 
     @property
     def aggregate_id(self) -> str:

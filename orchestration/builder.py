@@ -12,6 +12,7 @@ from orchestration.analytics.checks import (
     live_analytics_nightly,
     live_analytics_nightly_job,
 )
+from orchestration.analytics.dashboards import dashboard_specs
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from orchestration.analytics.sensors import marts_after_lake_sensor
 from orchestration.calibration.assets import item_parameters, live_item_parameters
@@ -41,6 +42,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             item_parameters,
             live_item_parameters,
             item_dif,
+            *dashboard_specs(),
         ],
         jobs=[*lake_jobs, *learning_jobs, *privacy_jobs, live_analytics_nightly_job],
         asset_checks=[

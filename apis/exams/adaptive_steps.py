@@ -220,6 +220,10 @@ class AdaptiveSteps:
             choice=data.choice,
             is_correct=correct,
             answered_at=now,
+            position=position,
+            item_version=entry.version,
+            score=score,
+            pilot=pending.pilot,
         )
         reply = AnswerReply(entry.item_id, data.choice, now, answered=position + 1)
         choice = step.choice

@@ -114,6 +114,10 @@ class FixedDelivery:
                 choice=data.choice,
                 is_correct=is_correct,
                 answered_at=answered_at,
+                position=position,
+                item_version=entry.version,
+                score=score,
+                pilot=False,
             ),
         )
         return Answered(AnswerReply(item_id, data.choice, answered_at), recorded=True)

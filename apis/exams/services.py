@@ -33,6 +33,8 @@ async def created(conn: queries.Conn, exam: Exam) -> Exam:
             class_id=exam.class_id,
             item_count=len(exam.item_ids),
             created_at=exam.created_at,
+            kind=exam.kind,
+            title=exam.title,
         ),
     )
     return exam

@@ -1,38 +1,54 @@
-"""The marts follow the lake: when the silver tables were materialized after the marts' last
-request, the dbt models are rebuilt (within `minimum_interval_seconds` of the lake's ingest,
-which its own sensor runs every 30 s when events await). Replaces the nightly analytics_daily
+"""The marts follow the lake: when a silver table or dimension snapshot has a snapshot its
+PostgreSQL copy (`lake_silver.<table>`) has not reached, one run copies what is new and rebuilds
+the dbt marts (lake_silver copies -> dbt), within `minimum_interval_seconds` of the lake's ingest
+(which its own sensor runs every 30 s when events await). Replaces the nightly analytics_daily
 schedule."""
 
 from __future__ import annotations
 
+import hashlib
+import time
+
 import dagster as dg
 
+from lake.warehouse import SCHEMA
 from orchestration.analytics.checks import live_analytics_match_marts
-from orchestration.lake.assets import learning_records_copy, silver_tables, tutor_turns_copy
+from orchestration.lake.assets import lake_silver_copies
+from orchestration.lake.resources import LakeResource
 
 #: The dbt models and their tests, without the live comparison: between the consumer's commit
 #: and the lake's ingest the live side is ahead by design (that check runs nightly).
 MARTS = dg.AssetSelection.groups("analytics") - dg.AssetSelection.checks(live_analytics_match_marts)
+#: What one request runs: the copies, then the marts that read them.
+LAKE_TO_MARTS = dg.AssetSelection.assets(*lake_silver_copies.keys) | MARTS
+
+#: While the copies stay behind (a failed or still queued run), the same lake state is asked
+#: for again once per window, not at every tick.
+RETRY_WINDOW_SECONDS = 300
 
 
 @dg.sensor(
     name="marts_after_lake_sensor",
-    target=MARTS,
+    target=LAKE_TO_MARTS,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Rebuilds the dbt marts when the lake's silver tables were materialized since.",
+    description=(
+        f"Copies the lake tables into {SCHEMA} and rebuilds the dbt marts when a lake table has "
+        "a snapshot its PostgreSQL copy has not reached."
+    ),
 )
-def marts_after_lake_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    keys = [*silver_tables.keys, *tutor_turns_copy.keys, *learning_records_copy.keys]
-    latest = 0.0
-    for key in keys:
-        event = context.instance.get_latest_materialization_event(key)
-        if event is not None:
-            latest = max(latest, event.timestamp)
-    if not latest:
-        return dg.SkipReason("the lake's silver tables were never materialized")
-    if context.cursor and float(context.cursor) >= latest:
-        return dg.SkipReason("the marts were requested after the lake's last materialization")
+def marts_after_lake_sensor(
+    context: dg.SensorEvaluationContext, lake: dg.ResourceParam[LakeResource]
+) -> dg.SensorResult | dg.SkipReason:
+    behind = lake.copy_lag()
+    if not behind:
+        return dg.SkipReason(f"every {SCHEMA} copy is at its lake table's current snapshot")
+    state = ",".join(f"{name}={snapshot}" for name, snapshot in sorted(behind.items()))
+    digest = hashlib.sha256(state.encode()).hexdigest()[:16]
+    cursor = f"{digest}@{int(time.time() // RETRY_WINDOW_SECONDS)}"
+    if context.cursor == cursor:
+        return dg.SkipReason(f"already requested for this lake state ({', '.join(behind)})")
+    context.log.info(f"copies behind the lake: {', '.join(sorted(behind))}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"marts-{latest:.6f}")], cursor=repr(latest)
+        run_requests=[dg.RunRequest(run_key=f"lake-marts-{cursor}")], cursor=cursor
     )

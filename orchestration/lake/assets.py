@@ -9,7 +9,7 @@ from lake.decisions import POLICY_DECISIONS
 from lake.dims import DIM_TABLES
 from lake.silver import SILVER_ROUTES, SILVER_TABLES
 from lake.tables import OUTBOX_EVENTS
-from lake.warehouse import SCHEMA, copy_to_postgres
+from lake.warehouse import COPY_TABLES, SCHEMA, copy_table
 from orchestration.lake.resources import LakeResource
 
 
@@ -153,41 +153,46 @@ def silver_backfill() -> None:
     rebuild_silver_op()
 
 
-@dg.asset(
-    key=[SCHEMA, "tutor_turns"],
-    group_name="lake_silver",
-    kinds={"iceberg", "postgres"},
-    deps=["tutor_turns"],
-    description=(
-        "The lake's tutor_turns copied into PostgreSQL (lake_silver.tutor_turns) for the dbt "
-        "tutor-usage marts, exactly once by event_id; pseudonymised, no text."
-    ),
-)
-def tutor_turns_copy(
-    context: dg.AssetExecutionContext, lake: dg.ResourceParam[LakeResource]
-) -> dg.MaterializeResult[None]:
-    added = copy_to_postgres(lake.settings, "tutor_turns")
-    context.log.info(f"copied {added} new tutor turns to {SCHEMA}.tutor_turns")
-    return dg.MaterializeResult(metadata={"rows_added": added})
+COPY_SPECS = [
+    dg.AssetSpec(
+        [SCHEMA, name],
+        group_name=SCHEMA,
+        kinds={"iceberg", "postgres"},
+        deps=[name],
+        description=(
+            f"The lake's {name} copied into PostgreSQL ({SCHEMA}.{name}) for the dbt marts, "
+            "incrementally by Iceberg snapshot (only the files appended since the last copy; "
+            f"bookkeeping in {SCHEMA}.copy_state, same transaction); pseudonymised, no text."
+        ),
+    )
+    for name in COPY_TABLES
+]
 
 
-@dg.asset(
-    key=[SCHEMA, "learning_records"],
-    group_name="lake_silver",
-    kinds={"iceberg", "postgres"},
-    deps=["learning_records"],
-    description=(
-        "The lake's learning_records (xAPI statements) copied into PostgreSQL "
-        "(lake_silver.learning_records) for the dbt LRS marts, exactly once by event_id; "
-        "pseudonymised (student_key, actor_key), no free text."
-    ),
-)
-def learning_records_copy(
+@dg.multi_asset(specs=COPY_SPECS, name="lake_silver_copies", can_subset=True)
+def lake_silver_copies(
     context: dg.AssetExecutionContext, lake: dg.ResourceParam[LakeResource]
-) -> dg.MaterializeResult[None]:
-    added = copy_to_postgres(lake.settings, "learning_records")
-    context.log.info(f"copied {added} new learning records to {SCHEMA}.learning_records")
-    return dg.MaterializeResult(metadata={"rows_added": added})
+) -> Iterator[dg.MaterializeResult[None]]:
+    selected = {key.path[-1] for key in context.selected_asset_keys}
+    for name in COPY_TABLES:
+        if name not in selected:
+            continue
+        result = copy_table(lake.settings, name)
+        context.log.info(
+            f"{SCHEMA}.{name}: {result.mode}, {result.rows_added} rows added "
+            f"({result.rows_read} read from {result.files} files) in {result.seconds:.2f}s"
+        )
+        yield dg.MaterializeResult(
+            asset_key=[SCHEMA, name],
+            metadata={
+                "mode": result.mode,
+                "rows_read": result.rows_read,
+                "rows_added": result.rows_added,
+                "files_read": result.files,
+                "lake_snapshot_id": str(result.snapshot_id or ""),
+                "previous_snapshot_id": str(result.previous_snapshot_id or ""),
+            },
+        )
 
 
 lake_assets = [
@@ -195,7 +200,6 @@ lake_assets = [
     silver_tables,
     policy_decisions,
     dimension_snapshots,
-    tutor_turns_copy,
-    learning_records_copy,
+    lake_silver_copies,
 ]
 lake_jobs = [silver_backfill]

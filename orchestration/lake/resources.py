@@ -15,6 +15,7 @@ from lake.ingest import current_horizon, ingest_outbox, pending_events
 from lake.quality import QualityResult, validate_table
 from lake.shipper import Shipment
 from lake.silver import SilverResult, derive_silver, pending_silver, rebuild_silver
+from lake.warehouse import copy_lag
 
 OLDEST_PENDING_SQL = """
 select extract(epoch from now() - min(occurred_at))
@@ -70,6 +71,10 @@ class LakeResource:
         with psycopg.connect(self.settings.database_url, autocommit=True) as conn:
             row = conn.execute(OLDEST_PENDING_SQL, {"previous": str(self.horizon())}).fetchone()
         return float(row[0]) if row and row[0] is not None else 0.0
+
+    def copy_lag(self) -> dict[str, int]:
+        """Lake tables whose PostgreSQL copy is behind: table -> the lake's snapshot id."""
+        return copy_lag(self.settings)
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -5,13 +5,7 @@ import time
 
 import dagster as dg
 
-from orchestration.lake.assets import (
-    learning_records_copy,
-    outbox_events,
-    policy_decisions,
-    silver_tables,
-    tutor_turns_copy,
-)
+from orchestration.lake.assets import outbox_events, policy_decisions, silver_tables
 from orchestration.lake.resources import LakeResource
 
 # At most one request per horizon per window: a failed run is retried after the window
@@ -21,13 +15,12 @@ RETRY_WINDOW_SECONDS = 300
 
 @dg.sensor(
     name="outbox_events_sensor",
-    target=[outbox_events, silver_tables, tutor_turns_copy, learning_records_copy],
+    target=[outbox_events, silver_tables],
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Requests outbox_events + silver tables (+ the tutor turns' and learning records' copies "
-        "for dbt) when final "
-        "outbox rows await ingestion, or the silver tables alone when bronze is ahead of them."
+        "Requests outbox_events + silver tables when final outbox rows await ingestion, or the "
+        "silver tables alone when bronze is ahead of them (marts_after_lake_sensor takes it from there)."
     ),
 )
 def outbox_events_sensor(
@@ -46,11 +39,7 @@ def outbox_events_sensor(
             run_requests=[
                 dg.RunRequest(
                     run_key=f"silver-{horizon}-{window}",
-                    asset_selection=[
-                        *silver_tables.keys,
-                        *tutor_turns_copy.keys,
-                        *learning_records_copy.keys,
-                    ],
+                    asset_selection=list(silver_tables.keys),
                 )
             ],
             cursor=str(horizon),

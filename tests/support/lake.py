@@ -16,7 +16,7 @@ from core.settings import Settings
 from lake.decisions import ship_decisions
 from lake.ingest import ingest_outbox
 from lake.silver import derive_silver
-from lake.warehouse import COPIES, copy_to_postgres
+from lake.warehouse import COPY_TABLES, copy_table
 from privacy.lake_erasure import bronze_horizon
 
 
@@ -32,8 +32,8 @@ def ship(settings: Settings, timeout: float = 120.0, *, copies: bool = False) ->
         derive_silver(settings, advance_idle=True)
         ship_decisions(settings)
         if bronze_horizon(settings) > needed:
-            for table in COPIES if copies else ():
-                copy_to_postgres(settings, table)
+            for table in COPY_TABLES if copies else ():
+                copy_table(settings, table)
             return
         assert time.monotonic() < deadline, "the lake did not catch up with the outbox"
         time.sleep(0.5)
