@@ -117,6 +117,9 @@ def simulate_class(
                         choice=choice,
                         is_correct=ok,
                         answered_at=at,
+                        position=j,
+                        score=int(ok),
+                        pilot=False,
                     ),
                     at,
                 )

@@ -23,7 +23,7 @@ MARTS = dg.AssetSelection.groups("analytics") - dg.AssetSelection.checks(live_an
 LAKE_TO_MARTS = dg.AssetSelection.assets(*lake_silver_copies.keys) | MARTS
 
 #: While the copies stay behind (a failed or still queued run), the same lake state is asked
-#: for again once per window, not at every tick.
+#: for again after this long, not at every tick.
 RETRY_WINDOW_SECONDS = 300
 
 
@@ -45,10 +45,12 @@ def marts_after_lake_sensor(
         return dg.SkipReason(f"every {SCHEMA} copy is at its lake table's current snapshot")
     state = ",".join(f"{name}={snapshot}" for name, snapshot in sorted(behind.items()))
     digest = hashlib.sha256(state.encode()).hexdigest()[:16]
-    cursor = f"{digest}@{int(time.time() // RETRY_WINDOW_SECONDS)}"
-    if context.cursor == cursor:
+    now = time.time()
+    asked, _, at = (context.cursor or "").partition("@")
+    if asked == digest and at and now - float(at) < RETRY_WINDOW_SECONDS:
         return dg.SkipReason(f"already requested for this lake state ({', '.join(behind)})")
     context.log.info(f"copies behind the lake: {', '.join(sorted(behind))}")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"lake-marts-{cursor}")], cursor=cursor
+        run_requests=[dg.RunRequest(run_key=f"lake-marts-{digest}-{int(now)}")],
+        cursor=f"{digest}@{now:.3f}",
     )

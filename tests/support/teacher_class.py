@@ -1,4 +1,5 @@
-"""A small class with hand-computable reports, written straight into the OLTP tables: the seed
+"""A small class with hand-computable reports, written into the OLTP tables (and its answers also as
+outbox events, shipped through the lake into lake_silver.responses, which the marts read): the seed
 of the teacher/student marts test (tests/integration/orchestration/test_teacher_marts.py) and of
 the report pages test (tests/integration/dashboards/test_report_pages.py).
 
@@ -16,8 +17,12 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from core.events import ResponseRecordedV1
 from core.ids import new_id
+from core.outbox import append_sync
 from core.settings import Settings
+from lake.warehouse import copy_table
+from tests.support.lake import ship
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -178,6 +183,23 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
                     int(choice == 0),
                     item == "i3",
                 )
+                append_sync(
+                    conn,
+                    ResponseRecordedV1(
+                        attempt_id=attempt_id,
+                        exam_id=ids[exam],
+                        student_id=ids[student],
+                        item_id=ids[item],
+                        choice=choice,
+                        is_correct=choice == 0,
+                        answered_at=at + timedelta(minutes=position + 1),
+                        position=position,
+                        item_version=1,
+                        score=int(choice == 0),
+                        pilot=item == "i3",
+                    ),
+                    at + timedelta(minutes=position + 1),
+                )
             return attempt_id
 
         for student, (theta, se, choices) in E1.items():
@@ -229,4 +251,7 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
             ["geometry"],
             START,
         )
+    # the marts read responses from the lake: outbox -> bronze -> silver -> lake_silver.responses
+    ship(settings)
+    copy_table(settings, "responses")
     return ids

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def upstream(graph: object, key: dg.AssetKey) -> set[dg.AssetKey]:
-    return dg.AssetSelection.assets(key).upstream().resolve(graph)  # type: ignore[arg-type]
+    return set(dg.AssetSelection.assets(key).upstream().resolve(graph))  # type: ignore[arg-type]
 
 
 def test_dashboards_reach_the_lake_through_the_marts(settings: Settings) -> None:

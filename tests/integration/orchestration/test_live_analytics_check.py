@@ -5,22 +5,30 @@ passes; corrupting one side — a live skill count, or a mart's class figure —
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import dagster as dg
 import httpx
 import psycopg
 import pytest
 
 from apis.app import create_app
+from core.events import ResponseRecordedV1
+from core.ids import new_id
+from core.outbox import append_sync
 from core.settings import Settings
+from lake.warehouse import copy_table, copy_tables
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.checks import LiveAnalyticsResource, live_analytics_match_marts
 from orchestration.analytics.live import compare
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from orchestration.lake.resources import LakeResource
 from tests.integration.analytics.test_live_analytics import running_analytics, until
 from tests.integration.exams.school import adaptive_exam, school
 from tests.integration.exams.test_adaptive import take
 from tests.integration.notifications.test_notifications_e2e import realtime_settings
 from tests.integration.orchestration.test_marts import seed_school
+from tests.support.lake import ship
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -62,6 +70,9 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
 
             await until(probe, lambda n: n == 3)
 
+    # the marts read responses from the lake: outbox -> bronze -> silver -> lake_silver.responses
+    ship(s)
+    copy_table(s, "responses")
     project = dbt_project()
     resources = {
         "dbt": build_dbt_resource(s, project),
@@ -130,26 +141,49 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
         assert compare(s.database_url).passed
 
 
-def test_the_marts_follow_the_lake() -> None:
-    """A silver table materialized after the marts' last request starts their rebuild, once."""
+def test_the_marts_follow_the_lake(settings: Settings) -> None:
+    """A lake table with a snapshot its PostgreSQL copy lacks starts one copy + marts run."""
     from orchestration.analytics.sensors import marts_after_lake_sensor
-    from orchestration.lake.assets import silver_tables
+
+    lake = LakeResource(settings)
+
+    def answer() -> None:
+        with psycopg.connect(settings.database_url) as conn:
+            append_sync(
+                conn,
+                ResponseRecordedV1(
+                    attempt_id=str(new_id()),
+                    exam_id=str(new_id()),
+                    student_id=str(new_id()),
+                    item_id=str(new_id()),
+                    choice=0,
+                    is_correct=True,
+                    answered_at=datetime.now(UTC),
+                ),
+            )
+        ship(settings)
 
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
-        assert isinstance(marts_after_lake_sensor(context), dg.SkipReason)  # nothing ingested
-        key = next(iter(silver_tables.keys))
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
-        first = marts_after_lake_sensor(dg.build_sensor_context(instance=instance))
+
+        def evaluate(cursor: str | None = None) -> dg.SensorResult | dg.SkipReason:
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"lake": lake}
+            )
+            result = marts_after_lake_sensor(context)
+            assert isinstance(result, dg.SensorResult | dg.SkipReason)
+            return result
+
+        copy_tables(settings)
+        assert isinstance(evaluate(), dg.SkipReason)  # every copy at its lake snapshot
+        answer()
+        assert "responses" in lake.copy_lag()
+        first = evaluate()
         assert isinstance(first, dg.SensorResult) and len(first.run_requests or []) == 1
-        again = marts_after_lake_sensor(
-            dg.build_sensor_context(instance=instance, cursor=first.cursor)
-        )
-        assert isinstance(again, dg.SkipReason)
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key))
-        later = marts_after_lake_sensor(
-            dg.build_sensor_context(instance=instance, cursor=first.cursor)
-        )
+        assert isinstance(evaluate(first.cursor), dg.SkipReason)  # asked once per lake state
+        copy_tables(settings)
+        assert isinstance(evaluate(first.cursor), dg.SkipReason)  # caught up
+        answer()
+        later = evaluate(first.cursor)
         assert isinstance(later, dg.SensorResult) and later.run_requests
         [request] = later.run_requests
         assert request.run_key != first.run_requests[0].run_key  # type: ignore[index]
