@@ -223,7 +223,11 @@ def _defined_series() -> tuple[set[str], set[str]]:
         else:
             names |= {base + "_bucket", base + "_sum", base + "_count"}
             labels.add("le")
-    return names, labels
+    # The consumers' gauges (cli/consume.py, served by `dreamseed consume NAME`).
+    consume = (ROOT / "cli" / "consume.py").read_text(encoding="utf-8")
+    gauges = set(re.findall(r'Gauge\(\s*"(dreamseed_consumer_[a-z_]+)"', consume))
+    assert "dreamseed_consumer_lag" in gauges and 'labels = ("consumer", "stream")' in consume
+    return names | gauges, labels | {"consumer", "stream"}
 
 
 TARGET_LABELS = {"service", "pod", "namespace", "job", "instance", "deployment"}
