@@ -14,34 +14,41 @@ DASHBOARD_GROUP = "dashboards"
 PAGE_SOURCES: dict[str, tuple[tuple[str, ...], ...]] = {
     "attempts_per_day": (("agg_attempts_per_day",),),
     "class_report": (
-        ("fct_exam_attempts",),
+        ("agg_student_risk",),
+        ("fct_student_ability",),
         ("fct_student_skill_mastery",),
+        ("fct_exam_attempts",),
         ("agg_assignment_completion",),
-        ("agg_class_performance",),
-        ("agg_exam_summaries",),
     ),
     "item_bank_health": (
-        ("agg_item_statistics",),
-        ("agg_item_dif_flags",),
-        ("agg_exam_summaries",),
+        ("agg_item_bank_health",),
+        ("agg_item_calibration_history",),
+        ("agg_item_distractors",),
+    ),
+    "student_report": (
+        ("fct_student_ability",),
+        ("fct_student_skill_mastery",),
+        ("agg_lesson_skills",),
     ),
     "usage": (
         ("agg_engagement_daily",),
         ("agg_engagement_weekly",),
         ("agg_content_engagement",),
         ("agg_tutor_usage",),
-        ("agg_tutor_topics",),
     ),
+    # These two read governance.decisions (OLTP), which the lake ships as policy_decisions;
+    # platform health also shows how fresh the lake's ingest is.
     "platform_health": (("outbox_events",), ("policy_decisions",)),
     "policy_audit": (("policy_decisions",),),
 }
 
 PAGE_DESCRIPTIONS: dict[str, str] = {
     "attempts_per_day": "Completed attempts and mean score per day and class.",
-    "class_report": "Teacher's class report: results, skill mastery, assignments, exams.",
-    "item_bank_health": "Item statistics, IRT parameters and DIF flags of the item bank.",
+    "class_report": "Teacher's class report: ability, risk flags, skill mastery, assignments.",
+    "item_bank_health": "Item statistics, IRT parameters, distractors and calibration history.",
+    "student_report": "A student's ability over time, skill profile and lessons for weak skills.",
     "usage": "Active students, responses, minutes, lessons and tutor sessions by class.",
-    "platform_health": "Ingest and mart freshness (lake snapshots and their PostgreSQL copies).",
+    "platform_health": "Ingest freshness, checks, lag, request and error rates.",
     "policy_audit": "Policy decisions: search and denial trends.",
 }
 
