@@ -11,6 +11,7 @@ from apis.tutor.answers import FALLBACK_LABEL
 from cli.demo_courses import seed_course
 from cli.demo_tutor import DEMO_QUESTION, ask_tutor, seed_tutor_lessons
 from core.settings import Settings
+from tests.integration.tutor.conftest import tutor_settings
 from tests.support.school import account, class_with, items, quiz
 from tests.support.servers import serve_in_thread
 
@@ -18,8 +19,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_tutor_answers_from_the_course_without_a_model(settings: Settings) -> None:
+    # Out of reach of the per-address rate limit: 127.0.0.1 is shared by every test here.
     with (
-        serve_in_thread(create_app(settings)) as url,
+        serve_in_thread(create_app(tutor_settings(settings))) as url,
         httpx.Client(base_url=url, timeout=60) as api,
     ):
         teacher, student = account(api, "teacher").headers, account(api, "student").headers
