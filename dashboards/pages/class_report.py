@@ -172,7 +172,11 @@ async def load_report(ctx: PageContext, access: PageAccess, f: Filters) -> Class
         [f.class_id, *pp],
     )
     p, pp = scoped_sql(rf, BY_CLASS, alias="g")
-    when, wp = _period("g", "due_at", f)
+    # assignments open during the period: due on or after its start, opened before its end
+    when = sql.SQL(
+        "(%s::date is null or g.due_at >= %s::date) and (%s::date is null or g.open_at < %s::date + 1)"
+    )
+    wp = [f.since, f.since, f.until, f.until]
     report.assignments = await fetch(
         sql.SQL(
             "select coalesce(s.title, g.assignment_id::text) as title, g.assignment_kind,"
@@ -221,7 +225,10 @@ async def preload(ctx: PageContext, access: PageAccess, request: Request) -> Cla
 
 def _num(value: Any, digits: int = 2) -> str:
     x = as_float(value)
-    return "—" if x is None else f"{x:.{digits}f}"
+    if x is None:
+        return "—"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.00"
 
 
 def flags_text(row: dict[str, Any]) -> str:
@@ -318,6 +325,7 @@ def mastery_chart(report: ClassReport) -> TagChild:
             colorbar={"title": {"text": "mastery"}},
         )
     )
+    fig.update_layout(yaxis={"autorange": "reversed"})  # the students table's order, top down
     return chart(
         fig,
         "Skill mastery per student (Laplace-smoothed share correct; green = mastered)."
@@ -344,7 +352,7 @@ def assignments_table(report: ClassReport) -> Tag:
         ASSIGNMENT_COLUMNS,
         report.assignments,
         caption="Assignments: completion and lateness",
-        empty="no assignments due in this period.",
+        empty="no assignments open in this period.",
         csv_name="class_report_assignments.csv",
     )
 

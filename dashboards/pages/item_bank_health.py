@@ -196,7 +196,10 @@ def expected_scores(items: ItemParameters) -> np.ndarray:
 
 def _num(value: Any, digits: int = 2) -> str:
     x = as_float(value)
-    return "—" if x is None else f"{x:.{digits}f}"
+    if x is None:
+        return "—"
+    text = f"{x:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.00"
 
 
 def _pm(value: Any, se: Any) -> str:

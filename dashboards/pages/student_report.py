@@ -75,8 +75,8 @@ async def visible_students(ctx: PageContext, access: PageAccess) -> dict[str, st
         return await user_names(ctx, [subject.user_id] if subject.user_id else [])
     if access.row_filter.mode == "all":
         rows = await ctx.resources.fetch_all(
-            "select distinct student_id::text as student_id from analytics.fct_student_ability"
-            " limit 2000"
+            "select student_id::text as student_id from analytics.fct_student_ability"
+            " union select student_id::text from analytics.fct_student_skill_mastery limit 2000"
         )
         return await user_names(ctx, [str(r["student_id"]) for r in rows])
     classes = [v for c in access.row_filter.conditions if c.column == "class_id" for v in c.values]

@@ -98,7 +98,63 @@ def check_audit(page: Page, site: DashboardSite, person: Person) -> None:
     assert "dashboards.access" in page.locator("#decisions").inner_text()
 
 
+def check_class_report(page: Page, site: DashboardSite, person: Person) -> None:
+    class_id = page.locator("#class").input_value()
+    if person.role == "teacher":
+        assert class_id == site.world.classes[next(
+            k for k, p in site.world.people.items() if p.user_id == person.user_id
+        )][0]  # fmt: skip
+    students = one(
+        site, "select count(*) from analytics.agg_student_risk where class_id = %s", class_id
+    )
+    at_risk = one(
+        site,
+        "select count(*) from analytics.agg_student_risk where class_id = %s and is_at_risk",
+        class_id,
+    )
+    assert students > 0 and kpi(page, "Students") == students
+    assert kpi(page, "At risk") == at_risk
+    assert page.locator("#class-students tbody tr").count() == min(students, 25)
+
+
+def check_item_bank(page: Page, site: DashboardSite, person: Person) -> None:
+    mine = person.role == "teacher"
+    where = " where owner_id = %s" if mine else ""
+    params = (person.user_id,) if mine else ()
+    items = one(site, "select count(*) from analytics.agg_item_bank_health" + where, *params)
+    calibrated = one(
+        site,
+        "select count(*) from analytics.agg_item_bank_health"
+        + (where + " and" if mine else " where")
+        + " live_version is not null",
+        *params,
+    )
+    assert items > 0 and kpi(page, "Items") == items
+    assert kpi(page, "Calibrated") == calibrated
+
+
+def check_student_report(page: Page, site: DashboardSite, person: Person) -> None:
+    if person.role == "student":
+        student_id = person.user_id  # she has no choice to make: herself only
+        assert page.locator("#student").count() == 0
+    else:  # a teacher or an admin chooses among the students she may see
+        assert page.locator("#student").count() == 1
+        student_id = page.locator("#student").input_value()
+    scored = one(
+        site,
+        "select count(*) from analytics.fct_student_ability where student_id = %s",
+        student_id,
+    )
+    assert kpi(page, "Scored exams") == scored
+    others = [s for s in site.world.student_ids if s != student_id]
+    if person.role == "student":
+        assert not [s for s in others if s in page.content()]
+
+
 FIGURE_CHECKS: dict[str, Callable[[Page, DashboardSite, Person], None]] = {
+    "class_report": check_class_report,
+    "item_bank_health": check_item_bank,
+    "student_report": check_student_report,
     "attempts_per_day": check_attempts,
     "usage": check_usage,
     "platform_health": check_health,
