@@ -38,9 +38,8 @@ async def _decide(
         raise Forbidden(f"{action} on {resource['type']} is not permitted: {decision.reason}")
 
 
-async def _class_resource(state: AppState, kind: str, class_id: str) -> dict[str, Any]:
-    teacher = await services.class_teacher(state, class_id)
-    return {"type": kind, "class_id": class_id, "class_teacher_id": teacher}
+def _class_resource(kind: str, class_id: str, facts: services.ClassFacts) -> dict[str, Any]:
+    return {"type": kind, "class_id": class_id, "class_teacher_id": facts.teacher_id}
 
 
 class AnalyticsController(Controller):
@@ -65,9 +64,10 @@ class AnalyticsController(Controller):
         self, app_state: AppState, principal: Principal, class_id: UUID
     ) -> ClassProgress:
         """The class's running summary, its students and skills (its teacher and admins)."""
-        resource = await _class_resource(app_state, "class_progress", str(class_id))
+        facts = await services.class_facts(app_state, str(class_id))
+        resource = _class_resource("class_progress", str(class_id), facts)
         await _decide(app_state, principal, PROGRESS, resource)
-        return await services.progress_of_class(app_state, str(class_id))
+        return await services.progress_of_class(app_state, str(class_id), facts)
 
     @get("/classes/{class_id:uuid}/presence", opt={"action": PRESENCE})
     async def class_presence(
@@ -75,7 +75,8 @@ class AnalyticsController(Controller):
     ) -> ClassPresence:
         """Who of the class is online now (an open notification stream; its teacher and
         admins)."""
-        resource = await _class_resource(app_state, "class_presence", str(class_id))
+        facts = await services.class_facts(app_state, str(class_id))
+        resource = _class_resource("class_presence", str(class_id), facts)
         await _decide(app_state, principal, PRESENCE, resource)
         ttl = presence.ttl_seconds(app_state.settings.realtime.sse_heartbeat_seconds)
         return await presence.online(app_state.redis, str(class_id), ttl)

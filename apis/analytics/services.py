@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 from psycopg import AsyncConnection
 
-from apis.analytics.cache import cached
+from apis.analytics.cache import GARBAGE_SECONDS, cache_key, cached
 from apis.analytics.schemas import (
     ClassProgress,
     ClassStanding,
@@ -130,7 +131,7 @@ async def class_progress(conn: AsyncConnection[Any], class_id: str) -> ClassProg
     ]
     return ClassProgress(
         class_id=class_id,
-        enrolled_students=0,  # from the memberships at each request (enrolled())
+        enrolled_students=0,  # from the memberships at each request (ClassFacts)
         active_students=s.get("active_students") or 0,
         attempts_completed=s.get("attempts_completed") or 0,
         mean_score_pct=_mean(s.get("score_pct_sum") or 0.0, s.get("scored_attempts") or 0),
@@ -144,16 +145,31 @@ async def class_progress(conn: AsyncConnection[Any], class_id: str) -> ClassProg
     )
 
 
-async def class_teacher(state: AppState, class_id: str) -> str:
-    """The class's teacher; 404 naming the class when there is none."""
+@dataclass(frozen=True, slots=True)
+class ClassFacts:
+    """What a class request needs before its figures, read in one query: the teacher (for the
+    policy), the cache version (read before the cache, so never stale) and the enrolment (not
+    the analytics consumer's events: never cached)."""
+
+    teacher_id: str
+    version: int
+    enrolled: int
+
+
+async def class_facts(state: AppState, class_id: str) -> ClassFacts:
+    """The class's facts; 404 naming the class when there is none."""
     async with state.pool.connection() as conn:
         cur = await conn.execute(
-            "select teacher_id::text from classes.classes where class_id = %s", (class_id,)
+            "select c.teacher_id::text as teacher_id, coalesce(v.version, 0) as version,"
+            " (select count(*) from classes.memberships m where m.class_id = c.class_id)"
+            " as enrolled from classes.classes c left join live.cache_versions v"
+            " on v.scope = 'class' and v.id = c.class_id where c.class_id = %s",
+            (class_id,),
         )
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"class_id: no class {class_id}")
-    return str(row["teacher_id"])
+    return ClassFacts(str(row["teacher_id"]), int(row["version"]), int(row["enrolled"]))
 
 
 async def my_progress(state: AppState, student_id: str) -> StudentProgress:
@@ -166,23 +182,19 @@ async def my_progress(state: AppState, student_id: str) -> StudentProgress:
         )  # fmt: skip
 
 
-async def enrolled(conn: AsyncConnection[Any], class_id: str) -> int:
-    """Her class's members now (membership events are not the analytics consumer's: never
-    cached)."""
-    cur = await conn.execute(
-        "select count(*) as n from classes.memberships where class_id = %s", (class_id,)
-    )
-    row = await cur.fetchone()
-    return int(row["n"]) if row else 0
-
-
-async def progress_of_class(state: AppState, class_id: str) -> ClassProgress:
+async def progress_of_class(state: AppState, class_id: str, facts: ClassFacts) -> ClassProgress:
+    """The class's figures at `facts.version` (from the cache when it holds them)."""
+    if state.settings.analytics_cache:
+        raw = await state.redis.get(cache_key("class", class_id, facts.version))
+        if raw is not None:
+            progress = msgspec.json.decode(raw, type=ClassProgress)
+            return msgspec.structs.replace(progress, enrolled_students=facts.enrolled)
     async with state.pool.connection() as conn:
-        if not state.settings.analytics_cache:
-            progress = await class_progress(conn, class_id)
-        else:
-            progress = await cached(
-                conn, state.redis, "class", class_id, ClassProgress,
-                lambda: class_progress(conn, class_id),
-            )  # fmt: skip
-        return msgspec.structs.replace(progress, enrolled_students=await enrolled(conn, class_id))
+        progress = await class_progress(conn, class_id)
+    if state.settings.analytics_cache:
+        await state.redis.set(
+            cache_key("class", class_id, facts.version),
+            msgspec.json.encode(progress),
+            ex=GARBAGE_SECONDS,
+        )
+    return msgspec.structs.replace(progress, enrolled_students=facts.enrolled)
