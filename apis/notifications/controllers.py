@@ -49,7 +49,10 @@ async def _events(
     async with app_state.pool.connection() as conn:
         classes = await presence.classes_of(conn, user_id)
     ttl = presence.ttl_seconds(realtime.sse_heartbeat_seconds)
-    await presence.seen(app_state.redis, user_id, classes, ttl)
+    # A presence write that fails (Redis away, or its connections all busy under a thousand
+    # streams) must not end the stream: the next heartbeat writes it again.
+    with contextlib.suppress(Exception):
+        await presence.seen(app_state.redis, user_id, classes, ttl)
     async with app_state.wakes.listen(user_id) as woken:  # before reading: no gap
         try:
             seq = await services.last_seq(app_state.pool, user_id) if start is None else start
@@ -70,7 +73,8 @@ async def _events(
                 except TimeoutError:
                     yield ServerSentEventMessage(data=None, comment="heartbeat")  # no event
                 woken.clear()
-                await presence.seen(app_state.redis, user_id, classes, ttl)
+                with contextlib.suppress(Exception):
+                    await presence.seen(app_state.redis, user_id, classes, ttl)
         finally:
             with contextlib.suppress(Exception):  # Redis away: the sighting expires by itself
                 await presence.left(app_state.redis, user_id, classes)

@@ -221,58 +221,57 @@ async def notify(
 ) -> list[str]:
     """Store the notes in the inbox and the mail queue, each where its recipient did not turn it
     off (in-app with its delivered event now; e-mail due after `email_delay_seconds`, the digest
-    window); the recipients who got an in-app notification."""
+    window); the recipients who got an in-app notification. Four statements whatever the number
+    of notes (an assignment for a class of 30 is one insert per table, not 90)."""
+    if not notes:
+        return []
     off = await _turned_off(conn, notes)
+    rows = [
+        (str(new_id()), n.user_id, n.kind, n.title, n.body, n.link, n.source_id or source_event_id)
+        for n in notes
+    ]
+    in_app = [r for r in rows if (r[1], r[2], "in_app") not in off]
+    by_mail = [r for r in rows if (r[1], r[2], "email") not in off]
     sent: list[str] = []
-    for note in notes:
-        source = note.source_id or source_event_id
-        notification_id = str(new_id())
-        if (note.user_id, note.kind, "in_app") not in off:
-            cur = await conn.execute(
-                "insert into notifications.notifications (notification_id, user_id, kind, title,"
-                " body, link, source_event_id) values (%s, %s, %s, %s, %s, %s, %s)"
-                " on conflict (user_id, kind, source_event_id) do nothing returning created_at",
+    if in_app:
+        cur = await conn.execute(
+            "insert into notifications.notifications (notification_id, user_id, kind, title,"
+            " body, link, source_event_id)"
+            " select * from unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],"
+            "  %s::text[], %s::uuid[])"
+            " on conflict (user_id, kind, source_event_id) do nothing"
+            " returning notification_id::text, user_id::text, kind, source_event_id::text,"
+            " created_at",
+            [list(column) for column in zip(*in_app, strict=True)],
+        )
+        made = await cur.fetchall()
+        await outbox.append_many(
+            conn,
+            [
                 (
-                    notification_id,
-                    note.user_id,
-                    note.kind,
-                    note.title,
-                    note.body,
-                    note.link,
-                    source,
-                ),
-            )
-            row = await cur.fetchone()
-            if row is not None:
-                await outbox.append(
-                    conn,
                     NotificationDeliveredV1(
-                        notification_id=notification_id,
-                        recipient_id=note.user_id,
+                        notification_id=m["notification_id"],
+                        recipient_id=m["user_id"],
                         channel="in_app",
-                        kind=note.kind,
-                        source_event_id=source,
-                        sent_at=row["created_at"],
+                        kind=m["kind"],
+                        source_event_id=m["source_event_id"],
+                        sent_at=m["created_at"],
                     ),
+                    None,
                 )
-                sent.append(note.user_id)
-        if (note.user_id, note.kind, "email") not in off:
-            await conn.execute(
-                "insert into notifications.emails (notification_id, user_id, kind, title, body,"
-                " link, source_event_id, due_at)"
-                " values (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))"
-                " on conflict (user_id, kind, source_event_id) do nothing",
-                (
-                    notification_id,
-                    note.user_id,
-                    note.kind,
-                    note.title,
-                    note.body,
-                    note.link,
-                    source,
-                    email_delay_seconds,
-                ),
-            )
+                for m in made
+            ],
+        )
+        sent = [m["user_id"] for m in made]
+    if by_mail:
+        await conn.execute(
+            "insert into notifications.emails (notification_id, user_id, kind, title, body,"
+            " link, source_event_id, due_at)"
+            " select n.*, now() + make_interval(secs => %s) from unnest(%s::uuid[], %s::uuid[],"
+            "  %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[]) n"
+            " on conflict (user_id, kind, source_event_id) do nothing",
+            [email_delay_seconds, *(list(column) for column in zip(*by_mail, strict=True))],
+        )
     return sent
 
 

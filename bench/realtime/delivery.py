@@ -203,6 +203,7 @@ async def latency(settings: Settings, args: argparse.Namespace, logs: Path) -> N
         headers = {"Authorization": f"Bearer {token(settings, teacher, 'teacher')}"}
         samples: list[float] = []
         baseline: list[float] = []
+        rounds: list[tuple[int, float, float]] = []
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as api_client:
             now = datetime.now(UTC)
             for r in range(args.rounds):
@@ -234,7 +235,9 @@ async def latency(settings: Settings, args: argparse.Namespace, logs: Path) -> N
                             f"round {r}: {missing} clients got nothing in 30 s ({got}); see {logs}"
                         )
                     await asyncio.sleep(0.005)
-                samples += [(c.arrivals[assignment_id] - start) * 1000 for c in members]
+                these = [(c.arrivals[assignment_id] - start) * 1000 for c in members]
+                rounds.append((r, min(these), max(these)))
+                samples += these
                 baseline += await redis_round_trips(
                     redis, settings.redis_url, f"{prefix}baseline", 5
                 )
@@ -248,6 +251,11 @@ async def latency(settings: Settings, args: argparse.Namespace, logs: Path) -> N
     print(f"event -> SSE delivery, {args.clients} clients connected, classes of {args.class_size}:")
     print(f"  DreamSeed (POST -> relay -> consumer -> stream):  {ms(samples)}")
     print(f"  baseline raw Redis XADD -> XREAD round trip:      {ms(baseline)}")
+    slow = sorted(rounds, key=lambda x: -x[2])[:3]
+    print(
+        "  slowest posts (round: first / last of its class's streams): "
+        + ", ".join(f"{r}: {lo:.0f} / {hi:.0f} ms" for r, lo, hi in slow)
+    )
     print(
         f"  ratio p50 {pct(samples, 0.5) / pct(baseline, 0.5):.1f}x,"
         f" p99 {pct(samples, 0.99) / pct(baseline, 0.99):.1f}x;"
