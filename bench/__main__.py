@@ -72,6 +72,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "event -> SSE delivery p50/p99 with 1,000 connected clients vs a raw Redis XADD->XREAD;"
         " consumer events/s vs a bare XREADGROUP+XACK loop",
     ),
+    "dashboards": (
+        "bench.dashboards.pages",
+        "every dashboard page at 1 M responses: first render and filter change vs the OLTP query",
+    ),
     "demo-sample-size": (
         "bench.calibration.demo_sample_size",
         "calibration RMSE by simulated students per class",
