@@ -90,3 +90,14 @@ def test_theme_pages() -> None:
     assert "aria-current='page'>B<" in bar and "aria-label='Dashboards'" in bar
     for name in STATIC_FILES:
         assert (STATIC_DIR / name).is_file()
+
+
+def test_dagster_record_names_and_absence() -> None:
+    from pathlib import Path
+
+    from dashboards.dagster_record import asset_name, read_record
+
+    assert asset_name('["lake", "responses"]') == "lake/responses"
+    assert asset_name("not json") == "not json"
+    missing = read_record(Path("/nonexistent/dagster/history/runs/index.db"))
+    assert not missing.found and missing.assets == () and missing.checks == ()
