@@ -85,11 +85,8 @@ _TURN_FACTS_SQL = (
 async def turn_facts(state: AppState, class_id: str, student_id: str) -> TurnFacts:
     """The class's mode, the student's active exam items (for the policy and the quote guard
     only), the lesson fingerprint and the consent facts: one query, one round trip."""
-    async with state.pool.connection() as conn, conn.pipeline():
-        # BEGIN, the query and COMMIT leave together: one round trip (the pool would otherwise
-        # send BEGIN with the query and COMMIT on return, waiting for each).
-        async with conn.transaction():
-            cur = await conn.execute(_TURN_FACTS_SQL, {"class_id": class_id, "user_id": student_id})
+    async with state.pool.connection() as conn:
+        cur = await conn.execute(_TURN_FACTS_SQL, {"class_id": class_id, "user_id": student_id})
         row = await cur.fetchone()
     assert row is not None
     rows = row["active"] or []

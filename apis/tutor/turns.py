@@ -265,9 +265,9 @@ async def _store(
     if outcome.kind == "model" and completion_tokens is None:
         completion_tokens = max(1, len(outcome.text) // 4)  # the server did not report usage
     turn_id, now = str(new_id()), datetime.now(UTC)
-    # Pipelined: BEGIN and the counter's update in one round trip, then the turn, its outbox
-    # event and COMMIT in a second (five round trips without the pipeline).
-    async with state.pool.connection() as conn, conn.pipeline(), conn.transaction():
+    # Not pipelined: on a local socket psycopg's pipeline mode measured slower (p50 1.16 ms
+    # against 0.83 ms for this transaction's shape, 600 interleaved runs).
+    async with state.pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             "update tutor.conversations set turns = turns + 1, last_turn_at = %s"
             " where conversation_id = %s returning turns - 1 as turn_index",

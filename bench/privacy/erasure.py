@@ -32,13 +32,27 @@ from privacy.objects import Objects
 from privacy.postgres import Subject
 
 
+def _conform(chunk: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The synthetic chunk in the silver table's current schema: columns the generator does not
+    make (e.g. `position`, added to the contract later) are nulls, or zeros where required."""
+    columns = []
+    for field in schema:
+        if field.name in chunk.column_names:
+            columns.append(chunk.column(field.name).cast(field.type))
+        elif field.nullable:
+            columns.append(pa.nulls(chunk.num_rows, field.type))
+        else:
+            columns.append(pa.array([0] * chunk.num_rows).cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def load(settings: Settings, total: int) -> None:
     chunks, _ = response_chunks(total, 1_000_000, settings.pseudonym_key)
     table = ensure_silver_table(load_catalog(settings), settings, "responses")
     tx = table.transaction()
     append = tx.update_snapshot().fast_append()
     schema = tx.table_metadata.schema().as_arrow()
-    everything = pa.concat_tables([c.select(schema.names).cast(schema) for c in chunks])
+    everything = pa.concat_tables([_conform(c, schema) for c in chunks])
     append_arrow(append, tx.table_metadata, table.io, everything, itertools.count(0))
     append.commit()
     tx.commit_transaction()
