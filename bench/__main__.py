@@ -63,6 +63,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "bench.realtime.analytics",
         "analytics API (class / my progress) cached in Redis vs the same query uncached",
     ),
+    "lake-copy": (
+        "bench.lake.copy",
+        "lake -> PostgreSQL copy for dbt: incremental (files appended since) vs full reload",
+    ),
     "privacy-erasure": (
         "bench.privacy.erasure",
         "erase one student in a lake of N responses: targeted rewrite vs full-table rewrite",
