@@ -87,6 +87,16 @@ from exams.attempts a join exams.exams e using (exam_id),
 update exams.attempts a set raw_score = s.score
 from (select attempt_id, sum(score) as score from exams.responses group by 1) s
 where s.attempt_id = a.attempt_id;
+-- The marts read responses from the lake's copy (lake_silver.responses, decision 0014); the bench
+-- measures the pages, not the pipeline, so the copy is filled as the lake would fill it (one row
+-- per response event; student_key left null: no staging model reads it).
+insert into lake_silver.responses (event_id, event_type, event_version, occurred_at, attempt_id,
+                                   exam_id, item_id, choice, is_correct, answered_at, position,
+                                   item_version, score, pilot)
+select gen_random_uuid()::text, 'exams.response.recorded.v1', 1, r.answered_at,
+       r.attempt_id::text, a.exam_id::text, r.item_id::text, r.choice, r.is_correct,
+       r.answered_at, r.position, r.item_version, r.score, r.pilot
+from exams.responses r join exams.attempts a using (attempt_id);
 """
 
 # The page's main figure straight from the OLTP tables (None: the page reads OLTP already).
