@@ -93,6 +93,9 @@ class PermanentFailure(Exception):
 
 
 class Transport(Protocol):
+    #: False when `send` only writes the mail somewhere (the log): nothing is delivered.
+    delivers: bool
+
     async def send(self, message: EmailMessage) -> None:
         """Hand the message over; raises PermanentFailure, or another error when it may pass."""
 
@@ -108,6 +111,8 @@ def transient(exc: BaseException) -> bool:
 
 class SmtpTransport:
     """Sends over SMTP; a transient failure is retried at once (with backoff) up to SEND_TRIES."""
+
+    delivers = True
 
     def __init__(self, settings: EmailSettings, backoff_seconds: float = 0.5) -> None:
         self.settings = settings
@@ -145,6 +150,8 @@ class SmtpTransport:
 
 class LogTransport:
     """No SMTP server configured: the mail is written to the log, labelled as not sent."""
+
+    delivers = False
 
     async def send(self, message: EmailMessage) -> None:
         text = message.get_body(("plain",))

@@ -37,6 +37,8 @@ from core.events import NotificationDeliveredV1
 from core.settings import EmailSettings
 
 _log = logging.getLogger("dreamseed.notifications.email")
+#: The error of a mail written to the log because no SMTP server is configured.
+NOT_SENT = "not sent: no SMTP server configured (DREAMSEED_EMAIL_SMTP_HOST); written to the log"
 #: A claim older than this many send timeouts is an interrupted send (see reap_interrupted).
 LEASE_TIMEOUTS = 10
 
@@ -83,6 +85,7 @@ class Sent:
     held: int = 0  # rows moved to the end of their recipient's quiet hours
     retried: int = 0
     failed: int = 0
+    logged: int = 0  # no SMTP server: written to the log, marked failed (NOT_SENT)
 
 
 async def _due_users(conn: AsyncConnection[Any], limit: int) -> list[str]:
@@ -228,6 +231,11 @@ async def _send(
         sent.failed += len(hopeless)
         _log.warning("mail to %s not sent (%s); %d will be retried", to.user_id, exc, len(again))
         return
+    if not transport.delivers:  # written to the log only: not delivered, so no event
+        async with pool.connection() as conn, conn.transaction():
+            await _finish(conn, to.user_id, rows, "failed", error=NOT_SENT)
+        sent.logged += len(rows)
+        return
     async with pool.connection() as conn, conn.transaction():
         await _finish(conn, to.user_id, rows, "sent", message_id=message["Message-ID"])
     sent.mails += 1
@@ -277,7 +285,7 @@ async def run_sender(
         try:
             await reap_interrupted(pool, settings)
             done = await deliver_due(pool, transport, settings)
-            if done.mails or done.failed:
+            if done.mails or done.failed or done.logged:
                 _log.info("mails: %s", done)
         except Exception:  # PostgreSQL away: wait and go on (the queue keeps everything)
             _log.exception("mail sender pass failed; retrying")

@@ -263,3 +263,23 @@ async def test_her_mails_and_quiet_hours_are_exported_and_erased(
             erase_rows(conn, inventory, find_subject(conn, student), str(new_id()))
         left = remaining_rows(conn, inventory, student)
     assert "notifications.emails" not in left and "notifications.quiet_hours" not in left
+
+
+async def test_without_smtp_mails_are_logged_and_not_counted_as_delivered(
+    settings: Settings, pool: Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    from apis.notifications.mail import LogTransport
+    from apis.notifications.mail_queue import NOT_SENT
+
+    student, address = account(settings)
+    await queue(pool, student, "New assignment: Logged")
+    cfg = EmailSettings(digest_window_seconds=0.0)
+    with caplog.at_level("WARNING", logger="dreamseed.notifications.mail"):
+        done = await deliver_due(pool, LogTransport(), cfg)
+    assert (done.mails, done.logged) == (0, 1)
+    assert any("e-mail NOT SENT" in r.getMessage() and address in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+    (row,) = rows(settings, student)
+    assert row["status"] == "failed" and row["last_error"] == NOT_SENT
+    assert delivered_events(settings, student) == []
+    assert (await deliver_due(pool, LogTransport(), cfg)).logged == 0  # once
