@@ -124,6 +124,20 @@ def seed(settings: Settings) -> World:
                          start + timedelta(minutes=2 * (k + 1)), k, int(correct)),
                     )  # fmt: skip
             _lesson(conn, teacher.user_id, class_id, world.student_ids[-STUDENTS_PER_CLASS:], now)
+        # The marts read responses from the lake's copy (lake_silver.responses, decision 0014):
+        # filled as the lake would fill it, one row per response event (student_key unused).
+        conn.execute(
+            "insert into lake_silver.responses (event_id, event_type, event_version, occurred_at,"
+            " attempt_id, exam_id, item_id, choice, is_correct, answered_at, position,"
+            " item_version, score, pilot)"
+            " select gen_random_uuid()::text, 'exams.response.recorded.v1', 1, r.answered_at,"
+            " r.attempt_id::text, a.exam_id::text, r.item_id::text, r.choice, r.is_correct,"
+            " r.answered_at, r.position, r.item_version, r.score, r.pilot"
+            " from exams.responses r join exams.attempts a using (attempt_id)"
+            " where a.exam_id in (select exam_id from exams.exams e join classes.classes c"
+            " using (class_id) where c.name like %s)",
+            (f"Class % {tag}",),
+        )
     return world
 
 
