@@ -4,14 +4,16 @@ every decision; the allowed answer names the caller's visibility (all, class, se
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from apis.gateway.principal import Principal
+from apis.lrs import agents as ag
 from apis.lrs.db import tuples
 from apis.lrs.queries import Visibility
 from apis.state import AppState
 from core.errors import Forbidden
-from governance import LRS_ACCESS
+from governance import LRS_ACCESS, Decision
 
 
 async def _taught_classes(state: AppState, user_id: str) -> tuple[str, ...]:
@@ -33,6 +35,96 @@ async def classes_of(state: AppState, user_id: str) -> list[str]:
         return sorted(r[0] for r in await cur.fetchall())
 
 
+@dataclass(frozen=True)
+class Person:
+    """A platform user a statement is about: where (`[i].actor`, `[i].actor.member[j]`), the IFI
+    the statement names her by, her id and her classes."""
+
+    where: str
+    ifi: str
+    user_id: str
+    class_ids: list[str]
+
+
+async def statement_people(state: AppState, statements: list[dict[str, Any]]) -> list[Person]:
+    """The platform users among the statements' actors and their groups' members, linked as the
+    store links actors (a platform account IFI, or an mbox that is a user's e-mail)."""
+    named: list[tuple[str, dict[str, Any]]] = []
+    for i, s in enumerate(statements):
+        actor = s["actor"]
+        named.append((f"[{i}].actor", actor))
+        named += [(f"[{i}].actor.member[{j}]", m) for j, m in enumerate(actor.get("member", []))]
+    ids = sorted({u for _, a in named if (u := ag.platform_user(a))})
+    emails = sorted({e for _, a in named if (e := ag.mbox_email(a))})
+    if not ids and not emails:
+        return []
+    async with state.pool.connection() as conn:
+        cur = await tuples(conn).execute(
+            "select a.user_id::text, a.email, array(select class_id::text from"
+            " classes.memberships m where m.student_id = a.user_id union select class_id::text"
+            " from classes.classes c where c.teacher_id = a.user_id) from users.accounts a"
+            " where a.user_id = any(%s::uuid[]) or a.email = any(%s)",
+            (ids, emails),
+        )
+        rows = await cur.fetchall()
+    by_id = {r[0]: sorted(r[2]) for r in rows}
+    by_email = {str(r[1]).lower(): r[0] for r in rows if r[1]}
+    people = []
+    for where, agent in named:
+        user_id = ag.platform_user(agent)
+        if user_id not in by_id:
+            user_id = by_email.get(ag.mbox_email(agent) or "")
+        if user_id is not None:
+            people.append(Person(where, ag.ifi_key(agent) or "", user_id, by_id[user_id]))
+    return people
+
+
+def _payload(principal: Principal, action: str, resource: dict[str, Any]) -> dict[str, Any]:
+    credential: dict[str, Any] | None = None
+    if principal.role == "lrs_client":
+        credential = {"scopes": list(principal.scopes), "class_id": principal.class_id}
+    return {
+        "subject": {"user_id": principal.user_id, "role": principal.role, "class_ids": []},
+        "credential": credential,
+        "action": action,
+        "resource": {"type": "xapi", **resource},
+    }
+
+
+def _users(people: list[Person]) -> list[dict[str, Any]]:
+    seen = {p.user_id: p.class_ids for p in people}
+    return [{"user_id": u, "class_ids": c} for u, c in sorted(seen.items())]
+
+
+async def decide_write(
+    state: AppState,
+    principal: Principal,
+    statements: list[dict[str, Any]],
+    about_user_id: str | None,
+) -> Visibility:
+    """`decide` for writing statements. A class-bound credential's policy input lists the
+    platform users the statements are about with their classes; when the policy refuses one as
+    outside its class, the 403 names the first statement and actor refused (nothing is stored)."""
+    if not principal.class_id:
+        return await decide(state, principal, "lrs.statements.write", about_user_id)
+    action = "lrs.statements.write"
+    people = await statement_people(state, statements)
+    payload = _payload(principal, action, {"about_user_id": about_user_id,
+                                           "about_users": _users(people)})  # fmt: skip
+    decision = await state.policy.decide(LRS_ACCESS, payload, action)
+    if not decision.allowed and decision.reason == "outside_class":
+        for person in people:
+            payload["resource"]["about_users"] = _users([person])
+            one = await state.policy.decide(LRS_ACCESS, payload, action)
+            if one.reason == "outside_class":
+                raise Forbidden(
+                    f"statements{person.where}: {person.ifi} is a platform user outside the"
+                    f" credential's class; {action} is not permitted: outside_class"
+                    " (nothing of the request was stored)"
+                )
+    return await _visibility(state, principal, action, decision)
+
+
 async def decide(
     state: AppState,
     principal: Principal,
@@ -42,20 +134,15 @@ async def decide(
 ) -> Visibility:
     """The caller's visibility for `action`; 403 when the policy refuses. `about_*`: the platform
     user a document is about and her classes (a class-bound credential reaches only its class's)."""
-    credential: dict[str, Any] | None = None
-    if principal.role == "lrs_client":
-        credential = {"scopes": list(principal.scopes), "class_id": principal.class_id}
-    payload = {
-        "subject": {"user_id": principal.user_id, "role": principal.role, "class_ids": []},
-        "credential": credential,
-        "action": action,
-        "resource": {
-            "type": "xapi",
-            "about_user_id": about_user_id,
-            "about_class_ids": about_class_ids or [],
-        },
-    }
-    decision = await state.policy.decide(LRS_ACCESS, payload, action)
+    payload = _payload(principal, action, {"about_user_id": about_user_id,
+                                           "about_class_ids": about_class_ids or []})  # fmt: skip
+    return await _visibility(state, principal, action,
+                             await state.policy.decide(LRS_ACCESS, payload, action))  # fmt: skip
+
+
+async def _visibility(
+    state: AppState, principal: Principal, action: str, decision: Decision
+) -> Visibility:
     if not decision.allowed:
         raise Forbidden(f"{action} is not permitted: {decision.reason}")
     kind = decision.reason.removeprefix("allowed:")

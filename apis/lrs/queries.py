@@ -49,10 +49,13 @@ class Visibility:
         if self.kind == "mine":
             return "credential_id = %s", [self.credential_id]
         if self.kind == "class":
+            # about a member (student or teacher) of the classes, or about an agent without a
+            # platform account stored through them: never about a platform user outside them
             return (
-                "(class_id = any(%s::uuid[]) or user_id in (select student_id from"
-                " classes.memberships where class_id = any(%s::uuid[])))",
-                [list(self.class_ids), list(self.class_ids)],
+                "(user_id is null and class_id = any(%s::uuid[]) or user_id in (select"
+                " student_id from classes.memberships where class_id = any(%s::uuid[]) union"
+                " select teacher_id from classes.classes where class_id = any(%s::uuid[])))",
+                [list(self.class_ids)] * 3,
             )
         return "false", []
 

@@ -53,8 +53,10 @@ async def _store(state: AppState, xreq: XRequest, statements: list[dict[str, Any
         raise InvalidInput(
             f"body: the multipart part {excess[0]} is not an attachment of a statement"
         )
-    visibility = await access.decide(
-        state, principal, "lrs.statements.write", _about(statements, principal)
+    # A class-bound credential writes only about its class's members and agents without an
+    # account: the policy gets the platform users the statements are about and their classes.
+    visibility = await access.decide_write(
+        state, principal, statements, _about(statements, principal)
     )
     writer = store.Writer(
         authority(principal),

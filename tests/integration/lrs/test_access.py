@@ -4,6 +4,7 @@ credential bound to her class, a student reading only statements about herself, 
 from __future__ import annotations
 
 import json
+import uuid
 
 import psycopg
 import pytest
@@ -127,3 +128,69 @@ async def test_teacher_credential_reaches_documents_of_her_class_only(
     assert (await c.get(state, params=params(s2.user_id), headers=lrs.basic)).json() == {"page": 5}
     assert (await c.put("/xapi/activities/profile", params={"activityId": activity,
             "profileId": "p"}, json={"a": 1}, headers={**t, "If-None-Match": "*"})).status_code == 204  # fmt: skip
+
+
+async def test_teacher_credential_writes_statements_about_her_class_only(
+    lrs: Lrs, settings: Settings
+) -> None:
+    c = lrs.client
+    teacher, other_teacher = await make_account(c, "teacher"), await make_account(c, "teacher")
+    s1, s2 = await make_account(c, "student"), await make_account(c, "student")
+    class_id = await make_class(c, teacher, s1)
+    other_class = await make_class(c, other_teacher, s2)
+    own = await issue(c, teacher.headers, ["all"], class_id)
+    t = basic(own["key"], own["secret"])
+    stranger = {"objectType": "Agent", "mbox": f"mailto:{uuid.uuid4()}@example.com"}
+
+    def stored(ids: list[str]) -> dict[str, str | None]:
+        with psycopg.connect(settings.database_url) as conn:
+            rows = conn.execute(
+                "select statement_id::text, class_id::text from lrs.statements"
+                " where statement_id = any(%s::uuid[])",
+                (ids,),
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    # another class's student, by account: 403 naming the statement and actor, nothing stored
+    refused_id = str(uuid.uuid4())
+    put = await c.put(S, params={"statementId": refused_id}, json=about(s2.user_id), headers=t)
+    assert put.status_code == 403
+    assert "statements[0].actor" in put.text and "outside_class" in put.text
+    assert s2.user_id in put.text
+    # a batch: one group member (by the mbox of her e-mail) outside the class refuses it all
+    group = {"objectType": "Group", "name": "pair", "member": [
+        {"objectType": "Agent", "account": {"homePage": "http://dreamseed.invalid/accounts",
+                                            "name": s1.user_id}},
+        {"objectType": "Agent", "mbox": f"mailto:{s2.email.upper()}"},
+    ]}  # fmt: skip
+    batch = [about(s1.user_id), {**statement(), "actor": stranger}, {**statement(), "actor": group}]
+    ids = [str(uuid.uuid4()) for _ in batch]
+    for s, statement_id in zip(batch, ids, strict=True):
+        s["id"] = statement_id
+    post = await c.post(S, json=batch, headers=t)
+    assert post.status_code == 403, post.text
+    assert "statements[2].actor.member[1]" in post.text and s2.email in post.text
+    assert stored([refused_id, *ids]) == {}
+    # without the outsider: her student, her own statements and agents without an account
+    allowed = [about(s1.user_id), about(teacher.user_id), {**statement(), "actor": stranger}]
+    posted = await c.post(S, json=allowed, headers=t)
+    assert posted.status_code == 200, posted.text
+    assert stored(posted.json()) == dict.fromkeys(posted.json(), class_id)
+    # an admin's credential (bound to no class) still writes about anyone
+    assert (await c.post(S, json=about(s2.user_id), headers=lrs.basic)).status_code == 200
+
+    # reading: the credential sees statements about its class's members and its agents without
+    # an account, never one about another class's student, even one stamped with its class
+    stamped = about(s2.user_id)
+    stamped["context"] = {"extensions": {"urn:dreamseed:class_id": class_id}}
+    leaked = (await c.post(S, json=stamped, headers=lrs.basic)).json()[0]
+    assert stored([leaked]) == {leaked: class_id}
+    by_admin_about_s1 = (await c.post(S, json=about(s1.user_id), headers=lrs.basic)).json()[0]
+    seen = [s["id"] for s in (await c.get(S, params={"limit": "100"}, headers=t)).json()["statements"]]  # fmt: skip
+    assert set(posted.json()) | {by_admin_about_s1} <= set(seen)
+    assert leaked not in seen
+    assert (await c.get(S, params={"statementId": leaked}, headers=t)).status_code == 404
+    # the other class's teacher's own credential reads it (it is about her student)
+    theirs = await issue(c, other_teacher.headers, ["all"], other_class)
+    other = basic(theirs["key"], theirs["secret"])
+    assert (await c.get(S, params={"statementId": leaked}, headers=other)).status_code == 200

@@ -7,9 +7,12 @@
 #   (input.credential.class_id): its statements, and the State and Agent Profile documents of
 #   its class's members (input.resource.about_class_ids, the classes of the platform user
 #   input.resource.about_user_id a document is about; agents without an account are no
-#   platform user's). Platform users with a bearer token: an admin reads and writes
-#   all; a teacher reads her classes' statements; a student reads only statements about herself;
-#   users write statements and documents only about themselves (resource.about_user_id).
+#   platform user's); it writes statements only about them: every platform user among the
+#   statements' actors and their groups' members (input.resource.about_users, each with her
+#   class_ids) must belong to its class; agents without an account stay allowed. Platform
+#   users with a bearer token: an admin reads and writes all; a teacher reads her classes'
+#   statements; a student reads only statements about herself; users write statements and
+#   documents only about themselves (resource.about_user_id).
 #   Allowed answers say what may be read: "allowed:all", "allowed:class", "allowed:self" or
 #   "allowed:mine" (statements the credential itself wrote).
 package dreamseed.lrs.access
@@ -76,14 +79,37 @@ class_bound if is_string(input.credential.class_id)
 # Documents about a person (state, agent profiles).
 document_actions := {"lrs.state.read", "lrs.state.write", "lrs.profile.read", "lrs.profile.write"}
 
-# A class-bound credential reaches documents about its class's members only.
+# A class-bound credential reaches documents about its class's members only, and writes
+# statements only about them (or about agents without a platform account).
 within_class if not class_bound
 
-within_class if not input.action in document_actions
+within_class if {
+	not input.action in document_actions
+	input.action != "lrs.statements.write"
+}
 
-within_class if not is_string(input.resource.about_user_id)
+within_class if {
+	input.action in document_actions
+	not is_string(input.resource.about_user_id)
+}
 
-within_class if input.credential.class_id in input.resource.about_class_ids
+within_class if {
+	input.action in document_actions
+	input.credential.class_id in input.resource.about_class_ids
+}
+
+# The platform users the written statements' actors (and their groups' members) are, each with
+# her classes: [{"user_id": str, "class_ids": [str]}]. Agents without an account are not listed.
+default about_users := []
+
+about_users := input.resource.about_users if is_array(input.resource.about_users)
+
+within_class if {
+	input.action == "lrs.statements.write"
+	every person in about_users {
+		input.credential.class_id in person.class_ids
+	}
+}
 
 reads := {"lrs.statements.read"}
 

@@ -78,3 +78,28 @@ test_documents_without_a_platform_person_and_unbound_credentials if {
 	# statements stay governed by visibility, not by this check
 	access.decision.reason == "allowed:class" with input as document("c1", "lrs.statements.read", "s2", [])
 }
+
+writing(class_id, people) := {
+	"subject": {"user_id": "t1", "role": "lrs_client", "class_ids": []},
+	"credential": {"scopes": ["all"], "class_id": class_id},
+	"action": "lrs.statements.write",
+	"resource": {"about_users": people},
+}
+
+test_a_teachers_credential_writes_statements_about_her_class_only if {
+	# her students (a student may be in several classes), or no platform user at all
+	access.decision == {"allow": true, "reason": "allowed:class"} with input as writing("c1", [{"user_id": "s1", "class_ids": ["c1", "c2"]}])
+	access.decision.allow with input as writing("c1", [])
+	# one platform user outside her class refuses the whole batch
+	access.decision == {"allow": false, "reason": "outside_class"} with input as writing("c1", [
+		{"user_id": "s1", "class_ids": ["c1"]},
+		{"user_id": "s2", "class_ids": ["c2"]},
+	])
+	access.decision == {"allow": false, "reason": "outside_class"} with input as writing("c1", [{"user_id": "s3", "class_ids": []}])
+}
+
+test_an_unbound_credential_writes_about_anyone if {
+	access.decision == {"allow": true, "reason": "allowed:all"} with input as writing(null, [{"user_id": "s2", "class_ids": ["c2"]}])
+	# the scope check still comes first
+	access.decision.reason == "scope_missing" with input as object.union(writing("c1", [{"user_id": "s2", "class_ids": []}]), {"credential": {"scopes": ["all/read"], "class_id": "c1"}})
+}
