@@ -90,9 +90,11 @@ def subject_mask(
         if column in table.column_names:
             mask = pc.or_kleene(mask, pc.fill_null(pc.equal(table.column(column), key), False))
     for column in _identity_strings(table, entry):
-        # Her raw id or her pseudonym inside a value (a submission's resource id embeds it).
-        for needle in (subject.user_id, key):
-            hit = pc.match_substring(table.column(column), needle)
+        hit = pc.match_substring(table.column(column), subject.user_id)
+        mask = pc.or_kleene(mask, pc.fill_null(hit, False))
+        if not column.endswith("_key"):  # a pure pseudonym column was compared whole above
+            # her pseudonym inside a value (a submission's resource id embeds it)
+            hit = pc.match_substring(table.column(column), key)
             mask = pc.or_kleene(mask, pc.fill_null(hit, False))
     if name == BRONZE:
         hit = pc.match_substring(table.column("payload"), subject.user_id)
@@ -167,7 +169,8 @@ def rewrite_rows(
     for column in _identity_strings(rows, entry):
         old = rows.column(column)
         new = pc.replace_substring(old, subject.user_id, tombstone)
-        new = pc.replace_substring(new, key, tombstone_key)
+        if not column.endswith("_key"):
+            new = pc.replace_substring(new, key, tombstone_key)
         rows = rows.set_column(rows.column_names.index(column), column, new)
     for column, kind in entry["columns"].items():
         if kind in FREE_TEXT and column in rows.column_names:
