@@ -26,7 +26,7 @@ from rich.table import Table
 
 from cli.context import settings_of
 from cli.demo_courses import add_figure, seed_course, study
-from cli.demo_lrs import send_lesson_statements
+from cli.demo_lrs import outside_class_refusal, send_lesson_statements
 from cli.demo_reports import scored_retakes
 from cli.demo_tutor import DEMO_QUESTION, ask_tutor, seed_tutor_lessons
 from cli.processes import busy_ports
@@ -111,6 +111,7 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
     logins: list[Login] = []
     truth: dict[str, dict[str, float]] = {}
     tutor_shown = ""
+    lrs: dict[str, Any] = {}
     state.mkdir(parents=True, exist_ok=True)
     with httpx.Client(base_url=api_url, timeout=30) as api, Progress(console=console) as bar:
         task = bar.add_task("seeding the demo school", total=TEACHERS * (STUDENTS_PER_CLASS + 2))
@@ -178,6 +179,9 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
                     lrs = send_lesson_statements(api, teacher, klass.json()["class_id"], student)
                     (state / "lrs_credential.json").write_text(json.dumps(lrs, indent=1))
                     (state / "lrs_credential.json").chmod(0o600)
+                if s == 0 and t == 1 and lrs:  # class 1's credential, about a class 2 student
+                    lrs["outside_class"] = outside_class_refusal(api, lrs, student)
+                    (state / "lrs_credential.json").write_text(json.dumps(lrs, indent=1))
                 attempt = api.post(
                     f"/api/v1/exams/{exam.json()['exam_id']}/attempts", headers=student
                 ).json()
@@ -374,6 +378,9 @@ def _print_summary(settings: Settings, logins: list[Login], *, serving: bool) ->
             "xAPI LRS (Basic key / secret, class 1)",
             f"http://{host}:{settings.api_port}/xapi/  {lrs['key']} / {lrs['secret']}",
         ))  # fmt: skip
+        if "outside_class" in lrs:
+            rows.append(("xAPI: class 1's credential, a statement about a class 2 student",
+                         lrs["outside_class"]))  # fmt: skip
     logs = settings.state_dir / "logs" / "consumer.log"
     rows.append((
         "Notification e-mail",

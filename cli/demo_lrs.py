@@ -75,3 +75,16 @@ def send_lesson_statements(
         headers=headers,
     ).raise_for_status()  # fmt: skip
     return {"key": credential["key"], "secret": credential["secret"], "class_id": class_id}
+
+
+def outside_class_refusal(
+    api: httpx.Client, credential: dict[str, Any], student: dict[str, str]
+) -> str:
+    """Send one statement about a student of another class through the class's credential: the
+    LRS refuses it (403 outside_class, nothing stored). Returns the answer, for the summary."""
+    user_id = api.get("/api/v1/users/me", headers=student).json()["user_id"]
+    basic = base64.b64encode(f"{credential['key']}:{credential['secret']}".encode()).decode()
+    headers = {"Authorization": f"Basic {basic}", "X-Experience-API-Version": "1.0.3"}
+    reply = api.post("/xapi/statements", json=_statement(user_id, "launched", str(uuid.uuid4()), 0),
+                     headers=headers)  # fmt: skip
+    return f"{reply.status_code} {reply.text}"[:300]
