@@ -11,6 +11,7 @@ from apis.gateway.principal import Principal
 from apis.lrs import agents as ag
 from apis.lrs.db import tuples
 from apis.lrs.queries import Visibility
+from apis.lrs.validation import VOIDED
 from apis.state import AppState
 from core.errors import Forbidden
 from governance import LRS_ACCESS, Decision
@@ -37,8 +38,9 @@ async def classes_of(state: AppState, user_id: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Person:
-    """A platform user a statement is about: where (`[i].actor`, `[i].actor.member[j]`), the IFI
-    the statement names her by, her id and her classes."""
+    """A platform user a statement is about: where (`[i].actor`, `[i].actor.member[j]`,
+    `[i].object.id` of a voiding statement), what names her (an IFI, or the voided statement), her
+    id and her classes."""
 
     where: str
     ifi: str
@@ -48,23 +50,36 @@ class Person:
 
 async def statement_people(state: AppState, statements: list[dict[str, Any]]) -> list[Person]:
     """The platform users among the statements' actors and their groups' members, linked as the
-    store links actors (a platform account IFI, or an mbox that is a user's e-mail)."""
+    store links actors (a platform account IFI, or an mbox that is a user's e-mail), and the
+    users the statements a voiding statement voids are about."""
     named: list[tuple[str, dict[str, Any]]] = []
+    voids: dict[str, str] = {}  # voided statement id -> where
     for i, s in enumerate(statements):
         actor = s["actor"]
         named.append((f"[{i}].actor", actor))
         named += [(f"[{i}].actor.member[{j}]", m) for j, m in enumerate(actor.get("member", []))]
-    ids = sorted({u for _, a in named if (u := ag.platform_user(a))})
+        if s["verb"]["id"] == VOIDED:
+            voids.setdefault(str(s["object"]["id"]).lower(), f"[{i}].object.id")
+    ids = {u for _, a in named if (u := ag.platform_user(a))}
     emails = sorted({e for _, a in named if (e := ag.mbox_email(a))})
-    if not ids and not emails:
-        return []
     async with state.pool.connection() as conn:
+        voided: dict[str, str] = {}
+        if voids:
+            cur = await tuples(conn).execute(
+                "select statement_id::text, user_id::text from lrs.statements"
+                " where statement_id = any(%s::uuid[]) and user_id is not null",
+                (sorted(voids),),
+            )
+            voided = {r[0]: r[1] for r in await cur.fetchall()}
+        ids |= set(voided.values())
+        if not ids and not emails:
+            return []
         cur = await tuples(conn).execute(
             "select a.user_id::text, a.email, array(select class_id::text from"
             " classes.memberships m where m.student_id = a.user_id union select class_id::text"
             " from classes.classes c where c.teacher_id = a.user_id) from users.accounts a"
             " where a.user_id = any(%s::uuid[]) or a.email = any(%s)",
-            (ids, emails),
+            (sorted(ids), emails),
         )
         rows = await cur.fetchall()
     by_id = {r[0]: sorted(r[2]) for r in rows}
@@ -76,6 +91,10 @@ async def statement_people(state: AppState, statements: list[dict[str, Any]]) ->
             user_id = by_email.get(ag.mbox_email(agent) or "")
         if user_id is not None:
             people.append(Person(where, ag.ifi_key(agent) or "", user_id, by_id[user_id]))
+    for target, user_id in sorted(voided.items()):
+        if user_id in by_id:
+            people.append(Person(voids[target], f"the voided statement {target}", user_id,
+                                 by_id[user_id]))  # fmt: skip
     return people
 
 
@@ -118,7 +137,7 @@ async def decide_write(
             one = await state.policy.decide(LRS_ACCESS, payload, action)
             if one.reason == "outside_class":
                 raise Forbidden(
-                    f"statements{person.where}: {person.ifi} is a platform user outside the"
+                    f"statements{person.where}: {person.ifi} names a platform user outside the"
                     f" credential's class; {action} is not permitted: outside_class"
                     " (nothing of the request was stored)"
                 )

@@ -179,6 +179,21 @@ async def test_teacher_credential_writes_statements_about_her_class_only(
     # an admin's credential (bound to no class) still writes about anyone
     assert (await c.post(S, json=about(s2.user_id), headers=lrs.basic)).status_code == 200
 
+    # voiding: only statements about its class (or agents without an account)
+    void = "http://adlnet.gov/expapi/verbs/voided"
+    about_s2 = (await c.post(S, json=about(s2.user_id), headers=lrs.basic)).json()[0]
+    voiding = {**statement(), "actor": stranger, "verb": {"id": void},
+               "object": {"objectType": "StatementRef", "id": about_s2}}  # fmt: skip
+    refused_void = await c.post(S, json=voiding, headers=t)
+    assert refused_void.status_code == 403 and "statements[0].object.id" in refused_void.text
+    with psycopg.connect(settings.database_url) as conn:
+        flags = conn.execute(
+            "select voided from lrs.statements where statement_id = %s", (about_s2,)
+        ).fetchall()
+    assert flags == [(False,)]
+    own_void = {**voiding, "object": {"objectType": "StatementRef", "id": posted.json()[2]}}
+    assert (await c.post(S, json=own_void, headers=t)).status_code == 200
+
     # reading: the credential sees statements about its class's members and its agents without
     # an account, never one about another class's student, even one stamped with its class
     stamped = about(s2.user_id)
@@ -187,7 +202,7 @@ async def test_teacher_credential_writes_statements_about_her_class_only(
     assert stored([leaked]) == {leaked: class_id}
     by_admin_about_s1 = (await c.post(S, json=about(s1.user_id), headers=lrs.basic)).json()[0]
     seen = [s["id"] for s in (await c.get(S, params={"limit": "100"}, headers=t)).json()["statements"]]  # fmt: skip
-    assert set(posted.json()) | {by_admin_about_s1} <= set(seen)
+    assert set(posted.json()[:2]) | {by_admin_about_s1} <= set(seen)
     assert leaked not in seen
     assert (await c.get(S, params={"statementId": leaked}, headers=t)).status_code == 404
     # the other class's teacher's own credential reads it (it is about her student)
