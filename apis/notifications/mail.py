@@ -105,7 +105,7 @@ def transient(exc: BaseException) -> bool:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         return all(400 <= r.code < 500 for r in exc.recipients)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return 400 <= exc.code < 500
+        return bool(400 <= exc.code < 500)  # aiosmtplib leaves `code` untyped
     return isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError))
 
 

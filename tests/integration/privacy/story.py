@@ -8,11 +8,17 @@ hands in (S3 under media/) and the teacher's feedback; policy decisions about he
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
+from psycopg.rows import dict_row
+from redis.asyncio import Redis
 
+from apis.notifications import rules
+from core.consumers import StreamEvent
 from core.settings import Settings
 from tests.support.lake import ship
 from tests.support.school import account, class_with, ok, upload
@@ -29,6 +35,31 @@ class Student:
     media_id: str
     headers: dict[str, str]
     teacher_headers: dict[str, str]
+
+
+async def notify_of(settings: Settings, assignment_id: str) -> None:
+    """Run the notifications consumer's handler on the assignment's created event, in one
+    transaction as the consumer does (without the stream: the relay is not running here)."""
+    async with await psycopg.AsyncConnection.connect(
+        settings.database_url, row_factory=dict_row
+    ) as conn:
+        cur = await conn.execute(
+            "select event_id::text, event_type, aggregate_id, occurred_at, payload"
+            " from events.outbox where event_type = 'assignments.assignment.created.v1'"
+            " and aggregate_id = %s",
+            (assignment_id,),
+        )
+        row = await cur.fetchone()
+        assert row is not None, "the assignment's created event"
+        event = StreamEvent("0-0", "events.assignments", **row)
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            spec = rules.consumer(redis, settings.realtime.stream_prefix)
+            async with conn.transaction():
+                woken = await spec.handle(conn, event)
+            assert woken is not None, "she was notified in-app"
+        finally:
+            await redis.aclose()
 
 
 def make_student(api: httpx.Client, settings: Settings, name: str) -> Student:
@@ -131,5 +162,22 @@ def make_student(api: httpx.Client, settings: Settings, name: str) -> Student:
     )
     path = f"/api/v1/assignments/{essay['assignment_id']}/students/{student_id}"
     ok(api.post(f"{path}/grade", json={"points": 15, "feedback": f"Good, {name}."}, headers=t))
-    ship(settings, copies=True)  # snapshot 4: her submission; the lake_silver copies
+
+    # She asks the tutor in her class (no model configured: the grounded fallback); her words
+    # are kept in tutor.turns and the turn event reaches the lake's tutor_turns.
+    chat = ok(
+        api.post("/api/v1/tutor/conversations", json={"class_id": klass["class_id"]}, headers=s),
+        201,
+    )
+    with api.stream(
+        "POST",
+        f"/api/v1/tutor/conversations/{chat['conversation_id']}/messages",
+        json={"text": f"I am {name}. What is a half?"},
+        headers=s,
+    ) as reply:
+        assert reply.status_code == 200, reply.read()
+        reply.read()
+    # The notifications consumer's rule for the essay: her in-app notification and queued e-mail.
+    asyncio.run(notify_of(settings, essay["assignment_id"]))
+    ship(settings, copies=True)  # snapshot 4: submission, tutor turn, notification; the copies
     return Student(student_id, email, name, attempt["attempt_id"], media_id, s, t)
