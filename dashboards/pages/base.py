@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from htmltools import Tag, TagChild, TagList
 from psycopg import Error as PsycopgError
@@ -51,6 +51,7 @@ from dashboards.access import (
     load_subject,
 )
 from dashboards.auth import current_user, error_response, wants_html
+from dashboards.components import prefilled
 from dashboards.resources import Resources
 from dashboards.theme import (
     CSS_PATH,
@@ -118,6 +119,35 @@ def session_access(session: Session) -> PageAccess | None:
 def app_root(scope: Scope) -> str:
     """The URL prefix of the dashboards app itself (not of the mounted page)."""
     return str(scope.get("app_root_path", ""))
+
+
+View = TypeVar("View")
+
+
+def preloaded_page(
+    request: Request,
+    kind: type[View],
+    *,
+    title: str,
+    description: str,
+    output_id: str,
+    body: Callable[[View], TagChild],
+    filters: Callable[[View], Sequence[TagChild]],
+) -> TagList | Tag:
+    """A page whose first HTML holds its one output already rendered from the view the gate
+    preloaded (`PageSpec.preload`); the Shiny session re-renders `output_id` on filter changes.
+    No view of `kind` or no access (the gate always sets both): nothing is shown (fail closed)."""
+    view = request.scope.get(PRELOAD_SCOPE_KEY)
+    if not isinstance(view, kind) or page_access(request.scope) is None:
+        return ui.TagList(ui.p("Not available."))
+    return page_layout(
+        request,
+        title,
+        prefilled(ui.output_ui(output_id), body(view)),
+        user=current_user(request.scope),
+        description=description,
+        filters=filters(view),
+    )
 
 
 def page_layout(

@@ -23,7 +23,6 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
 
 from dashboards.access import PageAccess
-from dashboards.auth import current_user
 from dashboards.components import (
     Column,
     as_float,
@@ -36,15 +35,12 @@ from dashboards.components import (
     grid,
     kpis,
     pct,
-    prefilled,
     query_date,
 )
 from dashboards.pages.base import (
-    PRELOAD_SCOPE_KEY,
     PageContext,
     PageSpec,
-    page_access,
-    page_layout,
+    preloaded_page,
     session_access,
 )
 from dashboards.pages.scope import member_names, scoped_sql, short_id
@@ -420,16 +416,14 @@ def filter_bar(report: ClassReport) -> list[TagChild]:
 
 
 def page_ui(request: Request) -> Tag | ui.TagList:
-    report = request.scope.get(PRELOAD_SCOPE_KEY)
-    if not isinstance(report, ClassReport) or page_access(request.scope) is None:
-        return ui.TagList(ui.p("Not available."))
-    return page_layout(
+    return preloaded_page(
         request,
-        TITLE,
-        prefilled(ui.output_ui("report"), report_body(report)),
-        user=current_user(request.scope),
+        ClassReport,
+        title=TITLE,
         description=DESCRIPTION,
-        filters=filter_bar(report),
+        output_id="report",
+        body=report_body,
+        filters=filter_bar,
     )
 
 

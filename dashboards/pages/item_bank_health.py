@@ -23,7 +23,6 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
 
 from dashboards.access import PageAccess
-from dashboards.auth import current_user
 from dashboards.components import (
     Column,
     as_float,
@@ -35,15 +34,12 @@ from dashboards.components import (
     grid,
     kpis,
     pct,
-    prefilled,
     query_choice,
 )
 from dashboards.pages.base import (
-    PRELOAD_SCOPE_KEY,
     PageContext,
     PageSpec,
-    page_access,
-    page_layout,
+    preloaded_page,
     session_access,
 )
 from dashboards.pages.scope import scoped_sql, short_id
@@ -459,16 +455,14 @@ def filter_bar(view: BankView) -> list[TagChild]:
 
 
 def page_ui(request: Request) -> Tag | ui.TagList:
-    view = request.scope.get(PRELOAD_SCOPE_KEY)
-    if not isinstance(view, BankView) or page_access(request.scope) is None:
-        return ui.TagList(ui.p("Not available."))
-    return page_layout(
+    return preloaded_page(
         request,
-        TITLE,
-        prefilled(ui.output_ui("bank"), view_body(view)),
-        user=current_user(request.scope),
+        BankView,
+        title=TITLE,
         description=DESCRIPTION,
-        filters=filter_bar(view),
+        output_id="bank",
+        body=view_body,
+        filters=filter_bar,
     )
 
 

@@ -25,7 +25,6 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
 
 from dashboards.access import PageAccess
-from dashboards.auth import current_user
 from dashboards.components import (
     Column,
     card,
@@ -35,16 +34,13 @@ from dashboards.components import (
     filter_select,
     grid,
     kpis,
-    prefilled,
     query_choice,
 )
 from dashboards.dagster_record import PipelineRecord, load_record
 from dashboards.pages.base import (
-    PRELOAD_SCOPE_KEY,
     PageContext,
     PageSpec,
-    page_access,
-    page_layout,
+    preloaded_page,
     session_access,
 )
 
@@ -328,17 +324,19 @@ def body(view: HealthView) -> TagChild:
     )  # fmt: skip
 
 
+def filter_bar(view: HealthView) -> list[TagChild]:
+    return [filter_select("window", "Requests over", WINDOWS, view.window)]
+
+
 def page_ui(request: Request) -> Tag | ui.TagList:
-    view = request.scope.get(PRELOAD_SCOPE_KEY)
-    if not isinstance(view, HealthView) or page_access(request.scope) is None:
-        return ui.TagList(ui.p("Not available."))
-    return page_layout(
+    return preloaded_page(
         request,
-        TITLE,
-        prefilled(ui.output_ui("health"), body(view)),
-        user=current_user(request.scope),
+        HealthView,
+        title=TITLE,
         description=DESCRIPTION,
-        filters=[filter_select("window", "Requests over", WINDOWS, view.window)],
+        output_id="health",
+        body=body,
+        filters=filter_bar,
     )
 
 

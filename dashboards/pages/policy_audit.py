@@ -20,7 +20,6 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
 
 from dashboards.access import PageAccess, row_filter_sql
-from dashboards.auth import current_user
 from dashboards.components import (
     Column,
     card,
@@ -30,16 +29,13 @@ from dashboards.components import (
     filter_select,
     filter_text,
     kpis,
-    prefilled,
     query_choice,
     query_text,
 )
 from dashboards.pages.base import (
-    PRELOAD_SCOPE_KEY,
     PageContext,
     PageSpec,
-    page_access,
-    page_layout,
+    preloaded_page,
     session_access,
 )
 
@@ -219,27 +215,29 @@ def body(view: AuditView) -> TagChild:
     )
 
 
-def page_ui(request: Request) -> Tag | ui.TagList:
-    view = request.scope.get(PRELOAD_SCOPE_KEY)
-    if not isinstance(view, AuditView) or page_access(request.scope) is None:
-        return ui.TagList(ui.p("Not available."))
+def filter_bar(view: AuditView) -> list[TagChild]:
     s = view.search
     page_input = ui.input_numeric("page", "Page", value=s.page, min=1, max=MAX_PAGE, step=1)
     page_input.attrs["data-ds-filter"] = "page"
-    return page_layout(
+    return [
+        filter_select("days", "Time range", RANGES, s.days),
+        filter_select("outcome", "Outcome", OUTCOMES, s.outcome),
+        filter_text("subject", "Subject id", s.subject, placeholder="exact user id"),
+        filter_text("action", "Action contains", s.action, placeholder="e.g. exams:read"),
+        filter_text("decision", "Decision", s.decision, placeholder="e.g. dashboards.access"),
+        page_input,
+    ]
+
+
+def page_ui(request: Request) -> Tag | ui.TagList:
+    return preloaded_page(
         request,
-        TITLE,
-        prefilled(ui.output_ui("audit"), body(view)),
-        user=current_user(request.scope),
+        AuditView,
+        title=TITLE,
         description=DESCRIPTION,
-        filters=[
-            filter_select("days", "Time range", RANGES, s.days),
-            filter_select("outcome", "Outcome", OUTCOMES, s.outcome),
-            filter_text("subject", "Subject id", s.subject, placeholder="exact user id"),
-            filter_text("action", "Action contains", s.action, placeholder="e.g. exams:read"),
-            filter_text("decision", "Decision", s.decision, placeholder="e.g. dashboards.access"),
-            page_input,
-        ],
+        output_id="audit",
+        body=body,
+        filters=filter_bar,
     )
 
 

@@ -20,7 +20,6 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
 
 from dashboards.access import PageAccess
-from dashboards.auth import current_user
 from dashboards.components import (
     Column,
     as_float,
@@ -31,14 +30,11 @@ from dashboards.components import (
     filter_select,
     grid,
     kpis,
-    prefilled,
 )
 from dashboards.pages.base import (
-    PRELOAD_SCOPE_KEY,
     PageContext,
     PageSpec,
-    page_access,
-    page_layout,
+    preloaded_page,
     session_access,
 )
 from dashboards.pages.scope import member_names, scoped_sql, short_id, user_names
@@ -255,16 +251,14 @@ def filter_bar(view: StudentView) -> list[TagChild]:
 
 
 def page_ui(request: Request) -> Tag | ui.TagList:
-    view = request.scope.get(PRELOAD_SCOPE_KEY)
-    if not isinstance(view, StudentView) or page_access(request.scope) is None:
-        return ui.TagList(ui.p("Not available."))
-    return page_layout(
+    return preloaded_page(
         request,
-        TITLE,
-        prefilled(ui.output_ui("student_view"), view_body(view)),
-        user=current_user(request.scope),
+        StudentView,
+        title=TITLE,
         description=DESCRIPTION,
-        filters=filter_bar(view),
+        output_id="student_view",
+        body=view_body,
+        filters=filter_bar,
     )
 
 

@@ -22,7 +22,6 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from starlette.requests import Request
 
 from dashboards.access import PageAccess, row_filter_sql
-from dashboards.auth import current_user
 from dashboards.components import (
     Column,
     card,
@@ -31,15 +30,12 @@ from dashboards.components import (
     empty_state,
     filter_select,
     kpis,
-    prefilled,
     query_choice,
 )
 from dashboards.pages.base import (
-    PRELOAD_SCOPE_KEY,
     PageContext,
     PageSpec,
-    page_access,
-    page_layout,
+    preloaded_page,
     session_access,
 )
 
@@ -248,20 +244,22 @@ def body(view: UsageView) -> TagChild:
     )
 
 
+def filter_bar(view: UsageView) -> list[TagChild]:
+    return [
+        filter_select("period", "Period", PERIODS, view.period),
+        filter_select("grain", "Chart", GRAINS, view.grain),
+    ]
+
+
 def page_ui(request: Request) -> Tag | ui.TagList:
-    view = request.scope.get(PRELOAD_SCOPE_KEY)
-    if not isinstance(view, UsageView) or page_access(request.scope) is None:
-        return ui.TagList(ui.p("Not available."))
-    return page_layout(
+    return preloaded_page(
         request,
-        TITLE,
-        prefilled(ui.output_ui("usage"), body(view)),
-        user=current_user(request.scope),
+        UsageView,
+        title=TITLE,
         description=DESCRIPTION,
-        filters=[
-            filter_select("period", "Period", PERIODS, view.period),
-            filter_select("grain", "Chart", GRAINS, view.grain),
-        ],
+        output_id="usage",
+        body=body,
+        filters=filter_bar,
     )
 
 
