@@ -1,7 +1,7 @@
 """The dashboards' browser harness: a demo-like school with its marts built (tests.support
 .dashboard_world), the dashboards app on a real port, and Debian's Chromium driven by Playwright.
 
-Reuse it for any dashboard page: `dashboards_site` (session-scoped: world, URL, browser,
+Reuse it for any dashboard page: `dashboards_site` (module-scoped: world, URL, browser,
 screenshot folder) and `DashboardSession` (`sign_in`, `open` → the page after Shiny connected and
 went idle, screenshot saved as `<role>-<page>.png`; `status` of a path with the session's
 cookie). Every browser console error or uncaught page error is collected in `session.errors`;
@@ -86,7 +86,10 @@ class DashboardSession:
         return reply.status
 
 
-@pytest.fixture(scope="session")
+# Module scope, never session: while Playwright's sync API is open it keeps an event loop running
+# in the main thread, and every later test of the session that runs asyncio (pytest-asyncio,
+# asyncio.run, another sync_playwright) would fail with "inside the asyncio loop".
+@pytest.fixture(scope="module")
 def dashboards_site(
     settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DashboardSite]:
