@@ -22,6 +22,7 @@ from core.ids import new_id
 from core.outbox import append_sync
 from core.settings import Settings
 from lake.warehouse import copy_table
+from psychometrics import CATConfig
 from tests.support.lake import ship
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -143,7 +144,14 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
             ids["teacher"],
             ids["class"],
             items[:2],
-            Jsonb({"exposure": {"method": "sympson-hetter", "max_rate": 0.5}}),
+            # As the API stores an adaptive exam: its settings and the CAT configuration (an
+            # adaptive exam without one is not something the API can make; results need it).
+            Jsonb(
+                {
+                    "exposure": {"method": "sympson-hetter", "max_rate": 0.5},
+                    "cat": CATConfig(max_items=2).to_dict(),
+                }
+            ),
         )
 
         def attempt(

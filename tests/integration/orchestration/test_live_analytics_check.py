@@ -5,6 +5,7 @@ passes; corrupting one side — a live skill count, or a mart's class figure —
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -28,10 +29,18 @@ from tests.integration.exams.school import adaptive_exam, school
 from tests.integration.exams.test_adaptive import take
 from tests.integration.notifications.test_notifications_e2e import realtime_settings
 from tests.integration.orchestration.test_marts import seed_school
+from tests.support.database import scratch_settings
 from tests.support.lake import ship
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the check compares every class the live side knows with the marts, and other tests write live rows (synthetic events) that no mart holds."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
 
 
 def _evaluation(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:

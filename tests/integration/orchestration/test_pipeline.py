@@ -2,6 +2,7 @@
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -18,8 +19,16 @@ from orchestration.builder import build_definitions
 from orchestration.lake.resources import LakeResource
 from orchestration.lake.sensors import outbox_events_sensor
 from tests.support.accounts import operator_token
+from tests.support.database import scratch_settings
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the whole job runs every asset check, the live-analytics check over every class included."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
 
 
 def seed_completed_attempt(settings: Settings) -> tuple[str, str]:

@@ -3,6 +3,7 @@ built as Dagster dbt assets in process (real PostgreSQL, real dbt)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -13,9 +14,19 @@ import pytest
 from core.settings import Settings
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from tests.support.database import scratch_settings
 from tests.support.teacher_class import START, seed_class
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the marts are compared with hand-computed values over all their rows."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
+
+
 TOL = 1e-4
 
 

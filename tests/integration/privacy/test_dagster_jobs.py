@@ -5,6 +5,7 @@ removed, and the schedule and sensor are defined."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import dagster as dg
 import psycopg
@@ -16,8 +17,16 @@ from orchestration.privacy.jobs import PrivacyResource
 from orchestration.privacy.sensors import privacy_requests_sensor
 from privacy import requests
 from privacy.objects import Objects
+from tests.support.database import scratch_settings
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the job handles every pending privacy request in the database, other tests' included."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
 
 
 def test_sensor_job_and_schedule(settings: Settings) -> None:
