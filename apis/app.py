@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,18 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+_shutdown_log = logging.getLogger(__name__)
+SHUTDOWN_STEP_SECONDS = 10.0
+
+
+async def _bounded(step: str, closing: Awaitable[object]) -> None:
+    """Await one shutdown step for at most SHUTDOWN_STEP_SECONDS; a stuck step is logged."""
+    try:
+        await asyncio.wait_for(closing, SHUTDOWN_STEP_SECONDS)
+    except TimeoutError:
+        _shutdown_log.warning("shutdown: %s did not finish in %.0f s", step, SHUTDOWN_STEP_SECONDS)
+
+
 def create_app(
     settings: Settings | None = None,
     services: Sequence[str] | None = None,
@@ -206,16 +219,18 @@ def create_app(
             stop.set()
             if relay_task is not None:
                 await relay_task
-            await decision_log.stop()
-            await state.exams.cat.drain()  # the CAT cache writes still in flight
-            await state.tutor.aclose()
-            await state.wakes.aclose()
-            await rate_counters.stop()
-            await revocations.stop()
+            # Each step bounded: a step stuck on a peer (a hung model stream, a lost Redis
+            # connection) must not keep the process from exiting; it is logged and skipped.
+            await _bounded("decision log", decision_log.stop())
+            await _bounded("CAT cache writes", state.exams.cat.drain())
+            await _bounded("tutor", state.tutor.aclose())
+            await _bounded("notification wake-ups", state.wakes.aclose())
+            await _bounded("rate counters", rate_counters.stop())
+            await _bounded("revocation mirror", revocations.stop())
             passwords.close()
-            await redis.aclose()
-            await pool.close()
-            await engine.aclose()
+            await _bounded("redis", redis.aclose())
+            await _bounded("database pool", pool.close())
+            await _bounded("policy engine", engine.aclose())
 
     handlers: list[Any] = [SystemController]
     handlers += [c for name in chosen for c in SERVICES[name]]
