@@ -12,6 +12,7 @@ Marts: `agg_item_bank_health` (the page's policy dataset, one row per item), `ag
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -375,43 +376,47 @@ def history_table(view: BankView) -> Tag:
     )
 
 
+def _against_target(
+    rows: list[dict[str, Any]],
+    value: Callable[[dict[str, Any]], float | None],
+    target: Callable[[dict[str, Any]], float | None],
+    names: tuple[str, str],
+    yaxis: dict[str, Any],
+) -> go.Figure:
+    """One bar per item (its value) with a marker at its target."""
+    x = [short_id(str(r["item_id"])) for r in rows]
+    fig = go.Figure()
+    fig.add_bar(x=x, y=[value(r) for r in rows], name=names[0])
+    fig.add_scatter(x=x, y=[target(r) for r in rows], mode="markers", name=names[1])
+    fig.update_layout(yaxis=yaxis)
+    return fig
+
+
 def exposure_and_pilots(view: BankView) -> TagChild:
     exposed = [r for r in view.items if r["max_exposure_rate"] is not None]
     pilots = [r for r in view.items if r["calibration_progress"] is not None]
     parts: list[TagChild] = []
     if exposed:
-        fig = go.Figure()
-        fig.add_bar(
-            x=[short_id(str(r["item_id"])) for r in exposed],
-            y=[as_float(r["max_exposure_rate"]) for r in exposed],
-            name="exposure rate",
+        fig = _against_target(
+            exposed,
+            lambda r: as_float(r["max_exposure_rate"]),
+            lambda r: as_float(r["exposure_target"]),
+            ("exposure rate", "target"),
+            {"title": {"text": "share of attempts"}, "range": [0, 1]},
         )
-        fig.add_scatter(
-            x=[short_id(str(r["item_id"])) for r in exposed],
-            y=[as_float(r["exposure_target"]) for r in exposed],
-            mode="markers",
-            name="target",
-        )
-        fig.update_layout(yaxis={"title": {"text": "share of attempts"}, "range": [0, 1]})
         parts.append(
             card("Exposure", chart(fig, "Highest exposure in an adaptive exam vs its target."))
         )
     else:
         parts.append(card("Exposure", empty_state("no adaptive exam has shown these items yet.")))
     if pilots:
-        fig = go.Figure()
-        fig.add_bar(
-            x=[short_id(str(r["item_id"])) for r in pilots],
-            y=[int(r["response_count"]) for r in pilots],
-            name="responses",
+        fig = _against_target(
+            pilots,
+            lambda r: int(r["response_count"]),
+            lambda r: int(r["calibration_min_responses"]),
+            ("responses", "needed for calibration"),
+            {"title": {"text": "responses"}},
         )
-        fig.add_scatter(
-            x=[short_id(str(r["item_id"])) for r in pilots],
-            y=[int(r["calibration_min_responses"]) for r in pilots],
-            mode="markers",
-            name="needed for calibration",
-        )
-        fig.update_layout(yaxis={"title": {"text": "responses"}})
         parts.append(
             card("Pilot items", chart(fig, "Responses so far vs the calibration minimum."))
         )
