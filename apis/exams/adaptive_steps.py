@@ -63,11 +63,27 @@ def header_of(row: AttemptRow) -> AttemptHeader:
 class AdaptiveSteps:
     """The CAT mechanics of one adaptive exam (`cat`: its CAT configuration)."""
 
-    def __init__(self, info: ExamInfo, cat: CATConfig, caches: ExamCaches) -> None:
+    def __init__(self, info: ExamInfo, cat: CATConfig | None, caches: ExamCaches) -> None:
         self.info = info
-        self.cat = cat
+        self._cat = cat
         self.caches = caches
-        self.rule = f"{cat.selection}/{cat.exposure}"
+
+    @property
+    def cat(self) -> CATConfig:
+        """The exam's CAT configuration; an exam stored without one (`config.cat` missing or
+        unreadable, e.g. written straight into the table) cannot deliver items: 409 naming it.
+        Its finished attempts still list and read as results (they need no CAT rules)."""
+        if self._cat is None:
+            raise Conflict(
+                f"adaptive exam {self.info.exam.exam_id} has no usable CAT configuration"
+                " (config.cat is missing or invalid): it cannot deliver or replay attempts;"
+                " create the exam again through the API"
+            )
+        return self._cat
+
+    @property
+    def rule(self) -> str:
+        return f"{self.cat.selection}/{self.cat.exposure}"
 
     # -------------------------------------------------------------------------- banks and state
     async def _build_bank(self, conn: Conn, key: str, param_ids: list[str | None]) -> CATBank:

@@ -11,6 +11,7 @@ by whichever request comes first after it (an answer, a read, a finish, a new st
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from psycopg.errors import UniqueViolation
 
@@ -50,9 +51,20 @@ from psychometrics import CATConfig
 def choose(info: ExamInfo, caches: ExamCaches) -> Delivery:
     """The delivery of an exam, by its kind (adaptive exams carry their CAT configuration)."""
     if info.exam.kind == "adaptive":
-        config = info.exam.config or {}
-        return AdaptiveDelivery(info, CATConfig.from_dict(config["cat"]), caches)
+        return AdaptiveDelivery(info, _cat_config(info.exam.config), caches)
     return FixedDelivery(info)
+
+
+def _cat_config(config: dict[str, Any] | None) -> CATConfig | None:
+    """The stored CAT configuration, or None when the row has none or an unreadable one (the
+    delivery then refuses to deliver items with a 409 naming the exam; results still list)."""
+    stored = (config or {}).get("cat")
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return CATConfig.from_dict(stored)
+    except (TypeError, ValueError):
+        return None
 
 
 async def _delivery(conn: Conn, state: AppState, exam_id: str) -> Delivery:
