@@ -2,7 +2,8 @@
 against the query that answers the page's main figure straight from the OLTP tables, same run.
 
 A scratch database gets a generated school (20 teachers with a class of 50 students each, 20
-exams of 50 items per class; N responses spread over the last 180 days), the dbt marts are built
+exams of 50 items per class, each item with two 2PL calibrations, the second live; N responses
+spread over the last 180 days), the dbt marts are built
 as Dagster assets in process, and the dashboards app is driven through Starlette's TestClient
 as an admin (the widest view):
 - first render: GET /pages/<name>/ (policy gate, preload queries, server-side HTML);
@@ -65,6 +66,19 @@ insert into exams.exams (exam_id, owner_id, class_id, title, item_ids)
 select md5('be' || t || '-' || e)::uuid, md5('bt' || t)::uuid, md5('bc' || t)::uuid, 'Exam ' || e,
        array(select md5('bi' || t || '-' || i)::uuid from generate_series(1, %(items)s) i)
 from generate_series(1, %(teachers)s) t, generate_series(1, %(exams)s) e;
+"""
+
+# A calibrated bank, as a bank with 1 M responses would be: two 2PL calibrations per item, the
+# second live (so the page draws item and test information curves and calibration drift).
+PARAMS_SQL = """
+insert into content.item_parameters (param_id, item_id, version, calibration_id, model, a, b, c, d,
+                                     is_live, created_at, promoted_at)
+select md5('bp' || t || '-' || i || '-' || v)::uuid, md5('bi' || t || '-' || i)::uuid, v,
+       'bench-cal-' || v, '2pl', x.a, array[x.b], 0, array[-x.a * x.b], v = 2,
+       now() - make_interval(days => 60 / v), case when v = 2 then now() - interval '30 days' end
+from generate_series(1, %(teachers)s) t, generate_series(1, %(items)s) i, generate_series(1, 2) v,
+     lateral (select 0.6 + ((i * 7 + v * 3) %% 10) / 10.0 as a,
+                     -2.0 + ((i * 13 + t + v) %% 41) / 10.0 as b) x;
 """
 
 ATTEMPTS_SQL = """
@@ -162,7 +176,7 @@ def seed(settings: Settings, responses: int) -> int:
         "attempts": attempts,
     }
     with psycopg.connect(settings.database_url) as conn:
-        for script in (SEED_SQL, ATTEMPTS_SQL, RESPONSES_SQL):
+        for script in (SEED_SQL, PARAMS_SQL, ATTEMPTS_SQL, RESPONSES_SQL):
             for statement in script.split(";\n"):
                 if statement.strip():
                     conn.execute(statement.encode(), params if "%(" in statement else None)

@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import plotly.graph_objects as go
 from htmltools import Tag, TagChild
 from psycopg import sql
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
@@ -149,42 +148,44 @@ async def preload(ctx: PageContext, access: PageAccess, request: Request) -> Att
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def build_figure(view: AttemptsView) -> go.Figure:
-    """Stacked bars of attempts per day (one trace per class) and the day's mean score."""
-    fig = go.Figure()
+def build_figure(view: AttemptsView) -> dict[str, Any]:
+    """Stacked bars of attempts per day (one trace per class) and the day's mean score.
+
+    A plain figure dict (components.chart writes it without plotly's per-property validation,
+    which for 20 classes × 90 days was most of a filter change); one pass over the rows."""
     days = sorted({r.completed_on for r in view.rows})
+    column = {d: k for k, d in enumerate(days)}
     classes = sorted(
         {(r.class_name, r.class_id) for r in view.rows}, key=lambda c: (c[0], c[1] or "")
     )
-    by_key = {(r.completed_on, r.class_id): r for r in view.rows}
-    for class_name, class_id in classes:
-        fig.add_bar(
-            x=days,
-            y=[by_key[(d, class_id)].attempt_count if (d, class_id) in by_key else 0 for d in days],
-            name=class_name,
-            xperiod=86_400_000,
-            xperiodalignment="middle",
-        )
-    means = [weighted_mean([r for r in view.rows if r.completed_on == d]) for d in days]
-    means_pct = [None if m is None else round(100 * m, 2) for m in means]
-    fig.add_scatter(
-        x=days, y=means_pct, name="mean score %", mode="lines+markers", yaxis="y2", connectgaps=True,
-        xperiod=86_400_000, xperiodalignment="middle",
-    )  # fmt: skip
-    fig.update_layout(
-        barmode="stack",
-        height=420,
-        xaxis={"title": {"text": "day"}, "type": "date", "tickformat": "%d %b"},
-        yaxis={"title": {"text": "completed attempts"}, "rangemode": "tozero"},
-        yaxis2={
+    counts = {key: [0] * len(days) for key in classes}
+    by_day: dict[date, list[DayRow]] = {d: [] for d in days}
+    for r in view.rows:
+        counts[(r.class_name, r.class_id)][column[r.completed_on]] += r.attempt_count
+        by_day[r.completed_on].append(r)
+    x = [d.isoformat() for d in days]
+    period = {"xperiod": 86_400_000, "xperiodalignment": "middle"}
+    data: list[dict[str, Any]] = [
+        {"type": "bar", "x": x, "y": counts[key], "name": key[0], **period} for key in classes
+    ]
+    means = [weighted_mean(by_day[d]) for d in days]
+    data.append({
+        "type": "scatter", "x": x, "y": [None if m is None else round(100 * m, 2) for m in means],
+        "name": "mean score %", "mode": "lines+markers", "yaxis": "y2", "connectgaps": True,
+        **period,
+    })  # fmt: skip
+    layout = {
+        "barmode": "stack",
+        "xaxis": {"title": {"text": "day"}, "type": "date", "tickformat": "%d %b"},
+        "yaxis": {"title": {"text": "completed attempts"}, "rangemode": "tozero"},
+        "yaxis2": {
             "title": {"text": "mean score %"},
             "overlaying": "y",
             "side": "right",
             "range": [0, 100],
         },
-        legend={"orientation": "h", "y": -0.2},
-    )
-    return fig
+    }
+    return {"data": data, "layout": layout}
 
 
 def chart_html(view: AttemptsView) -> TagChild:

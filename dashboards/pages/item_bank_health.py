@@ -4,20 +4,27 @@ characteristic and information curves, test information of an exam, S-X² fit fl
 across calibration versions, exposure against the exam's target, and pilot items' progress
 toward calibration. Filters: item status, exam (persisted in the URL).
 
-Marts: `agg_item_bank_health` (the page's policy dataset, one row per item), `agg_item_distractors`,
-`agg_item_calibration_history`. Curves are computed here from the live parameters
-(content.item_parameters: every threshold of graded items) with `psychometrics`. The row filter
-(a teacher: the items she owns) is carried to every query by `owner_id`.
+Marts: `agg_item_bank_health` (the page's policy dataset, one row per item), `agg_item_distractors`
+(indexed by exam), `agg_item_calibration_history`. Curves are computed here from the live
+parameters (content.item_parameters: every threshold of graded items) with `psychometrics`, for
+the drawn items only, vectorised over items × θ (microseconds: a mart of curve grids would save
+nothing and add a table to keep in step with every calibration); the figures are plain dicts
+(`components.chart`). The row filter (a teacher: the items she owns) is carried to every query by
+`owner_id`.
+
+In a session each filter has its own reactive calc: changing the status re-reads the items, their
+parameters and history; changing the exam re-reads its items and distractors; the exam list is
+read once.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 from htmltools import Tag, TagChild
 from psycopg import sql
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
@@ -57,7 +64,7 @@ STATUSES = {ALL: "All items", "operational": "Operational", "pilot": "Pilot", "r
 OWNER = {"owner_id": "owner_id"}
 MAX_ROWS = 5_000
 MAX_CURVES = 40
-THETA = np.linspace(-4.0, 4.0, 81)
+THETA = np.linspace(-4.0, 4.0, 49)  # a point every 1/6 (81 before: no visible difference)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,25 +84,34 @@ class BankView:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def load_view(ctx: PageContext, access: PageAccess, f: Filters) -> BankView:
-    fetch = ctx.resources.fetch_all
-    rf = access.row_filter
-    status = f.status if f.status in STATUSES else ALL
-    view = BankView(Filters(status, f.exam_id))
-    p, pp = scoped_sql(rf, OWNER, alias="e")
-    exams = await fetch(
+async def load_exams(ctx: PageContext, access: PageAccess) -> dict[str, str]:
+    """The exams the caller may choose (newest first): what the exam filter offers."""
+    p, pp = scoped_sql(access.row_filter, OWNER, alias="e")
+    rows = await ctx.resources.fetch_all(
         sql.SQL(
             "select e.exam_id::text as exam_id, e.title from exams.exams e where {p}"
             " order by e.created_at desc, e.title limit 500"
         ).format(p=p),
         pp,
     )
-    view.exams = {str(r["exam_id"]): str(r["title"]) for r in exams}
-    exam = f.exam_id if f.exam_id in view.exams else next(iter(view.exams), "")
-    view.filters = Filters(status, exam)
+    return {str(r["exam_id"]): str(r["title"]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class BankPart:
+    """What the item-status filter selects: the items, their live parameters and history."""
+
+    items: list[dict[str, Any]]
+    params: list[dict[str, Any]]
+    history: list[dict[str, Any]]
+
+
+async def load_bank(ctx: PageContext, access: PageAccess, status: str) -> BankPart:
+    fetch = ctx.resources.fetch_all
+    rf = access.row_filter
     st = None if status == ALL else status
     p, pp = scoped_sql(rf, OWNER, alias="h")
-    view.items = await fetch(
+    items = fetch(
         sql.SQL(
             "select h.* from analytics.agg_item_bank_health h where {p}"
             " and (%s::text is null or h.item_status = %s)"
@@ -105,7 +121,7 @@ async def load_view(ctx: PageContext, access: PageAccess, f: Filters) -> BankVie
         [*pp, st, st],
     )
     p, pp = scoped_sql(rf, OWNER, alias="i")
-    view.params = await fetch(
+    params = fetch(
         sql.SQL(
             "select p.item_id::text as item_id, p.model, p.a, p.c, p.d from"
             " content.item_parameters p join content.items i on i.item_id = p.item_id"
@@ -114,24 +130,8 @@ async def load_view(ctx: PageContext, access: PageAccess, f: Filters) -> BankVie
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
         [*pp, st, st],
     )
-    if exam:
-        rows = await fetch(
-            "select item_ids::text[] as item_ids from exams.exams where exam_id::text = %s",
-            (exam,),
-        )
-        view.exam_item_ids = list(rows[0]["item_ids"]) if rows else []
-        p, pp = scoped_sql(rf, OWNER, alias="d")
-        view.distractors = await fetch(
-            sql.SQL(
-                "select d.item_id::text as item_id, d.score_group, d.choice, d.is_key,"
-                " d.chosen_count, d.share from analytics.agg_item_distractors d"
-                " where d.exam_id::text = %s and {p}"
-                " order by d.item_id, d.choice, d.score_group limit {n}"
-            ).format(p=p, n=sql.Literal(MAX_ROWS)),
-            [exam, *pp],
-        )
     p, pp = scoped_sql(rf, OWNER, alias="c")
-    view.history = await fetch(
+    history = fetch(
         sql.SQL(
             "select c.item_id::text as item_id, c.param_version, c.calibration_id, c.irt_model,"
             " c.a, c.se_a, c.b, c.se_b, c.sx2, c.sx2_p, c.is_sx2_misfit, c.drift_a, c.drift_b,"
@@ -142,7 +142,63 @@ async def load_view(ctx: PageContext, access: PageAccess, f: Filters) -> BankVie
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
         [*pp, st, st],
     )
-    return view
+    return BankPart(*await asyncio.gather(items, params, history))  # three pool connections
+
+
+@dataclass(frozen=True, slots=True)
+class ExamPart:
+    """What the exam filter selects: the exam's item ids and its distractor analysis."""
+
+    item_ids: list[str] = field(default_factory=list)
+    distractors: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def load_exam(ctx: PageContext, access: PageAccess, exam: str) -> ExamPart:
+    """`exam` is one of `load_exams`' keys (a uuid the caller may see) or ''."""
+    if not exam:
+        return ExamPart()
+    fetch = ctx.resources.fetch_all
+    rows = await fetch(
+        "select item_ids::text[] as item_ids from exams.exams where exam_id = %s::uuid", (exam,)
+    )
+    p, pp = scoped_sql(access.row_filter, OWNER, alias="d")
+    distractors = await fetch(
+        sql.SQL(
+            "select d.item_id::text as item_id, d.score_group, d.choice, d.is_key,"
+            " d.chosen_count, d.share from analytics.agg_item_distractors d"
+            " where d.exam_id = %s::uuid and {p}"
+            " order by d.item_id, d.choice, d.score_group limit {n}"
+        ).format(p=p, n=sql.Literal(MAX_ROWS)),
+        [exam, *pp],
+    )
+    return ExamPart(list(rows[0]["item_ids"]) if rows else [], distractors)
+
+
+def resolve(f: Filters, exams: dict[str, str]) -> Filters:
+    """Filters made valid: a known status, an exam the caller may see (else her newest)."""
+    status = f.status if f.status in STATUSES else ALL
+    return Filters(status, f.exam_id if f.exam_id in exams else next(iter(exams), ""))
+
+
+def assemble(f: Filters, exams: dict[str, str], bank: BankPart, exam: ExamPart) -> BankView:
+    return BankView(
+        filters=f,
+        exams=exams,
+        items=bank.items,
+        params=bank.params,
+        exam_item_ids=exam.item_ids,
+        distractors=exam.distractors,
+        history=bank.history,
+    )
+
+
+async def load_view(ctx: PageContext, access: PageAccess, f: Filters) -> BankView:
+    exams = await load_exams(ctx, access)
+    f = resolve(f, exams)
+    bank, exam = await asyncio.gather(
+        load_bank(ctx, access, f.status), load_exam(ctx, access, f.exam_id)
+    )
+    return assemble(f, exams, bank, exam)
 
 
 def filters_from(request: Request) -> Filters:
@@ -255,19 +311,32 @@ def items_table(view: BankView) -> Tag:
     )
 
 
+def _rounded(values: np.ndarray) -> list[float]:
+    """Curve values for the browser: 4 decimals are far below what a 360-pixel plot resolves."""
+    return [round(float(v), 4) for v in values]
+
+
+def _lines(names: tuple[str, ...], ys: np.ndarray, x: list[float]) -> list[dict[str, Any]]:
+    return [
+        {"type": "scatter", "mode": "lines", "x": x, "y": _rounded(y), "name": short_id(name)}
+        for name, y in zip(names, ys, strict=True)
+    ]
+
+
+def _theta_axes(ytitle: str) -> dict[str, Any]:
+    return {"xaxis": {"title": {"text": "θ"}}, "yaxis": {"title": {"text": ytitle}}}
+
+
 def curves(view: BankView) -> TagChild:
+    # Only the items drawn are computed (all at once, vectorised over items × θ), and the
+    # figures are plain dicts with rounded values (see components.chart).
     items = bank_parameters(view.params[:MAX_CURVES])
     if items is None:
         return empty_state("no calibrated items match this filter; curves need live parameters.")
     icc, info = expected_scores(items), item_information(items, THETA)
-    fig_icc, fig_info = go.Figure(), go.Figure()
-    for j, name in enumerate(items.names):
-        fig_icc.add_scatter(x=THETA, y=icc[j], mode="lines", name=short_id(name))
-        fig_info.add_scatter(x=THETA, y=info[j], mode="lines", name=short_id(name))
-    fig_icc.update_layout(
-        xaxis={"title": {"text": "θ"}}, yaxis={"title": {"text": "expected score"}}
-    )
-    fig_info.update_layout(xaxis={"title": {"text": "θ"}}, yaxis={"title": {"text": "information"}})
+    x = _rounded(THETA)
+    fig_icc = {"data": _lines(items.names, icc, x), "layout": _theta_axes("expected score")}
+    fig_info = {"data": _lines(items.names, info, x), "layout": _theta_axes("information")}
     note = f" (first {MAX_CURVES} items)" if len(view.params) > MAX_CURVES else ""
     return grid(
         card("Item characteristic curves", chart(fig_icc, f"Expected item score by θ{note}.")),
@@ -284,16 +353,19 @@ def test_information_chart(view: BankView) -> TagChild:
     if items is None:
         return empty_state("none of this exam's items has live parameters yet.")
     info = item_information(items, THETA).sum(axis=0)
-    fig = go.Figure()
-    fig.add_scatter(x=THETA, y=info, mode="lines", name="test information")
-    fig.add_scatter(
-        x=THETA, y=1 / np.sqrt(np.maximum(info, 1e-9)), mode="lines", name="SE(θ)", yaxis="y2"
-    )
-    fig.update_layout(
-        xaxis={"title": {"text": "θ"}},
-        yaxis={"title": {"text": "information"}},
-        yaxis2={"title": {"text": "SE(θ)"}, "overlaying": "y", "side": "right"},
-    )
+    x = _rounded(THETA)
+    fig = {
+        "data": [
+            {"type": "scatter", "mode": "lines", "x": x, "y": _rounded(info),
+             "name": "test information"},
+            {"type": "scatter", "mode": "lines", "x": x, "name": "SE(θ)", "yaxis": "y2",
+             "y": _rounded(1 / np.sqrt(np.maximum(info, 1e-9)))},
+        ],
+        "layout": {
+            **_theta_axes("information"),
+            "yaxis2": {"title": {"text": "SE(θ)"}, "overlaying": "y", "side": "right"},
+        },
+    }  # fmt: skip
     title = view.exams.get(view.filters.exam_id, "")
     return chart(
         fig, f"Test information of {title} ({len(rows)} calibrated items) and SE(θ) = 1/√I(θ)."
@@ -382,14 +454,17 @@ def _against_target(
     target: Callable[[dict[str, Any]], float | None],
     names: tuple[str, str],
     yaxis: dict[str, Any],
-) -> go.Figure:
+) -> dict[str, Any]:
     """One bar per item (its value) with a marker at its target."""
     x = [short_id(str(r["item_id"])) for r in rows]
-    fig = go.Figure()
-    fig.add_bar(x=x, y=[value(r) for r in rows], name=names[0])
-    fig.add_scatter(x=x, y=[target(r) for r in rows], mode="markers", name=names[1])
-    fig.update_layout(yaxis=yaxis)
-    return fig
+    return {
+        "data": [
+            {"type": "bar", "x": x, "y": [value(r) for r in rows], "name": names[0]},
+            {"type": "scatter", "mode": "markers", "x": x, "y": [target(r) for r in rows],
+             "name": names[1]},
+        ],
+        "layout": {"yaxis": yaxis},
+    }  # fmt: skip
 
 
 def exposure_and_pilots(view: BankView) -> TagChild:
@@ -475,15 +550,35 @@ def build(ctx: PageContext) -> App:
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         access = session_access(session)
 
+        # One calc per filter, so a change re-reads only what it selects (the exam list once
+        # per session; the status: items, parameters, history; the exam: its distractors).
         @reactive.calc
-        async def current() -> BankView:
+        async def exams() -> dict[str, str]:
+            return {} if access is None else await load_exams(ctx, access)
+
+        @reactive.calc
+        async def filters() -> Filters:
+            return resolve(Filters(str(input.status()), str(input.exam())), await exams())
+
+        @reactive.calc
+        async def bank_part() -> BankPart:
             if access is None:  # fail closed
-                return BankView(Filters())
-            return await load_view(ctx, access, Filters(str(input.status()), str(input.exam())))
+                return BankPart([], [], [])
+            status = str(input.status())  # this input only (a calc re-runs whatever changes)
+            return await load_bank(ctx, access, status if status in STATUSES else ALL)
+
+        @reactive.calc
+        async def exam_part() -> ExamPart:
+            if access is None:
+                return ExamPart()
+            exams_ = await exams()
+            exam = str(input.exam())
+            return await load_exam(ctx, access, exam if exam in exams_ else next(iter(exams_), ""))
 
         @render.ui
         async def bank() -> TagChild:
-            return view_body(await current())
+            f = await filters()
+            return view_body(assemble(f, await exams(), await bank_part(), await exam_part()))
 
     app = App(page_ui, server)
     app.sanitize_errors = True

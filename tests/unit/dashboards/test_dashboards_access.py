@@ -256,6 +256,7 @@ def test_attempts_page_helpers() -> None:
     assert weighted_mean(rows[2:]) is None
     assert pct(0.75) == "75.0" and pct(None) == "–"
     figure = build_figure(AttemptsView("90", rows))
-    names = [trace.name for trace in figure.data]
+    names = [trace["name"] for trace in figure["data"]]
     assert names == ["(no class)", "Algebra", "Biology", "mean score %"]
-    assert list(figure.data[-1].y) == [None, 75.0]  # percent on the right axis
+    assert figure["data"][-1]["y"] == [None, 75.0]  # percent on the right axis
+    assert figure["data"][1]["y"] == [2, 3]  # Algebra's bars, oldest day first

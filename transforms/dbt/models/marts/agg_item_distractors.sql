@@ -1,3 +1,7 @@
+-- Indexed by exam: the item bank page reads one exam's rows (a scan of every exam's rows
+-- before, 60,000 at 1 M responses; bench/README.md, dashboards run 2).
+{{ config(indexes=[{'columns': ['exam_id']}]) }}
+
 -- Distractor analysis per (exam, item, score group, option): the share of the group's answers to
 -- the item that chose the option. Score groups are the thirds (lower, middle, upper) of the
 -- exam's completed attempts ranked by θ when scored by IRT, else by raw score / max score. A
