@@ -6,14 +6,16 @@ number of replicas) is one member of the group. For each batch read:
 
 1. one PostgreSQL transaction records the batch's event ids in `realtime.processed` (consumer,
    event_id) — ids already there were handled before (a redelivery after a crash between commit
-   and XACK) and are skipped — and runs the handler on the new ones, so the effect and the record
-   that it happened commit together: each event's effect happens exactly once;
+   and XACK) and are skipped — and runs the spec's batch handler once on the new ones (set-wise:
+   a handful of statements per batch, not per event), so the effects and the record that they
+   happened commit together: each event's effect happens exactly once;
 2. after the commit the entries are acknowledged (XACK).
 
 A process that dies leaves its entries pending; any member reclaims entries idle longer than
-`claim_idle_ms` (XAUTOCLAIM) and handles them. An event whose handler fails is retried one at a
-time (so one bad event cannot hold its batch back); after `max_deliveries` failures it is parked
-in the dead-letter stream `<prefix>deadletter.<consumer>` with the error, and acknowledged.
+`claim_idle_ms` (XAUTOCLAIM, looked for every `claim_idle_ms / 2`) and handles them. When a batch fails, its events are retried one at a
+time (the batch handler with a one-element list, so one bad event cannot hold its batch back);
+after `max_deliveries` failures an event is parked in the dead-letter stream
+`<prefix>deadletter.<consumer>` with the error, and acknowledged.
 
 Lag (entries not yet delivered to the group, and pending ones) is read with XINFO GROUPS.
 """
@@ -67,18 +69,45 @@ class StreamEvent:
         )
 
 
-#: A handler runs inside the batch's transaction; it may write with `conn` and return work to do
-#: after the commit (e.g. publishing to SSE listeners), which must be safe to lose.
-Handler = Callable[
-    [AsyncConnection[Any], StreamEvent], Awaitable[Callable[[], Awaitable[None]] | None]
+#: Work to do after the commit (e.g. publishing to SSE listeners), which must be safe to lose.
+AfterCommit = Callable[[], Awaitable[None]]
+#: A per-event handler: runs inside the batch's transaction, may write with `conn`.
+Handler = Callable[[AsyncConnection[Any], StreamEvent], Awaitable[AfterCommit | None]]
+#: A batch handler: the batch's new events (each once, in stream order within a stream), in one
+#: call inside the batch's transaction; it should work set-wise (one statement per kind of effect,
+#: not per event). It must give each event the effect it would have alone: the events may also
+#: come one at a time (the retry of a failed batch) or in any grouping.
+BatchHandler = Callable[
+    [AsyncConnection[Any], Sequence[StreamEvent]], Awaitable[AfterCommit | None]
 ]
+
+
+def per_event(handle: Handler) -> BatchHandler:
+    """A batch handler running a per-event handler on each event in turn (one or more round trips
+    per event: for consumers whose volume does not call for set-wise handling)."""
+
+    async def handle_batch(
+        conn: AsyncConnection[Any], events: Sequence[StreamEvent]
+    ) -> AfterCommit | None:
+        after = [then for e in events if (then := await handle(conn, e)) is not None]
+        if not after:
+            return None
+
+        async def all_of_them() -> None:
+            for then in after:
+                with contextlib.suppress(Exception):
+                    await then()
+
+        return all_of_them
+
+    return handle_batch
 
 
 @dataclass(frozen=True, slots=True)
 class ConsumerSpec:
     name: str  # the consumer group; also the key of its processed events
     domains: tuple[str, ...]  # streams `<prefix><domain>` it reads
-    handle: Handler
+    handle_batch: BatchHandler
     #: Run (in a transaction) by the member that made the group, after making it: a consumer
     #: whose state is derived from history builds it from PostgreSQL here (a new group reads
     #: only new events) and marks the events it covered in `realtime.processed`.
@@ -115,6 +144,7 @@ class Consumer:
         self.failures_key = FAILURES_KEY + spec.name
         self.handled = 0  # events whose effect this member committed
         self.parked = 0  # events this member moved to the dead-letter stream
+        self._reclaim_at = 0.0  # (event loop clock) when to look for stale pending entries next
 
     async def ensure_groups(self) -> None:
         """Create the group on each stream (from its end: a new consumer starts with new events);
@@ -162,25 +192,26 @@ class Consumer:
         return out
 
     async def _commit(self, events: Sequence[StreamEvent]) -> None:
-        """Handle `events` in one transaction; skip those already processed."""
-        after: list[Callable[[], Awaitable[None]]] = []
-        handled = 0
+        """Handle `events` in one transaction, with one call of the batch handler; skip those
+        already processed."""
+        then: AfterCommit | None = None
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "insert into realtime.processed (consumer, event_id)"
-                " select %s, unnest(%s::uuid[]) on conflict do nothing returning event_id::text",
-                (self.spec.name, [e.event_id for e in events]),
+                " select %s, e::uuid from jsonb_array_elements_text(%s::jsonb) e"
+                " on conflict do nothing returning event_id::text",
+                (self.spec.name, msgspec.json.encode([e.event_id for e in events]).decode()),
             )
             new = {r["event_id"] for r in await cur.fetchall()}
+            fresh: list[StreamEvent] = []
             for event in events:
                 if event.event_id in new:
                     new.discard(event.event_id)  # the same event twice in one batch: once
-                    then = await self.spec.handle(conn, event)
-                    if then is not None:
-                        after.append(then)
-                    handled += 1
-        self.handled += handled  # committed
-        for then in after:
+                    fresh.append(event)
+            if fresh:
+                then = await self.spec.handle_batch(conn, fresh)
+        self.handled += len(fresh)  # committed
+        if then is not None:
             with contextlib.suppress(Exception):
                 await then()
 
@@ -233,8 +264,19 @@ class Consumer:
         )
 
     async def step(self) -> int:
-        """Handle what was reclaimed, else what is new; the number of entries dealt with."""
-        events = await self._reclaim() or await self._read()
+        """Handle what was reclaimed, else what is new; the number of entries dealt with.
+
+        Stale pending entries are looked for every `claim_idle_ms / 2` (and at once again after
+        a look that found some), not before every read: an entry is reclaimed between
+        `claim_idle_ms` and 1.5 × `claim_idle_ms` after its delivery, and a busy member spends
+        no round trip per batch and stream on a reclaim that finds nothing."""
+        events: list[StreamEvent] = []
+        now = asyncio.get_running_loop().time()
+        if now >= self._reclaim_at:
+            events = await self._reclaim()
+            self._reclaim_at = now + (0.0 if events else self.config.claim_idle_ms / 2000)
+        if not events:
+            events = await self._read()
         if not events:
             return 0
         try:
@@ -278,4 +320,8 @@ def _text(value: Any) -> str:
 
 
 def _fields(raw: Any) -> dict[str, str]:
-    return {_text(k): _text(v) for k, v in (raw or {}).items()}
+    if not raw:
+        return {}
+    if isinstance(next(iter(raw)), str):  # a client that decodes responses
+        return dict(raw)
+    return {_text(k): _text(v) for k, v in raw.items()}

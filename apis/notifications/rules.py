@@ -1,9 +1,11 @@
 """The notifications consumer: rules that turn events into notifications.
 
-Each rule reads one event (and what it needs from PostgreSQL) and names the recipients and what
-to tell them. `handle` runs inside the consumer's batch transaction (core.consumers): each
-notification row is written with its `notifications.notification.delivered.v1` outbox event, so an
-event makes its notifications exactly once. A recipient who lets the kind through by e-mail also
+Each rule reads the batch's events of its type (and what it needs from PostgreSQL, one query per
+batch) and names the recipients and what to tell them. The batch handler runs inside the
+consumer's batch transaction (core.consumers) and writes every note of the batch at once
+(`notify`: one statement): each notification row is written with its
+`notifications.notification.delivered.v1` outbox event, so an event makes its notifications
+exactly once. A recipient who lets the kind through by e-mail also
 gets a row in the mail queue `notifications.emails` in the same transaction (sent by
 apis.notifications.email). After the commit the recipients' open SSE streams are woken through
 Redis pub/sub (losing a wake-up only delays a stream until its next heartbeat).
@@ -16,12 +18,13 @@ unique key (user, kind, source) still makes it once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 from uuid import NAMESPACE_URL, uuid5
 
+import msgspec
 from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
@@ -44,138 +47,188 @@ class Note:
     source_id: str | None = None  # what it is about when not the event itself (source_uuid)
 
 
+_json = msgspec.json.Encoder().encode
+
+
 def source_uuid(name: str) -> str:
     """The stable id of a notification's subject that is not one event (`due_soon:<id>`)."""
     return str(uuid5(NAMESPACE_URL, f"dreamseed:notifications:{name}"))
 
 
-Rule = Callable[[AsyncConnection[Any], StreamEvent], Awaitable[list[Note]]]
+#: A rule reads the batch's events of its type (set-wise: one query for all of them) and names
+#: each note with the id of the event that made it (the note's `source_id`, when set, wins).
+Made = list[tuple[str, Note]]
+Rule = Callable[[AsyncConnection[Any], Sequence[StreamEvent]], Awaitable[Made]]
 
 
-async def _assignment(conn: AsyncConnection[Any], assignment_id: str) -> dict[str, Any] | None:
+def _when(due_at: datetime) -> str:
+    return due_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def assignment_posted(conn: AsyncConnection[Any], events: Sequence[StreamEvent]) -> Made:
+    """Every student each assignment is meant for (the class, or the students listed)."""
     cur = await conn.execute(
-        "select title, class_id::text, student_ids::text[] as student_ids, due_at"
-        " from assignments.assignments where assignment_id = %s",
-        (assignment_id,),
+        "select e.ord, a.title, a.due_at, m.student_id::text as student_id"
+        " from unnest(%s::uuid[]) with ordinality as e(assignment_id, ord)"
+        " join assignments.assignments a on a.assignment_id = e.assignment_id"
+        " join classes.memberships m on m.class_id = a.class_id"
+        "  and (a.student_ids is null or m.student_id = any(a.student_ids))"
+        " order by e.ord, m.student_id",
+        ([e.payload["assignment_id"] for e in events],),
     )
-    return await cur.fetchone()
-
-
-async def assignment_posted(conn: AsyncConnection[Any], event: StreamEvent) -> list[Note]:
-    """Every student the assignment is meant for (the class, or the students listed)."""
-    a = await _assignment(conn, event.payload["assignment_id"])
-    if a is None:
-        return []
-    cur = await conn.execute(
-        "select student_id::text from classes.memberships where class_id = %s"
-        " and (%s::uuid[] is null or student_id = any(%s::uuid[]))",
-        (a["class_id"], a["student_ids"], a["student_ids"]),
-    )
-    due = a["due_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return [
-        Note(
-            r["student_id"],
-            "assignment_posted",
-            f"New assignment: {a['title']}",
-            f"Due {due}.",
-            f"/api/v1/assignments/{event.payload['assignment_id']}",
-        )
-        for r in await cur.fetchall()
-    ]
-
-
-async def work_returned(conn: AsyncConnection[Any], event: StreamEvent) -> list[Note]:
-    a = await _assignment(conn, event.payload["assignment_id"])
-    if a is None:
-        return []
-    points = event.payload.get("points_awarded")
-    body = "" if points is None else f"Points: {points:g}."
-    return [
-        Note(
-            event.payload["student_id"],
-            "submission_returned",
-            f"Your work was returned: {a['title']}",
-            body,
-            f"/api/v1/assignments/{event.payload['assignment_id']}",
-        )
-    ]
-
-
-async def exam_result_ready(conn: AsyncConnection[Any], event: StreamEvent) -> list[Note]:
-    """The student's result; her teacher's note once every student of the class finished."""
-    p = event.payload
-    cur = await conn.execute(
-        "select e.title, e.owner_id::text as owner_id, e.class_id::text as class_id,"
-        " (select count(*) from classes.memberships m where m.class_id = e.class_id) as members,"
-        " (select count(distinct a.student_id) from exams.attempts a"
-        "   join classes.memberships m on m.class_id = e.class_id and m.student_id = a.student_id"
-        "   where a.exam_id = e.exam_id and a.status = 'completed') as finished"
-        " from exams.exams e where e.exam_id = %s",
-        (p["exam_id"],),
-    )
-    exam = await cur.fetchone()
-    if exam is None:
-        return []
-    notes = [
-        Note(
-            p["student_id"],
-            "exam_result_ready",
-            f"Your result is ready: {exam['title']}",
-            f"Score {p['raw_score']} of {p['max_score']}.",
-            f"/api/v1/attempts/{p['attempt_id']}/result",
-        )
-    ]
-    if exam["class_id"] and exam["members"] and exam["finished"] == exam["members"]:
-        # Only the completion that made the count reach the class size says so (once per class
-        # size: a new member who then finishes makes a new note, which is right).
-        cur = await conn.execute(
-            "select 1 from notifications.notifications where user_id = %s"
-            " and kind = 'exam_finished_by_class' and link = %s and body = %s",
-            (exam["owner_id"], f"/api/v1/exams/{p['exam_id']}/item-report", _all(exam)),
-        )
-        if await cur.fetchone() is None:
-            notes.append(
+    made: Made = []
+    for r in await cur.fetchall():
+        event = events[r["ord"] - 1]
+        made.append(
+            (
+                event.event_id,
                 Note(
-                    exam["owner_id"],
-                    "exam_finished_by_class",
-                    f"Everyone finished: {exam['title']}",
-                    _all(exam),
-                    f"/api/v1/exams/{p['exam_id']}/item-report",
+                    r["student_id"],
+                    "assignment_posted",
+                    f"New assignment: {r['title']}",
+                    f"Due {_when(r['due_at'])}.",
+                    f"/api/v1/assignments/{event.payload['assignment_id']}",
+                ),
+            )
+        )
+    return made
+
+
+async def work_returned(conn: AsyncConnection[Any], events: Sequence[StreamEvent]) -> Made:
+    cur = await conn.execute(
+        "select assignment_id::text, title from assignments.assignments"
+        " where assignment_id = any(%s::uuid[])",
+        (list({e.payload["assignment_id"] for e in events}),),
+    )
+    titles = {r["assignment_id"]: r["title"] for r in await cur.fetchall()}
+    made: Made = []
+    for event in events:
+        p = event.payload
+        title = titles.get(str(p["assignment_id"]).lower())
+        if title is None:
+            continue
+        points = p.get("points_awarded")
+        made.append(
+            (
+                event.event_id,
+                Note(
+                    p["student_id"],
+                    "submission_returned",
+                    f"Your work was returned: {title}",
+                    "" if points is None else f"Points: {points:g}.",
+                    f"/api/v1/assignments/{p['assignment_id']}",
+                ),
+            )
+        )
+    return made
+
+
+async def exam_result_ready(conn: AsyncConnection[Any], events: Sequence[StreamEvent]) -> Made:
+    """Each student's result; her teacher's note once every student of the class finished.
+
+    The class's counts are read once per exam of the batch (as they are now: the attempts are
+    committed before their events), so every completion of one exam in the batch sees the same
+    counts; the first completion in the batch that finds the class complete, and no note saying
+    so for this class size yet, makes the teacher's note (the rest of the batch does not)."""
+    cur = await conn.execute(
+        "select e.exam_id::text as exam_id, e.title, e.owner_id::text as owner_id,"
+        " e.class_id::text as class_id, c.members, c.finished,"
+        " exists (select 1 from notifications.notifications n where n.user_id = e.owner_id"
+        "   and n.kind = 'exam_finished_by_class'"
+        "   and n.link = '/api/v1/exams/' || e.exam_id || '/item-report'"
+        "   and n.body = 'All ' || c.members || ' students of the class finished.') as told"
+        " from exams.exams e cross join lateral (select"
+        "  (select count(*) from classes.memberships m where m.class_id = e.class_id) as members,"
+        "  (select count(distinct a.student_id) from exams.attempts a"
+        "    join classes.memberships m on m.class_id = e.class_id and m.student_id = a.student_id"
+        "    where a.exam_id = e.exam_id and a.status = 'completed') as finished) c"
+        " where e.exam_id = any(%s::uuid[])",
+        (list({e.payload["exam_id"] for e in events}),),
+    )
+    exams = {r["exam_id"]: r for r in await cur.fetchall()}
+    made: Made = []
+    told: set[str] = set()
+    for event in events:
+        p = event.payload
+        exam = exams.get(str(p["exam_id"]).lower())
+        if exam is None:
+            continue
+        made.append(
+            (
+                event.event_id,
+                Note(
+                    p["student_id"],
+                    "exam_result_ready",
+                    f"Your result is ready: {exam['title']}",
+                    f"Score {p['raw_score']} of {p['max_score']}.",
+                    f"/api/v1/attempts/{p['attempt_id']}/result",
+                ),
+            )
+        )
+        complete = exam["class_id"] and exam["members"] and exam["finished"] == exam["members"]
+        if complete and not exam["told"] and exam["exam_id"] not in told:
+            # Only the completion that made the count reach the class size says so (once per
+            # class size: a new member who then finishes makes a new note, which is right).
+            told.add(exam["exam_id"])
+            made.append(
+                (
+                    event.event_id,
+                    Note(
+                        exam["owner_id"],
+                        "exam_finished_by_class",
+                        f"Everyone finished: {exam['title']}",
+                        _all(exam),
+                        f"/api/v1/exams/{exam['exam_id']}/item-report",
+                    ),
                 )
             )
-    return notes
+    return made
 
 
 def _all(exam: dict[str, Any]) -> str:
     return f"All {exam['members']} students of the class finished."
 
 
-async def calibration_promoted(conn: AsyncConnection[Any], event: StreamEvent) -> list[Note]:
+async def calibration_promoted(conn: AsyncConnection[Any], events: Sequence[StreamEvent]) -> Made:
     """The owner of a promoted item, once per calibration: a promotion commits one event per
-    item in one transaction, so the first of them already counts all of her items."""
-    p = event.payload
+    item in one transaction, so the first of them already counts all of her items (the note is
+    keyed by the calibration: the others, in this batch or a later one, make nothing new)."""
     cur = await conn.execute(
-        "select i.owner_id::text as owner_id, a.role,"
+        "select distinct on (e.calibration_id, i.owner_id) e.ord,"
+        " i.owner_id::text as owner_id, a.role,"
         " (select count(*) from content.item_parameters q join content.items j using (item_id)"
-        "   where q.calibration_id = %s and q.is_live and j.owner_id = i.owner_id) as items"
-        " from content.items i join users.accounts a on a.user_id = i.owner_id"
-        " where i.item_id = %s",
-        (p["calibration_id"], p["item_id"]),
+        "   where q.calibration_id = e.calibration_id and q.is_live"
+        "   and j.owner_id = i.owner_id) as items"
+        " from unnest(%s::uuid[], %s::text[]) with ordinality as e(item_id, calibration_id, ord)"
+        " join content.items i on i.item_id = e.item_id"
+        " join users.accounts a on a.user_id = i.owner_id"
+        " order by e.calibration_id, i.owner_id, e.ord",
+        (
+            [e.payload["item_id"] for e in events],
+            [e.payload["calibration_id"] for e in events],
+        ),
     )
-    row = await cur.fetchone()
-    if row is None or row["role"] not in ("teacher", "admin"):
-        return []
-    n = int(row["items"])
-    return [
-        Note(
-            row["owner_id"],
-            "calibration_promoted",
-            f"New item parameters are live: {p['calibration_id']}"[:300],
-            f"{n} of your items now use the parameters of calibration {p['calibration_id']}.",
-            None,
-            source_uuid(f"calibration_promoted:{p['calibration_id']}"),
+    made: Made = []
+    for r in sorted(await cur.fetchall(), key=lambda r: int(r["ord"])):
+        if r["role"] not in ("teacher", "admin"):
+            continue
+        event = events[r["ord"] - 1]
+        calibration = event.payload["calibration_id"]
+        made.append(
+            (
+                event.event_id,
+                Note(
+                    r["owner_id"],
+                    "calibration_promoted",
+                    f"New item parameters are live: {calibration}"[:300],
+                    f"{int(r['items'])} of your items now use the parameters of calibration"
+                    f" {calibration}.",
+                    None,
+                    source_uuid(f"calibration_promoted:{calibration}"),
+                ),
+            )
         )
-    ]
+    return made
 
 
 RULES: Final[dict[str, Rule]] = {
@@ -201,78 +254,95 @@ def wake_channel(prefix: str, user_id: str) -> str:
     return f"{prefix}notify:{user_id}"
 
 
-async def _turned_off(conn: AsyncConnection[Any], notes: list[Note]) -> set[tuple[str, str, str]]:
-    """(user, kind, channel) turned off by the notes' recipients."""
-    if not notes:
-        return set()
-    cur = await conn.execute(
-        "select user_id::text, kind, channel from notifications.preferences"
-        " where not enabled and user_id = any(%s::uuid[])",
-        ([n.user_id for n in notes],),
-    )
-    return {(r["user_id"], r["kind"], r["channel"]) for r in await cur.fetchall()}
+# The notes of a batch in one statement: the recipients' channels turned off; the in-app rows (the
+# unique key drops a note stored before) and, for exactly the rows it wrote, their delivered
+# events (prepared for every candidate row, joined on the notification id); the mail-queue rows.
+_NOTIFY_SQL = """
+with off as (
+    select user_id, kind, channel from notifications.preferences
+    where not enabled
+    and user_id in (select u::uuid from jsonb_array_elements_text(%(users)s::jsonb) u)),
+n as (
+    select * from jsonb_to_recordset(%(notes)s::jsonb) as n(notification_id uuid, user_id uuid,
+        kind text, title text, body text, link text, source_event_id uuid)),
+made as (
+    insert into notifications.notifications (notification_id, user_id, kind, title, body, link,
+        source_event_id, created_at)
+    select n.*, %(now)s::timestamptz from n
+    where not exists (select 1 from off where off.user_id = n.user_id and off.kind = n.kind
+        and off.channel = 'in_app')
+    on conflict (user_id, kind, source_event_id) do nothing
+    returning notification_id, user_id),
+delivered as (
+    insert into events.outbox (event_id, event_type, aggregate_id, occurred_at, payload)
+    select e.event_id, e.event_type, e.aggregate_id, e.occurred_at, e.payload
+    from jsonb_to_recordset(%(events)s::jsonb) as e(event_id uuid, event_type text,
+        aggregate_id text, occurred_at timestamptz, payload jsonb)
+    join made on made.notification_id = (e.payload ->> 'notification_id')::uuid),
+mailed as (
+    insert into notifications.emails (notification_id, user_id, kind, title, body, link,
+        source_event_id, due_at)
+    select n.*, now() + make_interval(secs => %(delay)s) from n
+    where not exists (select 1 from off where off.user_id = n.user_id and off.kind = n.kind
+        and off.channel = 'email')
+    on conflict (user_id, kind, source_event_id) do nothing)
+select user_id::text from made
+"""
 
 
 async def notify(
     conn: AsyncConnection[Any],
-    source_event_id: str,
-    notes: list[Note],
+    notes: Sequence[tuple[str | None, Note]],
     email_delay_seconds: float = 0.0,
 ) -> list[str]:
-    """Store the notes in the inbox and the mail queue, each where its recipient did not turn it
-    off (in-app with its delivered event now; e-mail due after `email_delay_seconds`, the digest
-    window); the recipients who got an in-app notification. Four statements whatever the number
-    of notes (an assignment for a class of 30 is one insert per table, not 90)."""
-    if not notes:
+    """Store the notes, each made by the event whose id it comes with (its source, unless the
+    note names its own `source_id`), in the inbox and the mail queue, each where its recipient
+    did not turn it off (in-app with its delivered event now; e-mail due after
+    `email_delay_seconds`, the digest window); the recipients who got an in-app notification.
+    One statement whatever the number of notes and events (a batch of assignments for classes
+    of 30 is one insert per table, not 90 per assignment). The unique key (user, kind, source)
+    makes each once: a note already stored (a redelivered source) or twice in `notes` is
+    written once."""
+    rows: dict[tuple[str, str, str], tuple[str, str, str, str, str, str | None, str]] = {}
+    for source_event_id, n in notes:
+        source = (n.source_id or source_event_id or "").lower()
+        if not source:
+            raise ValueError(f"a {n.kind} note for {n.user_id} has no source")
+        key = (n.user_id.lower(), n.kind, source)
+        if key not in rows:
+            rows[key] = (str(new_id()), key[0], n.kind, n.title, n.body, n.link, source)
+    if not rows:
         return []
-    off = await _turned_off(conn, notes)
-    rows = [
-        (str(new_id()), n.user_id, n.kind, n.title, n.body, n.link, n.source_id or source_event_id)
-        for n in notes
-    ]
-    in_app = [r for r in rows if (r[1], r[2], "in_app") not in off]
-    by_mail = [r for r in rows if (r[1], r[2], "email") not in off]
-    sent: list[str] = []
-    if in_app:
-        cur = await conn.execute(
-            "insert into notifications.notifications (notification_id, user_id, kind, title,"
-            " body, link, source_event_id)"
-            " select * from unnest(%s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[],"
-            "  %s::text[], %s::uuid[])"
-            " on conflict (user_id, kind, source_event_id) do nothing"
-            " returning notification_id::text, user_id::text, kind, source_event_id::text,"
-            " created_at",
-            [list(column) for column in zip(*in_app, strict=True)],
-        )
-        made = await cur.fetchall()
-        await outbox.append_many(
-            conn,
-            [
-                (
-                    NotificationDeliveredV1(
-                        notification_id=m["notification_id"],
-                        recipient_id=m["user_id"],
-                        channel="in_app",
-                        kind=m["kind"],
-                        source_event_id=m["source_event_id"],
-                        sent_at=m["created_at"],
-                    ),
-                    None,
-                )
-                for m in made
-            ],
-        )
-        sent = [m["user_id"] for m in made]
-    if by_mail:
-        await conn.execute(
-            "insert into notifications.emails (notification_id, user_id, kind, title, body,"
-            " link, source_event_id, due_at)"
-            " select n.*, now() + make_interval(secs => %s) from unnest(%s::uuid[], %s::uuid[],"
-            "  %s::text[], %s::text[], %s::text[], %s::text[], %s::uuid[]) n"
-            " on conflict (user_id, kind, source_event_id) do nothing",
-            [email_delay_seconds, *(list(column) for column in zip(*by_mail, strict=True))],
-        )
-    return sent
+    now = datetime.now(UTC)
+    delivered = outbox.encode_many(
+        [
+            (
+                NotificationDeliveredV1(
+                    notification_id=r[0],
+                    recipient_id=r[1],
+                    channel="in_app",
+                    kind=r[2],
+                    source_event_id=r[6],
+                    sent_at=now,
+                ),
+                now,
+            )
+            for r in rows.values()
+        ]
+    )
+    columns = ("notification_id", "user_id", "kind", "title", "body", "link", "source_event_id")
+    cur = await conn.execute(
+        _NOTIFY_SQL,
+        {
+            # JSON (msgspec), not arrays: psycopg dumps arrays element by element in Python.
+            "users": _json([user for user, _, _ in rows]).decode(),
+            "notes": _json([dict(zip(columns, r, strict=True)) for r in rows.values()]).decode(),
+            "now": now,
+            "events": delivered,
+            "delay": email_delay_seconds,
+        },
+    )
+    return [r["user_id"] for r in await cur.fetchall()]
 
 
 async def wake(redis: Redis, prefix: str, recipients: list[str]) -> None:
@@ -283,16 +353,21 @@ async def wake(redis: Redis, prefix: str, recipients: list[str]) -> None:
 
 
 def consumer(redis: Redis, prefix: str, email_delay_seconds: float = 0.0) -> ConsumerSpec:
-    """The notifications consumer over the assignments, exams and content streams."""
+    """The notifications consumer over the assignments, exams and content streams: each rule
+    once per batch on the batch's events of its type, then every note of the batch in one
+    `notify`."""
 
-    async def handle(
-        conn: AsyncConnection[Any], event: StreamEvent
+    async def handle_batch(
+        conn: AsyncConnection[Any], events: Sequence[StreamEvent]
     ) -> Callable[[], Awaitable[None]] | None:
-        rule = RULES.get(event.event_type)
-        if rule is None:
-            return None
-        notes = await rule(conn, event)
-        recipients = await notify(conn, event.event_id, notes, email_delay_seconds)
+        by_type: dict[str, list[StreamEvent]] = {}
+        for event in events:
+            if event.event_type in RULES:
+                by_type.setdefault(event.event_type, []).append(event)
+        notes: Made = []
+        for event_type, these in by_type.items():
+            notes += await RULES[event_type](conn, these)
+        recipients = await notify(conn, notes, email_delay_seconds)
         if not recipients:
             return None
 
@@ -301,4 +376,4 @@ def consumer(redis: Redis, prefix: str, email_delay_seconds: float = 0.0) -> Con
 
         return woken
 
-    return ConsumerSpec(NAME, DOMAINS, handle)
+    return ConsumerSpec(NAME, DOMAINS, handle_batch)

@@ -143,7 +143,7 @@ async def sweep(pool: Pool, redis: Redis, settings: SweepSettings) -> int:
     async with pool.connection() as conn, conn.transaction():
         notes = await due_soon(conn, settings.due_soon_hours)
         notes += await dead_letters(conn, redis, settings.stream_prefix, settings.consumers)
-        recipients = await notify(conn, "", notes, settings.email_delay_seconds)
+        recipients = await notify(conn, [(None, n) for n in notes], settings.email_delay_seconds)
     if recipients:
         await wake(redis, settings.stream_prefix, recipients)
         _log.info("sweep: %d notifications", len(recipients))

@@ -10,14 +10,19 @@ consumer throughput per process, each against a named baseline measured in the s
    outbox -> relay -> Redis Stream -> consumer (notification rows in one transaction) -> pub/sub
    wake-up -> the stream's query -> the client. Baseline: a raw Redis XADD -> blocked XREAD round
    trip (one writer, one reader), measured between the posts while the same clients are connected.
-2. **Consumer throughput.** `--events` entries of a type no rule handles are put on a stream; one
-   `core.consumers.Consumer` (in this process: XREADGROUP, the `realtime.processed` insert in a
-   PostgreSQL transaction, XACK) drains them; then the same with `assignments.work.returned.v1`
-   events, each making a notification, its outbox event and its mail-queue row. Baseline: a bare
-   XREADGROUP + XACK loop over the same entries (another group), no PostgreSQL.
+2. **Consumer throughput.** For each run, `--events` entries of one event type are put on a
+   stream and one `core.consumers.Consumer` (in this process: XREADGROUP, the `realtime.processed`
+   insert and the batch handler in one PostgreSQL transaction, XACK) drains them, in batches of
+   `--batch-size` (200, as deployed). Notifications consumer: a type no rule handles (bookkeeping
+   only); `assignments.work.returned.v1` and `exams.attempt.completed.v1`, each making one
+   notification with its outbox event and mail-queue row; `assignments.assignment.created.v1` for
+   a class of `--class-size` (`--posted-events` of them: each makes a note per student). Analytics
+   consumer: responses (two skills each), completed attempts, returned works. Baseline, per run:
+   a bare XREADGROUP + XACK loop over the same entries (another group), no PostgreSQL.
 
-`python -m bench.realtime.delivery --clients 1000 --events 20000`. Prints figures and ratios and
-the load average (the machines are shared: compare ratios).
+`python -m bench.realtime.delivery --clients 1000 --events 20000`
+(`--skip-latency --only notifications analytics` for the throughput runs alone). Prints figures
+and ratios and the load average (the machines are shared: compare ratios).
 """
 
 from __future__ import annotations
@@ -273,73 +278,203 @@ def stream_entry(event_type: str, payload: dict[str, Any]) -> Any:
     }
 
 
-async def throughput(settings: Settings, args: argparse.Namespace) -> None:
-    from apis.notifications.rules import consumer
-    from core.consumers import Consumer, ConsumerConfig
-    from core.db import create_pool
-
-    teacher, students, classes = school(settings, 1, 1)
-    assignment_id = str(uuid.uuid4())
+def throughput_world(settings: Settings, class_size: int) -> dict[str, Any]:
+    """A teacher, a class of `class_size` students, an assignment to the class, an exam of the
+    class that every student completed, items with skills: what the throughput events refer to."""
+    teacher, students, classes = school(settings, class_size, class_size)
+    world: dict[str, Any] = {
+        "teacher": teacher,
+        "students": students,
+        "class_id": classes[0],
+        "assignment_id": str(uuid.uuid4()),
+        "exam_id": str(uuid.uuid4()),
+        "items": [str(uuid.uuid4()) for _ in range(5)],
+    }
     with psycopg.connect(settings.database_url) as conn:
         conn.execute(
             "insert into assignments.assignments (assignment_id, owner_id, class_id, kind, title,"
             " accepts_text, open_at, due_at, late_policy, points) values (%s, %s, %s, 'task',"
             " 'Bench', true, now() - interval '1 day', now() + interval '3 days', 'accept', 10)",
-            (assignment_id, teacher, classes[0]),
+            (world["assignment_id"], teacher, world["class_id"]),
         )
-    redis = Redis.from_url(settings.redis_url, decode_responses=True)
-    pool = create_pool(settings.database_url, min_size=1, max_size=2)
-    await pool.open(wait=True)
-    results = {}
-    try:
-        runs: list[tuple[str, str, dict[str, Any]]] = [
-            ("no rule (bookkeeping only)", "exams.response.recorded.v1", {"x": 1}),
-            (
-                "work returned (1 notification each)",
-                "assignments.work.returned.v1",
-                {"assignment_id": assignment_id, "student_id": students[0], "points_awarded": 9},
-            ),
-        ]
-        for label, event_type, payload in runs:
-            prefix = f"bench:{secrets.token_hex(4)}:events."
-            stream = prefix + event_type.split(".", 1)[0]
-            spec = replace(consumer(redis, prefix), domains=(event_type.split(".", 1)[0],))
-            member = Consumer(
-                spec, pool, redis, "bench", ConsumerConfig(stream_prefix=prefix, block_ms=50)
+        for n, item in enumerate(world["items"]):
+            conn.execute(
+                "insert into content.items (item_id, owner_id, stem, options, answer_key, skills)"
+                " values (%s, %s, 'Bench?', '[\"1\", \"2\"]', 0, %s)",
+                (item, teacher, [f"skill{n}", f"skill{n + 1}"]),
             )
-            await member.ensure_groups()
+        conn.execute(
+            "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids)"
+            " values (%s, %s, %s, 'Bench', %s::uuid[])",
+            (world["exam_id"], teacher, world["class_id"], world["items"]),
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into exams.attempts (attempt_id, exam_id, student_id, status,"
+                " completed_at, raw_score, max_score) values (%s, %s, %s, 'completed', now(),"
+                " 3, 5)",
+                [(str(uuid.uuid4()), world["exam_id"], s) for s in students],
+            )
+    return world
+
+
+def payloads(kind: str, world: dict[str, Any], n: int) -> dict[str, Any]:
+    """The payload of the throughput run `kind`'s `n`th event (students and items cycle)."""
+    students: list[str] = world["students"]
+    student = students[n % len(students)]
+    now = datetime.now(UTC).isoformat()
+    if kind == "posted":
+        return {"assignment_id": world["assignment_id"], "class_id": world["class_id"]}
+    if kind == "returned":
+        return {
+            "assignment_id": world["assignment_id"],
+            "class_id": world["class_id"],
+            "student_id": student,
+            "points_awarded": float(n % 10),
+            "changed_at": now,
+        }
+    if kind == "completed":
+        return {
+            "exam_id": world["exam_id"],
+            "attempt_id": str(uuid.uuid4()),
+            "class_id": world["class_id"],
+            "student_id": student,
+            "raw_score": n % 6,
+            "max_score": 5,
+            "completed_at": now,
+        }
+    if kind == "response":
+        return {
+            "exam_id": world["exam_id"],
+            "item_id": world["items"][n % len(world["items"])],
+            "student_id": student,
+            "is_correct": n % 3 != 0,
+            "answered_at": now,
+        }
+    return {"x": n}
+
+
+#: (consumer, label, event type, payload kind, events: "events" or "posted_events" argument)
+RUNS: list[tuple[str, str, str, str, str]] = [
+    ("notifications", "no rule (bookkeeping only)", "exams.response.recorded.v1", "none",
+     "events"),
+    ("notifications", "work returned (1 note each)", "assignments.work.returned.v1", "returned",
+     "events"),
+    ("notifications", "exam completed (1 note each)", "exams.attempt.completed.v1", "completed",
+     "events"),
+    ("notifications", "assignment posted (a note per student)",
+     "assignments.assignment.created.v1", "posted", "posted_events"),
+    ("analytics", "response recorded (2 skills)", "exams.response.recorded.v1", "response",
+     "events"),
+    ("analytics", "exam completed", "exams.attempt.completed.v1", "completed", "events"),
+    ("analytics", "work returned", "assignments.work.returned.v1", "returned", "events"),
+]  # fmt: skip
+
+
+async def throughput(settings: Settings, args: argparse.Namespace) -> None:
+    from apis.analytics.consumer import consumer as analytics_consumer
+    from apis.notifications.rules import consumer as notifications_consumer
+    from core.consumers import Consumer, ConsumerConfig, ConsumerSpec
+    from core.db import create_pool
+
+    world = throughput_world(settings, args.class_size)
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    # One connection, so its server process is the consumer's only PostgreSQL backend.
+    pool = create_pool(settings.database_url, min_size=1, max_size=1)
+    await pool.open(wait=True)
+    async with pool.connection() as conn:
+        row = await (await conn.execute("select pg_backend_pid() as pid")).fetchone()
+        backend = int(row["pid"]) if row else 0
+    results: list[tuple[str, str, int, float, float, float, float, float | None]] = []
+    try:
+        for name, label, event_type, kind, count_arg in RUNS:
+            if args.only and name not in args.only:
+                continue
+            events = int(getattr(args, count_arg))
+            prefix = f"bench:{secrets.token_hex(4)}:events."
+            domain = event_type.split(".", 1)[0]
+            stream = prefix + domain
+            spec: ConsumerSpec = (
+                notifications_consumer(redis, prefix)
+                if name == "notifications"
+                else analytics_consumer(redis)
+            )
+            spec = replace(spec, domains=(domain,))
+            member = Consumer(
+                spec,
+                pool,
+                redis,
+                "bench",
+                ConsumerConfig(stream_prefix=prefix, block_ms=50, batch_size=args.batch_size),
+            )
+            await member.ensure_groups()  # (the analytics group rebuilds from history here)
             await redis.xgroup_create(stream, "bare", id="0", mkstream=True)
             pipe = redis.pipeline(transaction=False)
-            for _ in range(args.events):
-                pipe.xadd(stream, stream_entry(event_type, payload))
+            for n in range(events):
+                pipe.xadd(stream, stream_entry(event_type, payloads(kind, world, n)))
             await pipe.execute()
+            notes_before = notifications(settings)
 
             start = time.perf_counter()
             done = 0
-            while done < args.events:
-                reply: Any = await redis.xreadgroup("bare", "b", {stream: ">"}, count=200, block=50)
+            while done < events:
+                reply: Any = await redis.xreadgroup(
+                    "bare", "b", {stream: ">"}, count=args.batch_size, block=50
+                )
                 ids = [e[0] for _, entries in reply or [] for e in entries]
                 if ids:
                     await redis.xack(stream, "bare", *ids)
                 done += len(ids)
-            bare = args.events / (time.perf_counter() - start)
+            bare = events / (time.perf_counter() - start)
 
-            start = time.perf_counter()
-            while member.handled < args.events:
+            start, cpu, server = time.perf_counter(), time.process_time(), cpu_seconds(backend)
+            while member.handled < events:
                 await member.step()
-            ours = args.events / (time.perf_counter() - start)
-            results[label] = (ours, bare)
+            ours = events / (time.perf_counter() - start)
+            cpu_us = (time.process_time() - cpu) * 1e6 / events
+            after = cpu_seconds(backend)
+            server_us = (after - server) * 1e6 / events if after and server else None
+            assert member.parked == 0, f"{label}: {member.parked} events parked"
+            notes = notifications(settings) - notes_before
+            results.append((name, label, events, ours, bare, notes / events, cpu_us, server_us))
             await redis.delete(stream)
     finally:
         await pool.close()
         await redis.aclose()
-    print(f"consumer throughput, one process, {args.events} events, batches of 200:")
-    for label, (ours, bare) in results.items():
+    print(
+        f"consumer throughput, one process (this one), batches of {args.batch_size},"
+        f" class of {args.class_size}:"
+    )
+    for name, label, n, ours, bare, per_event, cpu_us, server_us in results:
         goal = "met" if ours >= 5000 else "NOT met"
+        made = f"{per_event:5.1f} notes/event" if name == "notifications" else " " * 16
         print(
-            f"  {label:<36} {ours:9.0f} events/s   bare XREADGROUP+XACK {bare:9.0f} events/s"
-            f"   ratio {ours / bare:.2f}   goal >= 5000/s: {goal}"
+            f"  {name:<13} {label:<40} n={n:<6} {ours:8.0f} events/s  {made}"
+            f"  bare XREADGROUP+XACK {bare:8.0f} events/s  ratio {ours / bare:.2f}"
+            f"  goal >= 5000/s: {goal}"
         )
+        if server_us is not None:
+            print(
+                f"  {'':<13} {'':<40} CPU per event: consumer {cpu_us:6.1f} us + PostgreSQL"
+                f" backend {server_us:6.1f} us = {1e6 / (cpu_us + server_us):8.0f} events/s"
+                " if CPU were all it waited for (one core, no other load)"
+            )
+
+
+def notifications(settings: Settings) -> int:
+    with psycopg.connect(settings.database_url) as conn:
+        count = conn.execute("select count(*) from notifications.notifications").fetchone()
+    return int(count[0]) if count else 0
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a local process (the consumer's PostgreSQL backend), or None
+    when it cannot be read (a server on another machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -350,7 +485,19 @@ def main() -> None:
         "--rounds", type=int, default=40, help="assignments posted (one class each)"
     )
     parser.add_argument("--pause", type=float, default=0.2, help="seconds between posts")
-    parser.add_argument("--events", type=int, default=20_000, help="events for the throughput run")
+    parser.add_argument(
+        "--events", type=int, default=20_000, help="events per throughput run (one note each)"
+    )
+    parser.add_argument(
+        "--posted-events",
+        type=int,
+        default=2_000,
+        help="assignment-posted events for that throughput run (each a note per class member)",
+    )
+    parser.add_argument("--batch-size", type=int, default=200, help="consumer batch (as deployed)")
+    parser.add_argument(
+        "--only", nargs="*", choices=("notifications", "analytics"), help="throughput runs of"
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()

@@ -22,6 +22,7 @@ from core.consumers import (
     StreamEvent,
     dead_letter_stream,
     lag,
+    per_event,
 )
 from core.db import create_pool
 from core.settings import Settings
@@ -63,7 +64,7 @@ async def test_effects_once_despite_redelivery_and_poison_parked(settings: Setti
     async def handle(conn: AsyncConnection[Any], event: StreamEvent) -> None:
         await record(conn, event)
 
-    spec = ConsumerSpec("tester", ("tests",), handle)
+    spec = ConsumerSpec("tester", ("tests",), per_event(handle))
     member = Consumer(spec, pool, redis, "survivor", config)
     try:
         await member.ensure_groups()

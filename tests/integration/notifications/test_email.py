@@ -67,7 +67,7 @@ async def queue(pool: Pool, user_id: str, *titles: str, kind: str = "assignment_
         for t in titles
     ]
     async with pool.connection() as conn, conn.transaction():
-        await notify(conn, event_id, notes, 0.0)
+        await notify(conn, [(event_id, n) for n in notes], 0.0)
     return event_id
 
 

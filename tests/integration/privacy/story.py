@@ -56,7 +56,7 @@ async def notify_of(settings: Settings, assignment_id: str) -> None:
         try:
             spec = rules.consumer(redis, settings.realtime.stream_prefix)
             async with conn.transaction():
-                woken = await spec.handle(conn, event)
+                woken = await spec.handle_batch(conn, [event])
             assert woken is not None, "she was notified in-app"
         finally:
             await redis.aclose()
