@@ -18,6 +18,9 @@ after `max_deliveries` failures an event is parked in the dead-letter stream
 `<prefix>deadletter.<consumer>` with the error, and acknowledged.
 
 Lag (entries not yet delivered to the group, and pending ones) is read with XINFO GROUPS.
+
+The Redis calls are behind `core.bus.EventSource` (Redis Streams: `core.bus.RedisStreamSource`),
+so another bus can take their place (docs/realtime.md, *Scale-out*).
 """
 
 from __future__ import annotations
@@ -25,48 +28,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from psycopg import AsyncConnection
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
+from core.bus import (
+    FAILURES_KEY,
+    EventSource,
+    RedisStreamSource,
+    StreamEvent,
+    dead_letter_stream,
+)
 from core.db import Pool
 
+__all__ = [
+    "FAILURES_KEY",
+    "AfterCommit",
+    "BatchHandler",
+    "Consumer",
+    "ConsumerConfig",
+    "ConsumerSpec",
+    "Handler",
+    "StreamEvent",
+    "dead_letter_stream",
+    "lag",
+    "per_event",
+]
+
 _log = logging.getLogger("dreamseed.consumers")
-
-#: Redis hash counting failures per entry id of a consumer (cleared when the entry is done).
-FAILURES_KEY: Final = "consumer:failures:"
-
-
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One outbox event as the relay published it."""
-
-    entry_id: str  # the stream entry id (Redis), for XACK
-    stream: str
-    event_id: str
-    event_type: str
-    aggregate_id: str
-    occurred_at: datetime
-    payload: dict[str, Any]
-
-    @classmethod
-    def from_entry(cls, stream: str, entry_id: str, fields: dict[str, str]) -> StreamEvent:
-        return cls(
-            entry_id=entry_id,
-            stream=stream,
-            event_id=fields["event_id"],
-            event_type=fields["event_type"],
-            aggregate_id=fields.get("aggregate_id", ""),
-            occurred_at=datetime.fromisoformat(fields["occurred_at"]),
-            payload=msgspec.json.decode(fields["payload"]),
-        )
 
 
 #: Work to do after the commit (e.g. publishing to SSE listeners), which must be safe to lose.
@@ -123,73 +116,44 @@ class ConsumerConfig:
     block_ms: int = 1_000
 
 
-def dead_letter_stream(prefix: str, consumer: str) -> str:
-    return f"{prefix}deadletter.{consumer}"
-
-
 class Consumer:
-    """One member (`member`) of consumer group `spec.name`."""
+    """One member (`member`) of consumer group `spec.name`, reading from `source` (by default
+    the Redis Streams `<config.stream_prefix><domain>` of the spec's domains)."""
 
     def __init__(
-        self, spec: ConsumerSpec, pool: Pool, redis: Redis, member: str, config: ConsumerConfig
+        self,
+        spec: ConsumerSpec,
+        pool: Pool,
+        redis: Redis,
+        member: str,
+        config: ConsumerConfig,
+        source: EventSource | None = None,
     ) -> None:
-        self.spec, self.pool, self.redis, self.member, self.config = (
-            spec,
-            pool,
-            redis,
-            member,
-            config,
+        self.spec, self.pool, self.member, self.config = spec, pool, member, config
+        self.streams = tuple(config.stream_prefix + d for d in spec.domains)  # what it reads
+        self.source: EventSource = source or RedisStreamSource(
+            redis, config.stream_prefix, spec.name, spec.domains
         )
-        self.streams = tuple(config.stream_prefix + d for d in spec.domains)
-        self.failures_key = FAILURES_KEY + spec.name
         self.handled = 0  # events whose effect this member committed
         self.parked = 0  # events this member moved to the dead-letter stream
         self._reclaim_at = 0.0  # (event loop clock) when to look for stale pending entries next
 
     async def ensure_groups(self) -> None:
-        """Create the group on each stream (from its end: a new consumer starts with new events);
-        when this member made one, run the spec's `on_new_group`."""
-        made = False
-        for stream in self.streams:
-            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
-                await self.redis.xgroup_create(stream, self.spec.name, id="$", mkstream=True)
-                made = True
+        """Create the group (from the end of its streams: a new consumer starts with new events);
+        when this member made it, run the spec's `on_new_group`."""
+        made = await self.source.ensure_group()
         if made and self.spec.on_new_group is not None:
             async with self.pool.connection() as conn, conn.transaction():
                 await self.spec.on_new_group(conn)
 
     async def _read(self) -> list[StreamEvent]:
-        reply: Any = await self.redis.xreadgroup(
-            self.spec.name,
-            self.member,
-            dict.fromkeys(self.streams, ">"),
-            count=self.config.batch_size,
-            block=self.config.block_ms,
-        )
-        return [
-            StreamEvent.from_entry(_text(stream), _text(eid), _fields(f))
-            for stream, entries in reply or []
-            for eid, f in entries
-            if f  # an entry trimmed away while pending comes back empty
-        ]
+        return await self.source.read(self.member, self.config.batch_size, self.config.block_ms)
 
     async def _reclaim(self) -> list[StreamEvent]:
         """Entries another member (or this one, before a crash) left pending too long."""
-        out: list[StreamEvent] = []
-        for stream in self.streams:
-            reply: Any = await self.redis.xautoclaim(
-                stream,
-                self.spec.name,
-                self.member,
-                min_idle_time=self.config.claim_idle_ms,
-                start_id="0-0",
-                count=self.config.batch_size,
-            )
-            entries, deleted = reply[1], reply[2] if len(reply) > 2 else []
-            out += [StreamEvent.from_entry(stream, _text(e), _fields(f)) for e, f in entries if f]
-            if deleted:  # trimmed before anyone handled them: nothing left to do
-                await self.redis.xack(stream, self.spec.name, *deleted)
-        return out
+        return await self.source.reclaim(
+            self.member, self.config.claim_idle_ms, self.config.batch_size
+        )
 
     async def _commit(self, events: Sequence[StreamEvent]) -> None:
         """Handle `events` in one transaction, with one call of the batch handler; skip those
@@ -216,18 +180,14 @@ class Consumer:
                 await then()
 
     async def _ack(self, events: Sequence[StreamEvent]) -> None:
-        by_stream: dict[str, list[str]] = {}
-        for e in events:
-            by_stream.setdefault(e.stream, []).append(e.entry_id)
-        for stream, ids in by_stream.items():
-            await self.redis.xack(stream, self.spec.name, *ids)
+        await self.source.ack(events)
 
     async def _one_by_one(self, events: Sequence[StreamEvent]) -> None:
         for event in events:
             try:
                 await self._commit([event])
             except Exception as exc:  # the handler's failure: count it, park it when hopeless
-                failures = await self.redis.hincrby(self.failures_key, event.entry_id, 1)
+                failures = await self.source.failed(event)
                 if failures < self.config.max_deliveries:
                     _log.warning(
                         "consumer %s: event %s failed (%s)", self.spec.name, event.event_id, exc
@@ -236,28 +196,13 @@ class Consumer:
                 await self._park(event, exc)  # parked and acknowledged in one step
                 continue
             await self._ack([event])
-            await self.redis.hdel(self.failures_key, event.entry_id)
+            await self.source.forget_failures(event)
 
     async def _park(self, event: StreamEvent, exc: BaseException) -> None:
-        """Dead-letter entry, XACK and the failure count in one MULTI: a member killed here
-        either parked the event (and it is not redelivered) or did not (and it is retried), so
-        a poison event is parked once."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                dead_letter_stream(self.config.stream_prefix, self.spec.name),
-                {
-                    "event_id": event.event_id,
-                    "event_type": event.event_type,
-                    "stream": event.stream,
-                    "entry_id": event.entry_id,
-                    "payload": msgspec.json.encode(event.payload).decode(),
-                    "error": "".join(traceback.format_exception_only(exc)).strip()[:2000],
-                    "consumer": self.spec.name,
-                },
-            )
-            pipe.xack(event.stream, self.spec.name, event.entry_id)
-            pipe.hdel(self.failures_key, event.entry_id)
-            await pipe.execute()
+        """Parked with its error and acknowledged in one step of the source (Redis: one MULTI):
+        a member killed here either parked the event (and it is not redelivered) or did not (and
+        it is retried), so a poison event is parked once."""
+        await self.source.park(event, exc)
         self.parked += 1
         _log.error(
             "consumer %s: event %s parked as dead letter: %s", self.spec.name, event.event_id, exc
@@ -302,26 +247,4 @@ async def lag(
 ) -> dict[str, dict[str, int]]:
     """Per stream: entries not yet delivered to the group (`lag`) and delivered but unacknowledged
     (`pending`)."""
-    out: dict[str, dict[str, int]] = {}
-    for domain in domains:
-        stream = prefix + domain
-        with contextlib.suppress(ResponseError):  # no such stream yet
-            for group in await redis.xinfo_groups(stream):
-                if _text(group["name"]) == consumer:
-                    out[stream] = {
-                        "lag": int(group.get("lag") or 0),
-                        "pending": int(group["pending"]),
-                    }
-    return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _fields(raw: Any) -> dict[str, str]:
-    if not raw:
-        return {}
-    if isinstance(next(iter(raw)), str):  # a client that decodes responses
-        return dict(raw)
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return await RedisStreamSource(redis, prefix, consumer, domains).lag()

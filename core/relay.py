@@ -2,6 +2,8 @@
 
 Each event goes to the stream `events.<domain>` (e.g. `events.exams`) with its `event_id`, so a
 consumer that sees an id twice (the relay crashed between XADD and moving its cursor) drops it.
+The relay publishes through `core.bus.EventSink` (Redis Streams: `core.bus.RedisStreamSink`), so
+another bus can take the streams' place (docs/realtime.md, *Scale-out*).
 
 The relay reads the outbox in (txid, event_seq) order, after its cursor (`events.relay_cursors`)
 and below the transaction-id horizon: every row with txid < pg_snapshot_xmin of the statement's
@@ -22,10 +24,10 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from core.bus import BusEntry, EventSink, RedisStreamSink, domain_of
 from core.db import AdvisoryLock
 
 STREAM_PREFIX = "events."
-STREAM_MAXLEN = 1_000_000
 CURSOR = "redis-streams"
 _RELAY_TURN = AdvisoryLock(0x6F7574626F78)  # "outbox": one relay publishes at a time
 _TRY_LOCK_SQL, _LOCK_PARAMS = _RELAY_TURN.expression("pg_try_advisory_xact_lock")
@@ -51,7 +53,7 @@ _MOVE_SQL = (
 
 
 def stream_for(event_type: str, prefix: str = STREAM_PREFIX) -> str:
-    return prefix + event_type.split(".", 1)[0]
+    return prefix + domain_of(event_type)
 
 
 async def relay_batch(
@@ -59,13 +61,16 @@ async def relay_batch(
     redis: Redis,
     batch_size: int = 500,
     stream_prefix: str = STREAM_PREFIX,
+    sink: EventSink | None = None,
 ) -> int:
-    """Publish the next batch of committed events; return how many were published.
+    """Publish the next batch of committed events to `sink` (by default Redis Streams
+    `<stream_prefix><domain>`); return how many were published.
 
-    The cursor moves in the same transaction, after Redis acknowledged every XADD, so a Redis
-    failure rolls it back and the same rows are published by a later batch. 0 as well when
-    another relay holds the turn.
+    The cursor moves in the same transaction, after the sink stored every event (one `publish`
+    per domain of the batch, in outbox order), so a sink failure rolls it back and the same rows
+    are published by a later batch. 0 as well when another relay holds the turn.
     """
+    sink = sink or RedisStreamSink(redis, stream_prefix)
     async with pool.connection() as conn, conn.transaction():
         turn = await (await conn.execute(_TAKE_TURN_SQL, _LOCK_PARAMS)).fetchone()
         if turn is None or not turn["my_turn"]:
@@ -74,21 +79,19 @@ async def relay_batch(
         rows = await cur.fetchall()
         if not rows:
             return 0
-        pipe = redis.pipeline(transaction=False)
+        by_domain: dict[str, list[BusEntry]] = {}
         for row in rows:
-            pipe.xadd(
-                stream_for(row["event_type"], stream_prefix),
-                {
-                    "event_id": row["event_id"],
-                    "event_type": row["event_type"],
-                    "aggregate_id": row["aggregate_id"],
-                    "occurred_at": row["occurred_at"].isoformat(),
-                    "payload": row["payload"],
-                },
-                maxlen=STREAM_MAXLEN,
-                approximate=True,
+            by_domain.setdefault(domain_of(row["event_type"]), []).append(
+                BusEntry(
+                    event_id=row["event_id"],
+                    event_type=row["event_type"],
+                    aggregate_id=row["aggregate_id"],
+                    occurred_at=row["occurred_at"],
+                    payload=row["payload"],
+                )
             )
-        await pipe.execute()
+        for domain, entries in by_domain.items():
+            await sink.publish(domain, entries)
         last = rows[-1]
         await conn.execute(
             _MOVE_SQL, {"txid": last["txid"], "event_seq": last["event_seq"], "cursor": CURSOR}
@@ -130,8 +133,10 @@ async def run_relay(
     batch_size: int = 500,
     stall_seconds: float = 30.0,
     stream_prefix: str = STREAM_PREFIX,
+    sink: EventSink | None = None,
 ) -> None:
-    """Relay until `stop` is set; errors are logged and retried (the outbox keeps the events).
+    """Relay until `stop` is set (to `sink`, by default Redis Streams); errors are logged and
+    retried (the outbox keeps the events).
 
     A full batch is followed at once by the next; otherwise the relay waits `idle_seconds`
     before polling again, so under a steady trickle of events it runs a few batches a second
@@ -144,7 +149,7 @@ async def run_relay(
     last_progress = last_check = loop.time()
     while not stop.is_set():
         try:
-            published = await relay_batch(pool, redis, batch_size, stream_prefix)
+            published = await relay_batch(pool, redis, batch_size, stream_prefix, sink)
         except Exception:  # a Redis or PostgreSQL outage must not kill the relay
             _log.exception("outbox relay failed; retrying")
             published = 0
