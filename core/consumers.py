@@ -20,7 +20,7 @@ after `max_deliveries` failures an event is parked in the dead-letter stream
 Lag (entries not yet delivered to the group, and pending ones) is read with XINFO GROUPS.
 
 The Redis calls are behind `core.bus.EventSource` (Redis Streams: `core.bus.RedisStreamSource`),
-so another bus can take their place (docs/realtime.md, *Scale-out*).
+so another bus can take their place (docs/realtime.md, *Scale-out to Kafka*).
 """
 
 from __future__ import annotations

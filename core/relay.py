@@ -3,7 +3,7 @@
 Each event goes to the stream `events.<domain>` (e.g. `events.exams`) with its `event_id`, so a
 consumer that sees an id twice (the relay crashed between XADD and moving its cursor) drops it.
 The relay publishes through `core.bus.EventSink` (Redis Streams: `core.bus.RedisStreamSink`), so
-another bus can take the streams' place (docs/realtime.md, *Scale-out*).
+another bus can take the streams' place (docs/realtime.md, *Scale-out to Kafka*).
 
 The relay reads the outbox in (txid, event_seq) order, after its cursor (`events.relay_cursors`)
 and below the transaction-id horizon: every row with txid < pg_snapshot_xmin of the statement's
