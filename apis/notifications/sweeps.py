@@ -5,6 +5,8 @@ PostgreSQL, so running several changes nothing):
 - **assignment due soon**: an open assignment due within `DREAMSEED_REALTIME_DUE_SOON_HOURS`
   reminds each student it is meant for who has not handed it in, once (`notifications.
   due_reminders` claims the assignment; the notifications' unique key makes it once per student);
+  a student who joins the class after the claim, before it is due, is reminded by the next sweep
+  (only memberships that began after the claim, less a margin, are looked at again);
 - **dead letters**: every event a consumer parked in its dead-letter stream tells every admin, once
   (the stream is read from a cursor in `realtime.cursors`, moved in the same transaction as the
   notifications it made).
@@ -43,9 +45,16 @@ class SweepSettings:
     consumers: tuple[str, ...]  # whose dead-letter streams to watch
 
 
+#: A membership that began this long before its assignment was claimed may still have been
+#: invisible to the claiming sweep (a transaction that committed after the sweep's snapshot), so
+#: it is looked at again; the notifications' unique key keeps a student already reminded to one.
+LATE_JOIN_MARGIN_SECONDS = 600.0
+
+
 async def due_soon(conn: AsyncConnection[Any], hours: float) -> list[Note]:
     """Claim the assignments newly due within `hours` and remind their students who have not
-    handed them in."""
+    handed them in; and, for assignments claimed before and not yet due, remind the students who
+    joined the class since (no reminder of theirs, in-app or e-mail, for it yet)."""
     cur = await conn.execute(
         "insert into notifications.due_reminders (assignment_id)"
         " select a.assignment_id from assignments.assignments a"
@@ -57,20 +66,46 @@ async def due_soon(conn: AsyncConnection[Any], hours: float) -> list[Note]:
         (hours * 3600.0,),
     )
     claimed = [r["assignment_id"] for r in await cur.fetchall()]
-    if not claimed:
+    cur = await conn.execute(
+        "select r.assignment_id::text from notifications.due_reminders r"
+        " join assignments.assignments a on a.assignment_id = r.assignment_id"
+        " where a.open_at <= now() and a.due_at > now()"
+        " and a.due_at <= now() + make_interval(secs => %s)"
+        " and r.assignment_id <> all(%s::uuid[])"
+        " and exists (select 1 from classes.memberships m where m.class_id = a.class_id"
+        "   and m.joined_at >= r.reminded_at - make_interval(secs => %s))",
+        (hours * 3600.0, claimed, LATE_JOIN_MARGIN_SECONDS),
+    )
+    joined = [r["assignment_id"] for r in await cur.fetchall()]
+    if not claimed and not joined:
         return []
+    ids = claimed + joined
     cur = await conn.execute(
         "select a.assignment_id::text as assignment_id, a.title, a.due_at,"
         " m.student_id::text as student_id"
-        " from assignments.assignments a"
+        " from unnest(%s::uuid[], %s::uuid[], %s::bool[]) as d(assignment_id, source, late)"
+        " join assignments.assignments a on a.assignment_id = d.assignment_id"
         " join classes.memberships m on m.class_id = a.class_id"
         "  and (a.student_ids is null or m.student_id = any(a.student_ids))"
+        " left join notifications.due_reminders r on d.late"
+        "  and r.assignment_id = d.assignment_id"
         " left join assignments.work w on w.assignment_id = a.assignment_id"
         "  and w.student_id = m.student_id"
-        " where a.assignment_id = any(%s::uuid[])"
-        " and (w.state is null or w.state = 'in_progress')"
+        " where (w.state is null or w.state = 'in_progress')"
+        " and (not d.late or (m.joined_at >= r.reminded_at - make_interval(secs => %s)"
+        "  and not exists (select 1 from notifications.notifications n"
+        "   where n.user_id = m.student_id and n.kind = 'assignment_due_soon'"
+        "   and n.source_event_id = d.source)"
+        "  and not exists (select 1 from notifications.emails e"
+        "   where e.user_id = m.student_id and e.kind = 'assignment_due_soon'"
+        "   and e.source_event_id = d.source)))"
         " order by a.due_at, m.student_id",
-        (claimed,),
+        (
+            ids,
+            [source_uuid(f"due_soon:{i}") for i in ids],
+            [False] * len(claimed) + [True] * len(joined),
+            LATE_JOIN_MARGIN_SECONDS,
+        ),
     )
     return [
         Note(

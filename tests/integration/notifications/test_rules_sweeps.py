@@ -124,6 +124,68 @@ async def test_due_soon_reminds_each_student_once(
     assert queued_mails(settings, "assignment_due_soon", mine) == 1
 
 
+async def test_a_student_who_joins_after_the_reminder_is_reminded_too(
+    settings: Settings, pool: Pool, redis: Redis
+) -> None:
+    with psycopg.connect(settings.database_url) as conn:
+        teacher = account(conn, "teacher")
+        first, late, late_done, late_other = (account(conn, "student") for _ in range(4))
+        class_id = str(new_id())
+        conn.execute(
+            "insert into classes.classes (class_id, name, teacher_id, join_code)"
+            " values (%s, 'Late', %s, %s)",
+            (class_id, teacher, secrets.token_hex(4)),
+        )
+        conn.execute(
+            "insert into classes.memberships (class_id, student_id) values (%s, %s)",
+            (class_id, first),
+        )
+        essay, listed = str(new_id()), str(new_id())
+        for assignment_id, title, students in ((essay, "Essay", None), (listed, "Poem", [first])):
+            conn.execute(
+                "insert into assignments.assignments (assignment_id, owner_id, class_id, kind,"
+                " title, accepts_text, open_at, due_at, late_policy, points, student_ids)"
+                " values (%s, %s, %s, 'task', %s, true, now() - interval '1 day',"
+                " now() + interval '5 hours', 'accept', 10, %s::uuid[])",
+                (assignment_id, teacher, class_id, title, students),
+            )
+    cfg = SweepSettings(f"test:{secrets.token_hex(4)}:events.", 24.0, 0.0, ())
+    await sweep(pool, redis, cfg)
+    mine = [first, late, late_done, late_other]
+    assert sorted(n["title"] for n in notes(settings, "assignment_due_soon", mine)) == [
+        "Due soon: Essay",
+        "Due soon: Poem",
+    ]
+    with psycopg.connect(settings.database_url) as conn:  # three join after the reminders
+        for s in (late, late_done, late_other):
+            conn.execute(
+                "insert into classes.memberships (class_id, student_id) values (%s, %s)",
+                (class_id, s),
+            )
+        conn.execute(
+            "insert into assignments.work (assignment_id, student_id, state, version,"
+            " submitted_at) values (%s, %s, 'submitted', 1, now())",
+            (essay, late_done),
+        )
+        conn.execute(  # she turned off the reminders' mail (in-app still on)
+            "insert into notifications.preferences (user_id, kind, channel, enabled)"
+            " values (%s, 'assignment_due_soon', 'email', false)",
+            (late_other,),
+        )
+    await asyncio.gather(sweep(pool, redis, cfg), sweep(pool, redis, cfg))
+    await sweep(pool, redis, cfg)
+    reminders = notes(settings, "assignment_due_soon", mine)
+    assert sorted((n["user_id"], n["title"]) for n in reminders) == sorted(
+        [
+            (first, "Due soon: Essay"),
+            (first, "Due soon: Poem"),  # the Poem is only for her
+            (late, "Due soon: Essay"),  # once, although three sweeps ran since she joined
+            (late_other, "Due soon: Essay"),
+        ]
+    )  # late_done handed the Essay in
+    assert queued_mails(settings, "assignment_due_soon", mine) == 3  # first x2, late
+
+
 async def test_dead_letters_tell_every_admin_once(
     settings: Settings, pool: Pool, redis: Redis
 ) -> None:
