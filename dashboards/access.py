@@ -31,6 +31,7 @@ from governance import (
     Subject,
     load_engine,
 )
+from lake.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
 
@@ -74,19 +75,29 @@ def deny_reason_message(reason: str) -> str:
 
 
 async def load_subject(resources: Resources, claims: Claims) -> Subject:
-    """The governance subject for a signed-in user: her role and her classes."""
+    """The governance subject for a signed-in user: her role, her classes, and her pseudonymous
+    key (the marts built from the lake know people by key only; lake/pseudonym.py)."""
+    key = _user_key(resources.settings, claims.user_id)
     if claims.role == "teacher":
         query = "select class_id::text as class_id from classes.classes where teacher_id = %s"
     elif claims.role == "student":
         query = "select class_id::text as class_id from classes.memberships where student_id = %s"
     else:
-        return Subject(user_id=claims.user_id, role=claims.role)
+        return Subject(user_id=claims.user_id, role=claims.role, user_key=key)
     rows = await resources.fetch_all(query, (claims.user_id,))
     return Subject(
         user_id=claims.user_id,
         role=claims.role,
         class_ids=tuple(sorted(str(row["class_id"]) for row in rows)),
+        user_key=key,
     )
+
+
+def _user_key(settings: Settings, user_id: str | None) -> str | None:
+    """HMAC of the id with the lake's key; None without a key (then no row matches by key)."""
+    if not user_id or not settings.pseudonym_key:
+        return None
+    return Pseudonymizer(settings.pseudonym_key)(user_id)
 
 
 async def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:

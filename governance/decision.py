@@ -104,14 +104,25 @@ class PolicyLoadError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """Who asks. ``class_ids``: classes she is a member of (student) or teaches (teacher)."""
+    """Who asks. ``class_ids``: classes she is a member of (student) or teaches (teacher).
+    ``user_key``: her pseudonymous key (HMAC of the id with the lake's key, lake/pseudonym.py),
+    when the caller computed it: the row filter of a table that knows people only by key
+    (``subject_columns.own_key`` in tables.json) matches on it; without it, no own rows."""
 
     user_id: str | None
     role: str
     class_ids: tuple[str, ...] = ()
+    user_key: str | None = None
 
     def to_input(self) -> dict[str, Any]:
-        return {"user_id": self.user_id, "role": self.role, "class_ids": list(self.class_ids)}
+        out: dict[str, Any] = {
+            "user_id": self.user_id,
+            "role": self.role,
+            "class_ids": list(self.class_ids),
+        }
+        if self.user_key:
+            out["user_key"] = self.user_key
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,6 +113,38 @@ select gen_random_uuid()::text, 'exams.response.recorded.v1', 1, r.answered_at,
 from exams.responses r join exams.attempts a using (attempt_id);
 """
 
+# Attempts and memberships from the lake too (decision 0014): the marts know students by their
+# pseudonymous key, so the copies are filled as the lake would fill them, keys from bench_keys.
+LAKE_PEOPLE_SQL = """
+insert into lake_silver.class_events (event_id, event_type, event_version, occurred_at, class_id,
+                                      student_key, joined_at)
+select gen_random_uuid()::text, 'classes.membership.joined.v1', 1, m.joined_at, m.class_id::text,
+       k.student_key, m.joined_at
+from classes.memberships m join bench_keys k using (student_id);
+insert into lake_silver.attempts (event_id, event_type, event_version, occurred_at, attempt_id,
+                                  exam_id, student_key, class_id, raw_score, max_score,
+                                  started_at, completed_at)
+select gen_random_uuid()::text, 'exams.attempt.completed.v1', 1, a.completed_at,
+       a.attempt_id::text, a.exam_id::text, k.student_key, e.class_id::text, a.raw_score,
+       a.max_score, a.started_at, a.completed_at
+from exams.attempts a join exams.exams e using (exam_id) join bench_keys k using (student_id)
+"""
+
+
+def fill_lake_keys(conn: psycopg.Connection[Any], settings: Settings) -> None:
+    """A temporary bench_keys (student_id, student_key): every student's lake pseudonym."""
+    from lake.pseudonym import Pseudonymizer
+
+    key = Pseudonymizer(settings.pseudonym_key)
+    ids = conn.execute("select user_id::text from users.accounts where role = 'student'")
+    conn.execute(
+        "create temporary table bench_keys (student_id uuid primary key, student_key text)"
+    )
+    with conn.cursor().copy("copy bench_keys (student_id, student_key) from stdin") as copy:
+        for (user_id,) in ids.fetchall():
+            copy.write_row((user_id, key(user_id)))
+
+
 # The page's main figure straight from the OLTP tables (None: the page reads OLTP already).
 BASELINES: dict[str, str | None] = {
     "attempts_per_day": """
@@ -180,6 +212,8 @@ def seed(settings: Settings, responses: int) -> int:
             for statement in script.split(";\n"):
                 if statement.strip():
                     conn.execute(statement.encode(), params if "%(" in statement else None)
+        fill_lake_keys(conn, settings)
+        conn.execute(LAKE_PEOPLE_SQL)
         row = conn.execute("select count(*) from exams.responses").fetchone()
         conn.execute("analyze")
     return int(row[0]) if row else 0

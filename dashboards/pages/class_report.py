@@ -5,8 +5,10 @@ distributions. Filters: class, exam, date range (persisted in the URL).
 Marts (transforms/dbt/models/marts): `agg_student_risk` (the page's policy dataset: one row per
 class member), `fct_student_ability`, `fct_student_skill_mastery`, `agg_assignment_completion`,
 `fct_exam_attempts`. Every query carries the page's row filter (a teacher: the classes she
-teaches) mapped onto the mart's columns (`dashboards.pages.scope.scoped_sql`); names come only
-for members of the classes in view.
+teaches) mapped onto the mart's columns (`dashboards.pages.scope.scoped_sql`). The marts know
+students by pseudonymous key only (built from the lake); names are joined at render time, for
+the members of the class in view only: their ids (OLTP `classes.memberships`) are hashed with
+the lake's key (`member_names`), so names never enter `analytics`.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ DESCRIPTION = (
 ALL = "all"
 MAX_ROWS = 5_000
 #: The policy dataset's columns (agg_student_risk) a row filter may name, mapped per mart.
-BY_CLASS_AND_STUDENT = {"class_id": "class_id", "student_id": "student_id"}
+BY_CLASS_AND_STUDENT = {"class_id": "class_id", "student_key": "student_key"}
 BY_CLASS = {"class_id": "class_id"}
 #: Students drawn in the trend and the heatmap (those listed first: at risk, lowest θ).
 MAX_PLOTTED = 40
@@ -82,13 +84,13 @@ class ClassReport:
     assignments: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
 
-    def name(self, student_id: Any) -> str:
-        return self.names.get(str(student_id), short_id(str(student_id)))
+    def name(self, student_key: Any) -> str:
+        return self.names.get(str(student_key), short_id(str(student_key)))
 
-    def plotted(self, student_ids: set[str]) -> list[str]:
-        """Up to MAX_PLOTTED of `student_ids`, in the students table's order (at risk first)."""
-        order = {str(r["student_id"]): k for k, r in enumerate(self.students)}
-        ranked = sorted(student_ids, key=lambda s: (order.get(s, len(order)), self.name(s)))
+    def plotted(self, student_keys: set[str]) -> list[str]:
+        """Up to MAX_PLOTTED of `student_keys`, in the students table's order (at risk first)."""
+        order = {str(r["student_key"]): k for k, r in enumerate(self.students)}
+        ranked = sorted(student_keys, key=lambda s: (order.get(s, len(order)), self.name(s)))
         return ranked[:MAX_PLOTTED]
 
     def plotted_note(self, shown: int, total: int) -> str:
@@ -151,7 +153,7 @@ async def load_report(ctx: PageContext, access: PageAccess, f: Filters) -> Class
     when, wp = _period("a", "completed_at", f)
     report.ability = await fetch(
         sql.SQL(
-            "select a.student_id::text as student_id, a.exam_title, a.theta, a.theta_se,"
+            "select a.student_key, a.exam_title, a.theta, a.theta_se,"
             " a.theta_lower_95, a.theta_upper_95, a.completed_at"
             " from analytics.fct_student_ability a where a.class_id = %s and {p} and {w}"
             " and (%s::text is null or a.exam_id::text = %s) order by a.completed_at limit {n}"
@@ -161,7 +163,7 @@ async def load_report(ctx: PageContext, access: PageAccess, f: Filters) -> Class
     p, pp = scoped_sql(rf, BY_CLASS_AND_STUDENT, alias="m")
     report.mastery = await fetch(
         sql.SQL(
-            "select m.student_id::text as student_id, m.skill, m.mastery_estimate,"
+            "select m.student_key, m.skill, m.mastery_estimate,"
             " m.response_count, m.is_mastered from analytics.fct_student_skill_mastery m"
             " where m.class_id = %s and {p} order by m.skill limit {n}"
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
@@ -248,7 +250,7 @@ def students_table(report: ClassReport) -> Tag:
     rows = [
         {
             **r,
-            "student": report.name(r["student_id"]),
+            "student": report.name(r["student_key"]),
             "interval": (
                 "—"
                 if r["latest_theta_lower_95"] is None
@@ -275,7 +277,7 @@ def trend_chart(report: ClassReport) -> TagChild:
         )
     by_student: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in report.ability:
-        by_student[str(r["student_id"])].append(r)
+        by_student[str(r["student_key"])].append(r)
     fig = go.Figure()
     shown = report.plotted(set(by_student))
     for student in shown:
@@ -304,10 +306,10 @@ def mastery_chart(report: ClassReport) -> TagChild:
     if not report.mastery:
         return empty_state("no answers to skill-tagged items yet.")
     skills = sorted({str(r["skill"]) for r in report.mastery})
-    everyone = {str(r["student_id"]) for r in report.mastery}
+    everyone = {str(r["student_key"]) for r in report.mastery}
     students = report.plotted(everyone)
     cell = {
-        (str(r["student_id"]), str(r["skill"])): as_float(r["mastery_estimate"])
+        (str(r["student_key"]), str(r["skill"])): as_float(r["mastery_estimate"])
         for r in report.mastery
     }
     fig = go.Figure(

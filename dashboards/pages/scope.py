@@ -6,10 +6,10 @@ A report page has one policy dataset (governance/data/dashboards.json) but reads
 that table's columns; a condition whose column the table does not have is dropped, which only
 ever narrows the view (an OR of fewer IN-lists), never widens it. No condition left -> false.
 
-Names: marts carry person ids (or, once they read the lake, pseudonymous keys: HMAC of the id
+Names: the marts built from the lake carry pseudonymous keys, never person ids (HMAC of the id
 with the lake's key, lake/pseudonym.py). `member_names` maps both the id and the key of the
-members of the given classes to their display names, so a teacher's page shows her own
-students' names and nobody else's.
+members of the given classes to their display names (computed at render time), so a teacher's
+page shows her own students' names and nobody else's, and names never enter `analytics`.
 """
 
 from __future__ import annotations
@@ -60,6 +60,30 @@ async def member_names(ctx: PageContext, class_ids: Iterable[str]) -> dict[str, 
         pseudonym = Pseudonymizer(key)
         names.update({str(pseudonym(i)): n for i, n in list(names.items())})
     return names
+
+
+def person_key(ctx: PageContext, user_id: str) -> str | None:
+    """The pseudonymous key of a person id, as the lake writes it; None without a lake key."""
+    key = ctx.settings.pseudonym_key
+    return Pseudonymizer(key)(user_id) if key and user_id else None
+
+
+async def student_names_by_key(ctx: PageContext, keys: Iterable[str]) -> dict[str, str]:
+    """Id -> display name of the students whose pseudonymous key is one of `keys` (an admin's
+    pages: every student with data); the keys are computed here from the accounts' ids."""
+    wanted = set(keys)
+    key = ctx.settings.pseudonym_key
+    if not wanted or not key:
+        return {}
+    pseudonym = Pseudonymizer(key)
+    rows = await ctx.resources.fetch_all(
+        "select user_id::text as user_id, display_name from users.accounts where role = 'student'"
+    )
+    return {
+        str(r["user_id"]): str(r["display_name"])
+        for r in rows
+        if pseudonym(str(r["user_id"])) in wanted
+    }
 
 
 async def user_names(ctx: PageContext, user_ids: Iterable[str]) -> dict[str, str]:

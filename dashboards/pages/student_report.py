@@ -1,8 +1,11 @@
 """Student report: a student's ability (θ) over time with its 95 % interval, her skill profile,
 and the lessons that address her weakest skills.
 
-A student opens it for herself only (the policy's row filter for her is `student_id = her id`);
-a teacher chooses among the students of her classes; an admin among every student with data.
+A student opens it for herself only (the policy's row filter for her is `student_key = her key`:
+the marts come from the lake and know students by pseudonymous key, which the dashboards compute
+from her id at sign-in); a teacher chooses among the students of her classes; an admin among
+every student with data. The chosen student's key is computed at render time and the marts are
+read by it; names come from `users.accounts`, never from `analytics`.
 Marts: `fct_student_ability` (the page's policy dataset), `fct_student_skill_mastery`,
 `agg_lesson_skills` (lessons naming a skill or cited by the tutor about it), limited to the
 published lessons of courses assigned to the student's classes.
@@ -37,7 +40,14 @@ from dashboards.pages.base import (
     preloaded_page,
     session_access,
 )
-from dashboards.pages.scope import member_names, scoped_sql, short_id, user_names
+from dashboards.pages.scope import (
+    member_names,
+    person_key,
+    scoped_sql,
+    short_id,
+    student_names_by_key,
+    user_names,
+)
 
 NAME = "student_report"
 TITLE = "Student report"
@@ -45,7 +55,7 @@ DESCRIPTION = (
     "Ability (θ) over time with its 95 % interval, skill profile, and lessons for the weakest"
     " skills."
 )
-BY_STUDENT = {"student_id": "student_id", "class_id": "class_id"}
+BY_STUDENT = {"student_key": "student_key", "class_id": "class_id"}
 WEAKEST = 3
 MAX_ROWS = 2_000
 
@@ -71,10 +81,10 @@ async def visible_students(ctx: PageContext, access: PageAccess) -> dict[str, st
         return await user_names(ctx, [subject.user_id] if subject.user_id else [])
     if access.row_filter.mode == "all":
         rows = await ctx.resources.fetch_all(
-            "select student_id::text as student_id from analytics.fct_student_ability"
-            " union select student_id::text from analytics.fct_student_skill_mastery limit 2000"
+            "select student_key from analytics.fct_student_ability"
+            " union select student_key from analytics.fct_student_skill_mastery limit 2000"
         )
-        return await user_names(ctx, [str(r["student_id"]) for r in rows])
+        return await student_names_by_key(ctx, [str(r["student_key"]) for r in rows])
     classes = [v for c in access.row_filter.conditions if c.column == "class_id" for v in c.values]
     names = await member_names(ctx, classes)
     return {k: v for k, v in names.items() if len(k) == 36}  # ids, not lake pseudonyms
@@ -85,7 +95,8 @@ async def load_view(ctx: PageContext, access: PageAccess, student_id: str) -> St
     ordered = dict(sorted(students.items(), key=lambda kv: kv[1]))
     chosen = student_id if student_id in ordered else next(iter(ordered), "")
     view = StudentView(chosen, ordered)
-    if not chosen:
+    key = person_key(ctx, chosen)
+    if not chosen or key is None:
         return view
     fetch = ctx.resources.fetch_all
     p, pp = scoped_sql(access.row_filter, BY_STUDENT, alias="a")
@@ -93,9 +104,9 @@ async def load_view(ctx: PageContext, access: PageAccess, student_id: str) -> St
         sql.SQL(
             "select a.exam_title, a.theta, a.theta_se, a.theta_lower_95, a.theta_upper_95,"
             " a.completed_at from analytics.fct_student_ability a"
-            " where a.student_id::text = %s and {p} order by a.completed_at limit {n}"
+            " where a.student_key = %s and {p} order by a.completed_at limit {n}"
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
-        [chosen, *pp],
+        [key, *pp],
     )
     p, pp = scoped_sql(access.row_filter, BY_STUDENT, alias="m")
     view.skills = await fetch(
@@ -104,10 +115,10 @@ async def load_view(ctx: PageContext, access: PageAccess, student_id: str) -> St
             " sum(m.correct_count) as correct_count,"
             " round((sum(m.correct_count) + 1)::numeric / (sum(m.response_count) + 2), 4)"
             " as mastery_estimate, bool_and(m.is_mastered) as is_mastered"
-            " from analytics.fct_student_skill_mastery m where m.student_id::text = %s and {p}"
+            " from analytics.fct_student_skill_mastery m where m.student_key = %s and {p}"
             " group by m.skill order by mastery_estimate, m.skill limit {n}"
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
-        [chosen, *pp],
+        [key, *pp],
     )
     if view.weakest:
         view.lessons = await fetch(

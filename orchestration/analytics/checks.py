@@ -13,6 +13,7 @@ class LiveAnalyticsResource:
 
     def __init__(self, settings: Settings) -> None:
         self.database_url = settings.database_url
+        self.pseudonym_key = settings.pseudonym_key
 
 
 @dg.asset_check(
@@ -27,7 +28,7 @@ class LiveAnalyticsResource:
 def live_analytics_match_marts(
     live_analytics: dg.ResourceParam[LiveAnalyticsResource],
 ) -> dg.AssetCheckResult:
-    outcome = compare(live_analytics.database_url)
+    outcome = compare(live_analytics.database_url, live_analytics.pseudonym_key)
     return dg.AssetCheckResult(
         passed=outcome.passed,
         metadata={

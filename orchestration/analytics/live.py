@@ -6,7 +6,8 @@ so the comparison covers what the live side knows: every class with a live summa
 (student, class) with live skill evidence. For those:
 - `agg_class_performance`: attempts_completed and active_students equal, mean_score_pct within
   `TOLERANCE` (the mart rounds each attempt's fraction to 4 places);
-- `fct_student_skill_mastery`: the same skills, with equal response and correct counts and
+- `fct_student_skill_mastery` (students by pseudonymous key: the live ids are hashed with the
+  lake's key to find their rows): the same skills, with equal response and correct counts and
   mastery estimates within `TOLERANCE`.
 Run it when the lake has caught up with the events (nightly; the marts read the lake), or an
 event that the consumer saw and the lake has not yet ingested shows up as a disagreement.
@@ -20,6 +21,8 @@ from typing import Any, Final
 import psycopg
 from psycopg.rows import dict_row
 
+from lake.pseudonym import Pseudonymizer
+
 TOLERANCE: Final = 1e-3
 SHOWN: Final = 20  # disagreements listed in the check's metadata
 
@@ -32,11 +35,16 @@ from live.class_summaries l
 left join analytics.agg_class_performance m on m.class_id = l.class_id
 """
 
+# The live side knows students by id, the marts (from the lake) by pseudonymous key: `live_keys`
+# (a temporary table filled by `compare` with the HMAC of each live student id) joins the two.
 _SKILLS = """
-with pairs as (select distinct student_id, class_id from live.skill_mastery),
+with pairs as (
+    select distinct s.student_id, k.student_key, s.class_id
+    from live.skill_mastery s join live_keys k on k.student_id = s.student_id::text
+),
 mart as (
-    select m.* from analytics.fct_student_skill_mastery m
-    join pairs p on p.student_id = m.student_id and p.class_id is not distinct from m.class_id
+    select p.student_id, m.* from analytics.fct_student_skill_mastery m
+    join pairs p on p.student_key = m.student_key and p.class_id is not distinct from m.class_id
 )
 select coalesce(l.student_id, mart.student_id)::text as student_id,
        coalesce(l.class_id, mart.class_id)::text as class_id,
@@ -68,11 +76,23 @@ def _close(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= TOLERANCE
 
 
-def compare(database_url: str) -> Comparison:
-    """Live figures against the marts, in one snapshot of the database."""
+def compare(database_url: str, pseudonym_key: str) -> Comparison:
+    """Live figures against the marts, in one snapshot of the database. `pseudonym_key`: the
+    lake's key (settings.pseudonym_key), to find a live student's rows in the marts."""
     out = Comparison()
+    key = Pseudonymizer(pseudonym_key)
     with psycopg.connect(database_url, row_factory=dict_row) as conn, conn.transaction():
         conn.execute("set transaction isolation level repeatable read")
+        students = conn.execute(
+            "select distinct student_id::text as student_id from live.skill_mastery"
+        ).fetchall()
+        conn.execute(
+            "create temporary table live_keys (student_id text primary key, student_key text)"
+            " on commit drop"
+        )
+        with conn.cursor().copy("copy live_keys (student_id, student_key) from stdin") as copy:
+            for r in students:
+                copy.write_row((r["student_id"], key(r["student_id"])))
         for r in conn.execute(_CLASSES).fetchall():
             out.classes += 1
             if not r["in_mart"]:

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 from core.auth import hash_password
 from core.ids import new_id
 from core.settings import Settings
+from tests.support.lake import fill_lake_silver
 
 PASSWORD = "correct horse battery staple"
 STUDENTS_PER_CLASS = 6
@@ -138,6 +139,8 @@ def seed(settings: Settings) -> World:
             " using (class_id) where c.name like %s)",
             (f"Class % {tag}",),
         )
+        # ... and the attempts and memberships (students as pseudonymous keys) likewise
+        fill_lake_silver(conn, settings, [c for c, _ in world.classes.values()])
     return world
 
 

@@ -1,5 +1,6 @@
 """A small class with hand-computable reports, written into the OLTP tables (and its answers also as
-outbox events, shipped through the lake into lake_silver.responses, which the marts read): the seed
+outbox events, shipped through the lake into lake_silver.responses, with the attempts' and
+memberships' events: the marts read them from the lake): the seed
 of the teacher/student marts test (tests/integration/orchestration/test_teacher_marts.py) and of
 the report pages test (tests/integration/dashboards/test_report_pages.py).
 
@@ -23,7 +24,7 @@ from core.outbox import append_sync
 from core.settings import Settings
 from lake.warehouse import copy_table
 from psychometrics import CATConfig
-from tests.support.lake import ship
+from tests.support.lake import record_events, ship
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -259,7 +260,11 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
             ["geometry"],
             START,
         )
-    # the marts read responses from the lake: outbox -> bronze -> silver -> lake_silver.responses
+        # the attempts', memberships' and work's events as the services write them
+        record_events(conn, [ids["class"]])
+    # the marts read responses, attempts, memberships and work from the lake:
+    # outbox -> bronze -> silver -> lake_silver.<table>
     ship(settings)
-    copy_table(settings, "responses")
+    for table in ("responses", "attempts", "class_events", "submissions"):
+        copy_table(settings, table)
     return ids

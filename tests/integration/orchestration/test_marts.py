@@ -15,11 +15,13 @@ from core.events import ResponseRecordedV1
 from core.ids import new_id
 from core.outbox import append_sync
 from core.settings import Settings
+from lake.pseudonym import pseudonymize
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from orchestration.analytics.sensors import marts_after_lake_sensor
 from orchestration.lake.assets import lake_silver_copies, outbox_events, silver_tables
 from orchestration.lake.resources import LakeResource
+from tests.support.lake import record_events
 
 pytestmark = pytest.mark.integration
 
@@ -121,11 +123,12 @@ def seed_school(settings: Settings) -> dict[str, str]:
                     ),
                     answered,
                 )
-        # person fit as the exam service writes it: s1 misfits, s2 fits, s3 not assessed
+        # person fit as the exam service writes it, with an IRT result (θ, SE): s1 misfits, s2
+        # fits, s3 not assessed
         for student, lz, misfit in (("s1", -2.1, True), ("s2", 0.4, False)):
             conn.execute(
                 "update exams.attempts set person_fit_lz = %s, is_person_misfit = %s,"
-                " person_fit_reason = %s where attempt_id = %s",
+                " person_fit_reason = %s, theta = 0.5, se = 0.6 where attempt_id = %s",
                 (
                     lz,
                     misfit,
@@ -245,6 +248,8 @@ def wait_until_final(settings: Settings) -> None:
 
 def test_marts_match_hand_computed_values(settings: Settings) -> None:
     ids = seed_school(settings)
+    with psycopg.connect(settings.database_url) as conn:  # the lake's attempts, members, work
+        record_events(conn, [ids["class"]])
     wait_until_final(settings)
     project = dbt_project()
     lake = LakeResource(settings)
@@ -331,8 +336,8 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
         assert one(
             "select response_count, correct_count, pct_correct, mastery_estimate, is_mastered,"
             " class_id::text from analytics.fct_student_skill_mastery"
-            " where student_id = %s and skill = 'algebra'",
-            ids["s1"],
+            " where student_key = %s and skill = 'algebra'",
+            pseudonymize(settings.pseudonym_key, ids["s1"]),
         ) == (2, 2, 1.0, 0.75, False, ids["class"])
         # 10 responses, each 2 minutes after the previous one (or the start)
         assert one(

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from core.settings import Settings
+from lake.pseudonym import Pseudonymizer
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from tests.support.database import scratch_settings
@@ -48,6 +49,7 @@ def _close(got: tuple[object, ...], want: tuple[object, ...]) -> bool:
 
 def test_teacher_marts_match_hand_computed_values(settings: Settings) -> None:
     ids = seed_class(settings)
+    key = Pseudonymizer(settings.pseudonym_key)  # the marts know students by key only
     project = dbt_project()
     result = dg.materialize(
         [build_dbt_assets(project)],
@@ -84,8 +86,8 @@ def test_teacher_marts_match_hand_computed_values(settings: Settings) -> None:
         # θ over time with 95 % intervals, numbered per student and class
         got = rows(
             "select attempt_ordinal, theta, theta_lower_95, theta_upper_95"
-            " from analytics.fct_student_ability where student_id = %s order by attempt_ordinal",
-            ids["a"],
+            " from analytics.fct_student_ability where student_key = %s order by attempt_ordinal",
+            key(ids["a"]),
         )
         want = [(1, 0.5, -0.088, 1.088), (2, 0.2, -0.388, 0.788), (3, -0.1, -0.59, 0.39)]
         assert all(_close(g, w) for g, w in zip(got, want, strict=True)), got
@@ -96,9 +98,9 @@ def test_teacher_marts_match_hand_computed_values(settings: Settings) -> None:
             student: one(
                 "select estimated_attempts, latest_theta, trend_attempts, theta_slope, is_low,"
                 " is_falling, is_inactive, is_at_risk, days_inactive, risk_reasons"
-                " from analytics.agg_student_risk where class_id = %s and student_id = %s",
+                " from analytics.agg_student_risk where class_id = %s and student_key = %s",
                 ids["class"],
-                ids[student],
+                key(ids[student]),
             )
             for student in ("a", "b", "c", "d")
         }

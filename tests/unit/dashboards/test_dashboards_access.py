@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -31,6 +32,7 @@ from governance import (
     RowFilter,
     Subject,
 )
+from lake.pseudonym import pseudonymize
 
 TEACHER = Subject(user_id="t-1", role="teacher", class_ids=("c-1", "c-2"))
 STUDENT = Subject(user_id="s-1", role="student", class_ids=("c-1",))
@@ -187,9 +189,10 @@ def test_row_filter_on_unknown_column_fails_closed() -> None:
 
 
 class FakeResources:
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]], pseudonym_key: str = "k") -> None:
         self.rows = rows
         self.queries: list[tuple[str, Any]] = []
+        self.settings = SimpleNamespace(pseudonym_key=pseudonym_key)
 
     async def fetch_all(self, query: Any, params: Any = None) -> list[dict[str, Any]]:
         self.queries.append((str(query), params))
@@ -203,14 +206,21 @@ def _claims(role: str) -> Claims:
 def test_load_subject_reads_the_classes_a_teacher_teaches() -> None:
     fake = FakeResources([{"class_id": "c-2"}, {"class_id": "c-1"}])
     subject = asyncio.run(load_subject(cast(Resources, fake), _claims("teacher")))
-    assert subject == Subject(user_id="u-1", role="teacher", class_ids=("c-1", "c-2"))
+    key = pseudonymize("k", "u-1")  # her key: the marts from the lake know people by key
+    assert subject == Subject(user_id="u-1", role="teacher", class_ids=("c-1", "c-2"), user_key=key)
     assert "teacher_id" in fake.queries[0][0]
+
+
+def test_load_subject_without_a_lake_key_has_no_user_key() -> None:
+    fake = FakeResources([{"class_id": "c-1"}], pseudonym_key="")
+    subject = asyncio.run(load_subject(cast(Resources, fake), _claims("student")))
+    assert subject == Subject(user_id="u-1", role="student", class_ids=("c-1",))
 
 
 def test_load_subject_for_admin_needs_no_query() -> None:
     fake = FakeResources([])
     subject = asyncio.run(load_subject(cast(Resources, fake), _claims("admin")))
-    assert subject == Subject(user_id="u-1", role="admin")
+    assert subject == Subject(user_id="u-1", role="admin", user_key=pseudonymize("k", "u-1"))
     assert fake.queries == []
 
 

@@ -13,18 +13,18 @@ exams as (
 
 answering as (
     select
-        student_id,
+        student_key,
         class_id,
         answered_on as activity_on,
         count(*) as response_count,
         sum(seconds_on_task) as seconds_on_task
     from responses
-    group by student_id, class_id, answered_on
+    group by student_key, class_id, answered_on
 ),
 
 starting as (
     select
-        attempts.student_id,
+        attempts.student_key,
         exams.class_id,
         (attempts.started_at at time zone 'UTC')::date as activity_on,
         count(*) as attempts_started
@@ -35,7 +35,7 @@ starting as (
 
 completing as (
     select
-        attempts.student_id,
+        attempts.student_key,
         exams.class_id,
         (attempts.completed_at at time zone 'UTC')::date as activity_on,
         count(*) as attempts_completed
@@ -46,16 +46,16 @@ completing as (
 ),
 
 days as (
-    select student_id, class_id, activity_on from answering
+    select student_key, class_id, activity_on from answering
     union
-    select student_id, class_id, activity_on from starting
+    select student_key, class_id, activity_on from starting
     union
-    select student_id, class_id, activity_on from completing
+    select student_key, class_id, activity_on from completing
 ),
 
 final as (
     select
-        days.student_id,
+        days.student_key,
         days.class_id,
         days.activity_on,
         coalesce(answering.response_count, 0) as response_count,
@@ -64,15 +64,15 @@ final as (
         coalesce(answering.seconds_on_task, 0) as seconds_on_task
     from days
     left join answering
-        on days.student_id = answering.student_id
+        on days.student_key = answering.student_key
         and days.class_id is not distinct from answering.class_id
         and days.activity_on = answering.activity_on
     left join starting
-        on days.student_id = starting.student_id
+        on days.student_key = starting.student_key
         and days.class_id is not distinct from starting.class_id
         and days.activity_on = starting.activity_on
     left join completing
-        on days.student_id = completing.student_id
+        on days.student_key = completing.student_key
         and days.class_id is not distinct from completing.class_id
         and days.activity_on = completing.activity_on
 )

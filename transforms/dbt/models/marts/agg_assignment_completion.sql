@@ -5,7 +5,7 @@ with assignments as (
 ),
 
 memberships as (
-    select * from {{ ref('stg_classes__memberships') }}
+    select * from {{ ref('stg_classes__enrolments') }}
 ),
 
 work as (

@@ -33,7 +33,7 @@ results as (
     select
         class_id,
         count(*) as attempts_completed,
-        count(distinct student_id) as active_students,
+        count(distinct student_key) as active_students,
         avg(score_pct) as mean_score_pct,
         percentile_cont(0.5) within group (order by score_pct) as median_score_pct,
         count(person_fit_lz) as person_fit_assessed_count,

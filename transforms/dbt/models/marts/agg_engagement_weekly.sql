@@ -11,10 +11,10 @@ per_student as (
     select
         week_start,
         class_id,
-        student_id,
+        student_key,
         count(*) as active_days
     from activity
-    group by week_start, class_id, student_id
+    group by week_start, class_id, student_key
 ),
 
 students as (

@@ -19,7 +19,7 @@ started as (
     select
         exam_id,
         count(*) as attempts_started,
-        count(distinct student_id) as students_started,
+        count(distinct student_key) as students_started,
         min(started_at) as first_started_at
     from attempts
     group by exam_id
@@ -29,7 +29,7 @@ scores as (
     select
         exam_id,
         count(*) as attempts_completed,
-        count(distinct student_id) as students_completed,
+        count(distinct student_key) as students_completed,
         avg(score_pct) as mean_score_pct,
         stddev_samp(score_pct) as stddev_score_pct,
         percentile_cont(0.5) within group (order by score_pct) as median_score_pct,

@@ -30,7 +30,7 @@ per_item as (
         item_id,
         count(*) as response_count,
         count(*) filter (where is_correct) as correct_count,
-        count(distinct student_id) as student_count,
+        count(distinct student_key) as student_count,
         -- item-rest correlation over completed attempts (undefined without variance: null);
         -- pilot responses are not part of the raw score, so their rest score is the raw score
         corr(

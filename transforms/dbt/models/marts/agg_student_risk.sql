@@ -1,32 +1,33 @@
--- One row per (class, student member): the latest ability estimate with its 95 % interval, the
--- trend over the last var('risk_trend_attempts') estimated attempts, the last activity (exam
--- answers or starts, handed-in work), and the at-risk flags with their reasons:
+-- One row per (class, student member, by pseudonymous key): the latest ability estimate with its
+-- 95 % interval, the trend over the last var('risk_trend_attempts') estimated attempts, the last
+-- activity (exam answers or starts, work handed in: the lake's submissions), and the at-risk
+-- flags with their reasons:
 --   low      latest θ below var('risk_low_theta');
 --   falling  least-squares slope of θ per attempt over the last N attempts is negative (needs N);
 --   inactive no activity for more than var('risk_inactive_days') days before the build day
 --            (since joining when there was none).
 with memberships as (
-    select class_id, student_id, joined_at from {{ ref('stg_classes__memberships') }}
+    select class_id, student_key, joined_at from {{ ref('stg_classes__memberships') }}
 ),
 
 ranked as (
     select
         *,
         row_number() over (
-            partition by student_id, class_id order by attempt_ordinal desc
+            partition by student_key, class_id order by attempt_ordinal desc
         ) as recency
     from {{ ref('fct_student_ability') }}
 ),
 
 latest as (
-    select student_id, class_id, theta, theta_se, theta_lower_95, theta_upper_95, completed_at
+    select student_key, class_id, theta, theta_se, theta_lower_95, theta_upper_95, completed_at
     from ranked
     where recency = 1
 ),
 
 estimated as (
     select
-        student_id,
+        student_key,
         class_id,
         count(*) as estimated_attempts,
         count(*) filter (where recency <= {{ var('risk_trend_attempts') }}) as trend_attempts,
@@ -34,27 +35,26 @@ estimated as (
             where recency <= {{ var('risk_trend_attempts') }}
         ) as theta_slope
     from ranked
-    group by student_id, class_id
+    group by student_key, class_id
 ),
 
 exam_activity as (
-    select student_id, class_id, max(activity_on) as last_active_on
+    select student_key, class_id, max(activity_on) as last_active_on
     from {{ ref('int_student_activity_days') }}
-    group by student_id, class_id
+    group by student_key, class_id
 ),
 
 work_activity as (
-    select w.student_id, a.class_id, max((w.submitted_at at time zone 'UTC')::date) as last_active_on
-    from {{ ref('stg_assignments__work') }} as w
-    inner join {{ ref('stg_assignments__assignments') }} as a on a.assignment_id = w.assignment_id
-    where w.is_handed_in
-    group by w.student_id, a.class_id
+    select student_key, class_id, max((changed_at at time zone 'UTC')::date) as last_active_on
+    from {{ ref('stg_lake__submissions') }}
+    where is_submission
+    group by student_key, class_id
 ),
 
 joined as (
     select
         m.class_id,
-        m.student_id,
+        m.student_key,
         m.joined_at,
         coalesce(e.estimated_attempts, 0) as estimated_attempts,
         l.theta as latest_theta,
@@ -70,10 +70,10 @@ joined as (
         ), '-infinity'::date) as last_active_on,
         (current_timestamp at time zone 'UTC')::date as as_of
     from memberships as m
-    left join latest as l on l.student_id = m.student_id and l.class_id = m.class_id
-    left join estimated as e on e.student_id = m.student_id and e.class_id = m.class_id
-    left join exam_activity as x on x.student_id = m.student_id and x.class_id = m.class_id
-    left join work_activity as w on w.student_id = m.student_id and w.class_id = m.class_id
+    left join latest as l on l.student_key = m.student_key and l.class_id = m.class_id
+    left join estimated as e on e.student_key = m.student_key and e.class_id = m.class_id
+    left join exam_activity as x on x.student_key = m.student_key and x.class_id = m.class_id
+    left join work_activity as w on w.student_key = m.student_key and w.class_id = m.class_id
 ),
 
 flagged as (
@@ -92,7 +92,7 @@ flagged as (
 final as (
     select
         class_id,
-        student_id,
+        student_key,
         estimated_attempts,
         latest_theta,
         latest_theta_se,

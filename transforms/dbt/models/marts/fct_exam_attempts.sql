@@ -18,7 +18,7 @@ final as (
     select
         attempts.attempt_id,
         attempts.exam_id,
-        attempts.student_id,
+        attempts.student_key,
         exams.class_id,
         attempts.raw_score,
         attempts.max_score,

@@ -15,7 +15,7 @@ final as (
         attempts.exam_id,
         exams.exam_title,
         exams.class_id,
-        attempts.student_id,
+        attempts.student_key,
         attempts.theta,
         attempts.theta_se,
         attempts.theta - 1.96 * attempts.theta_se as theta_lower_95,
@@ -23,7 +23,7 @@ final as (
         attempts.completed_at,
         (attempts.completed_at at time zone 'UTC')::date as completed_on,
         row_number() over (
-            partition by attempts.student_id, exams.class_id
+            partition by attempts.student_key, exams.class_id
             order by attempts.completed_at, attempts.attempt_id
         ) as attempt_ordinal
     from attempts

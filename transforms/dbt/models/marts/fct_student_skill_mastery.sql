@@ -12,7 +12,7 @@ item_skills as (
 
 per_skill as (
     select
-        responses.student_id,
+        responses.student_key,
         responses.class_id,
         item_skills.skill,
         count(*) as response_count,
@@ -22,12 +22,12 @@ per_skill as (
         max(responses.answered_at) as last_answered_at
     from responses
     inner join item_skills on responses.item_id = item_skills.item_id
-    group by responses.student_id, responses.class_id, item_skills.skill
+    group by responses.student_key, responses.class_id, item_skills.skill
 ),
 
 final as (
     select
-        student_id,
+        student_key,
         class_id,
         skill,
         response_count,

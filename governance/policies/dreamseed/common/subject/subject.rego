@@ -19,6 +19,15 @@ user_id := input.subject.user_id if {
 }
 
 # METADATA
+# description: |
+#   The subject's pseudonymous key (HMAC of the user id with the lake's key, computed by the
+#   caller); undefined when the input carries none.
+user_key := input.subject.user_key if {
+	is_string(input.subject.user_key)
+	input.subject.user_key != ""
+}
+
+# METADATA
 # description: Classes the subject belongs to (student) or teaches (teacher).
 default class_ids := []
 

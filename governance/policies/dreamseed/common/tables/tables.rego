@@ -8,6 +8,7 @@ package dreamseed.common.tables
 import data.dreamseed.common.subject.class_ids
 import data.dreamseed.common.subject.role
 import data.dreamseed.common.subject.user_id
+import data.dreamseed.common.subject.user_key
 
 # METADATA
 # description: True when the table is registered in data.config.tables.
@@ -42,6 +43,10 @@ row_conditions(table) := [condition |
 ]
 
 scope_condition(table, "own") := [{"column": data.config.tables[table].subject_columns.own, "values": [user_id]}]
+
+# A table that knows people only by pseudonymous key (marts built from the lake): "own" matches
+# the subject's key, which the caller computed (no key in the input: no own rows).
+scope_condition(table, "own") := [{"column": data.config.tables[table].subject_columns.own_key, "values": [user_key]}]
 
 scope_condition(table, "class") := [{"column": data.config.tables[table].subject_columns.class, "values": class_ids}] if {
 	count(class_ids) > 0

@@ -26,11 +26,13 @@ test_page_without_dataset_shows_nothing if {
 }
 
 test_class_report_teacher_sees_her_classes_and_nothing_else if {
+	# agg_student_risk knows students by key only: "own" matches the subject's key
+	rows.filter == {"mode": "any", "conditions": [{"column": "class_id", "values": ["c1"]}]} with input as page(teacher, "class_report")
 	rows.filter == {"mode": "any", "conditions": [
-		{"column": "student_id", "values": ["t1"]},
+		{"column": "student_key", "values": ["kt1"]},
 		{"column": "class_id", "values": ["c1"]},
-	]} with input as page(teacher, "class_report")
-	rows.filter == {"mode": "any", "conditions": [{"column": "student_id", "values": ["t2"]}]} with input as page({"user_id": "t2", "role": "teacher", "class_ids": []}, "class_report")
+	]} with input as page(object.union(teacher, {"user_key": "kt1"}), "class_report")
+	rows.filter == {"mode": "none"} with input as page({"user_id": "t2", "role": "teacher", "class_ids": []}, "class_report")
 }
 
 test_item_bank_health_teacher_sees_her_own_bank if {
@@ -39,8 +41,10 @@ test_item_bank_health_teacher_sees_her_own_bank if {
 }
 
 test_student_report_student_sees_only_herself if {
-	student := {"user_id": "s1", "role": "student", "class_ids": ["c1"]}
-	rows.filter == {"mode": "any", "conditions": [{"column": "student_id", "values": ["s1"]}]} with input as page(student, "student_report")
+	student := {"user_id": "s1", "role": "student", "class_ids": ["c1"], "user_key": "ks1"}
+	rows.filter == {"mode": "any", "conditions": [{"column": "student_key", "values": ["ks1"]}]} with input as page(student, "student_report")
+	# without her key (the caller did not compute it) she sees nothing, never someone else
+	rows.filter == {"mode": "none"} with input as page(object.remove(student, ["user_key"]), "student_report")
 	rows.filter == {"mode": "none"} with input as page(student, "class_report")
 	rows.filter == {"mode": "none"} with input as page(student, "item_bank_health")
 	rows.filter == {"mode": "none"} with input as page({"user_id": "x", "role": "analyst"}, "student_report")
