@@ -346,10 +346,15 @@ async def notify(
 
 
 async def wake(redis: Redis, prefix: str, recipients: list[str]) -> None:
-    """Tell the recipients' open streams that there is something new (after the commit)."""
+    """Tell the recipients' open streams that there is something new (after the commit): one
+    PUBLISH per recipient, all in one round trip (a batch may have hundreds)."""
+    if not recipients:
+        return
     now = datetime.now(UTC).isoformat()
-    for user_id in set(recipients):
-        await redis.publish(wake_channel(prefix, user_id), now)
+    pipe = redis.pipeline(transaction=False)
+    for user_id in sorted(set(recipients)):
+        pipe.publish(wake_channel(prefix, user_id), now)
+    await pipe.execute()
 
 
 def consumer(redis: Redis, prefix: str, email_delay_seconds: float = 0.0) -> ConsumerSpec:

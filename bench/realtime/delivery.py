@@ -433,7 +433,11 @@ async def throughput(settings: Settings, args: argparse.Namespace) -> None:
             ours = events / (time.perf_counter() - start)
             cpu_us = (time.process_time() - cpu) * 1e6 / events
             after = cpu_seconds(backend)
-            server_us = (after - server) * 1e6 / events if after and server else None
+            server_us = (
+                (after - server) * 1e6 / events
+                if after is not None and server is not None
+                else None
+            )
             assert member.parked == 0, f"{label}: {member.parked} events parked"
             notes = notifications(settings) - notes_before
             results.append((name, label, events, ours, bare, notes / events, cpu_us, server_us))
