@@ -64,6 +64,8 @@ class ClassCreatedV1(Event, frozen=True, kw_only=True):
     class_id: str
     teacher_id: str
     created_at: datetime
+    # Optional since issue 18 (marts from the lake): the class's name (null before).
+    name: str | None = None
 
     @property
     def aggregate_id(self) -> str:
@@ -87,6 +89,12 @@ class ItemCreatedV1(Event, frozen=True, kw_only=True):
     owner_id: str
     skills: list[str]
     created_at: datetime
+    # Optional since issue 18 (marts from the lake; null before): the first version's number and
+    # status, its scoring rule and how many options it offers (never the options or the key).
+    version: int | None = None
+    status: str | None = None
+    scoring: str | None = None
+    option_count: int | None = None
 
     @property
     def aggregate_id(self) -> str:
@@ -103,6 +111,9 @@ class ExamCreatedV1(Event, frozen=True, kw_only=True):
     # Optional since issue 18 (marts from the lake): the exam's form and title.
     kind: str | None = None
     title: str | None = None
+    # Optional since issue 18 (null before, and for exams without one): the adaptive exam's
+    # exposure target (Sympson-Hetter max_rate, exams.exams.config -> exposure -> max_rate).
+    exposure_max_rate: float | None = None
 
     @property
     def aggregate_id(self) -> str:
@@ -167,6 +178,9 @@ class ItemUpdatedV1(Event, frozen=True, kw_only=True):
     status: str
     skills: list[str]
     updated_at: datetime
+    # Optional since issue 18 (marts from the lake; null before): scoring rule and option count.
+    scoring: str | None = None
+    option_count: int | None = None
 
     @property
     def aggregate_id(self) -> str:
@@ -401,6 +415,8 @@ class ClassUpdatedV1(Event, frozen=True, kw_only=True):
     teacher_id: str
     archived: bool
     updated_at: datetime
+    # Optional since issue 18 (marts from the lake): the class's name after the change.
+    name: str | None = None
 
     @property
     def aggregate_id(self) -> str:

@@ -55,6 +55,7 @@ async def create_class(state: AppState, teacher_id: str, name: str) -> SchoolCla
                             class_id=str(class_id),
                             teacher_id=teacher_id,
                             created_at=row["created_at"],
+                            name=row["name"],
                         ),
                     )
                     return _class(row, with_code=True)
@@ -165,6 +166,7 @@ async def update_class(state: AppState, class_id: str, data: UpdateClassRequest)
                 teacher_id=row["teacher_id"],
                 archived=row["archived"],
                 updated_at=row["updated_at"],
+                name=row["name"],
             ),
         )
     return _class(row, with_code=True)

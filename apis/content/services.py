@@ -141,6 +141,10 @@ async def insert_item(
             owner_id=owner_id,
             skills=list(row["skills"]),
             created_at=row["created_at"],
+            version=row["version"],
+            status=row["status"],
+            scoring=row["scoring"],
+            option_count=len(data.options),
         ),
     )
     params = None
@@ -233,6 +237,8 @@ async def update_item(state: AppState, item_id: str, by: str, data: UpdateItemRe
                 status=updated["status"],
                 skills=list(updated["skills"]),
                 updated_at=updated["updated_at"],
+                scoring=updated["scoring"],
+                option_count=len(new["options"]),
             ),
         )
         return _item(updated, await live_parameters(conn, item_id))

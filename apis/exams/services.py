@@ -23,6 +23,13 @@ def _distinct(item_ids: list[str]) -> list[str]:
     return item_ids
 
 
+def _exposure_target(config: dict[str, Any] | None) -> float | None:
+    """The adaptive exam's exposure target (its Sympson-Hetter max_rate), if it has one."""
+    exposure = (config or {}).get("exposure")
+    rate = exposure.get("max_rate") if isinstance(exposure, dict) else None
+    return float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None
+
+
 async def created(conn: queries.Conn, exam: Exam) -> Exam:
     """Announce a new exam (`exams.exam.created.v1`) in the caller's transaction."""
     await outbox.append(
@@ -35,6 +42,7 @@ async def created(conn: queries.Conn, exam: Exam) -> Exam:
             created_at=exam.created_at,
             kind=exam.kind,
             title=exam.title,
+            exposure_max_rate=_exposure_target(exam.config),
         ),
     )
     return exam
