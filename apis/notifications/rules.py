@@ -179,6 +179,9 @@ async def exam_result_ready(conn: AsyncConnection[Any], events: Sequence[StreamE
                         f"Everyone finished: {exam['title']}",
                         _all(exam),
                         f"/api/v1/exams/{exam['exam_id']}/item-report",
+                        # Keyed by exam and class size, not by the event: two consumer replicas
+                        # whose batches both complete the class make one note (unique key).
+                        source_uuid(f"exam_finished_by_class:{exam['exam_id']}:{exam['members']}"),
                     ),
                 )
             )

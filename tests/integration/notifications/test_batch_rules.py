@@ -6,6 +6,7 @@ work, each make their notes once; a poison event in the batch is parked and the 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,11 +15,12 @@ import msgspec
 import psycopg
 import pytest
 import pytest_asyncio
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from redis.asyncio import Redis
 
-from apis.notifications.rules import consumer
-from core.consumers import Consumer, ConsumerConfig, dead_letter_stream
+from apis.notifications.rules import consumer, source_uuid
+from core.consumers import Consumer, ConsumerConfig, ConsumerSpec, StreamEvent, dead_letter_stream
 from core.db import Pool, create_pool
 from core.ids import new_id
 from core.settings import Settings
@@ -78,17 +80,16 @@ def notes_of(settings: Settings, users: list[str]) -> list[dict[str, Any]]:
         ).fetchall()
 
 
-async def drain(member: Consumer) -> None:
-    while await member.step():
-        pass
+def class_finished_key(exam_id: str, members: int) -> str:
+    return source_uuid(f"exam_finished_by_class:{exam_id}:{members}")
 
 
-async def test_one_batch_of_completions_tells_the_teacher_once(
-    settings: Settings, pool: Pool, redis: Redis
-) -> None:
+def completed_exam(settings: Settings, size: int) -> tuple[str, list[str], str, list[str]]:
+    """A teacher, a class of `size` students and an exam each of them completed (teacher,
+    students, exam, attempts)."""
     with psycopg.connect(settings.database_url) as conn:
         teacher = account(conn, "teacher")
-        students = [account(conn, "student") for _ in range(3)]
+        students = [account(conn, "student") for _ in range(size)]
         class_id = klass(conn, teacher, students)
         item = str(new_id())
         conn.execute(
@@ -110,6 +111,18 @@ async def test_one_batch_of_completions_tells_the_teacher_once(
                 " 1, 1)",
                 (attempt, exam, student),
             )
+    return teacher, students, exam, attempts
+
+
+async def drain(member: Consumer) -> None:
+    while await member.step():
+        pass
+
+
+async def test_one_batch_of_completions_tells_the_teacher_once(
+    settings: Settings, pool: Pool, redis: Redis
+) -> None:
+    teacher, students, exam, attempts = completed_exam(settings, 3)
     prefix = f"test:{secrets.token_hex(4)}:events."
     member = Consumer(
         consumer(redis, prefix), pool, redis, "batch", ConsumerConfig(stream_prefix=prefix)
@@ -132,7 +145,7 @@ async def test_one_batch_of_completions_tells_the_teacher_once(
     )
     finished = [n for n in told if n["kind"] == "exam_finished_by_class"]
     assert [(n["user_id"], n["body"], n["source_event_id"]) for n in finished] == [
-        (teacher, "All 3 students of the class finished.", sent[0])
+        (teacher, "All 3 students of the class finished.", class_finished_key(exam, 3))
     ]
     # A later completion (a redelivered one under a new id, or a retake) tells nobody twice.
     _, f = fields(
@@ -210,3 +223,59 @@ async def test_a_mixed_batch_with_a_poison_event(
     assert member.handled == 4 and member.parked == 1
     for d in ("assignments", "exams", "content", "deadletter.notifications"):
         await redis.delete(prefix + d)
+
+
+async def test_two_replicas_completing_one_class_at_once_tell_the_teacher_once(
+    settings: Settings, pool: Pool, redis: Redis
+) -> None:
+    """Two members of the group, each with one of the last two completions in its batch, in
+    transactions that overlap: neither sees the other's note before writing its own, and the
+    note's key (exam and class size, not the event) keeps it to one."""
+    teacher, students, exam, attempts = completed_exam(settings, 2)
+    spec = consumer(redis, f"test:{secrets.token_hex(4)}:events.")
+    events = []
+    for attempt, student in zip(attempts, students, strict=True):
+        _, f = fields(
+            "exams.attempt.completed.v1",
+            {"exam_id": exam, "attempt_id": attempt, "student_id": student, "raw_score": 1,
+             "max_score": 1},
+        )  # fmt: skip
+        events.append(StreamEvent.from_entry("exams", "0-1", f))
+    async with pool.connection() as first, pool.connection() as second:
+        async with first.transaction():
+            await spec.handle_batch(first, [events[0]])
+            # The second replica's batch runs before the first commits; its insert waits on the
+            # first's row and, once that commits, finds the key taken.
+            pid = second.info.backend_pid
+            racing = asyncio.create_task(_in_transaction(second, spec, events[1]))
+            await _until_done_or_blocked(racing, first, pid)
+        await racing
+    finished = [n for n in notes_of(settings, [teacher]) if n["kind"] == "exam_finished_by_class"]
+    assert [n["source_event_id"] for n in finished] == [class_finished_key(exam, 2)]
+    results = [n for n in notes_of(settings, students) if n["kind"] == "exam_result_ready"]
+    assert len(results) == 2
+
+
+async def _in_transaction(
+    conn: AsyncConnection[Any], spec: ConsumerSpec, event: StreamEvent
+) -> None:
+    async with conn.transaction():
+        await spec.handle_batch(conn, [event])
+
+
+async def _until_done_or_blocked(
+    task: asyncio.Task[None], conn: AsyncConnection[Any], pid: int
+) -> None:
+    """Until the task finished or its backend `pid` waits on a lock (at most 10 s)."""
+    for _ in range(500):
+        if task.done() or await _waits_on_a_lock(conn, pid):
+            return
+        await asyncio.sleep(0.02)
+
+
+async def _waits_on_a_lock(conn: AsyncConnection[Any], pid: int) -> bool:
+    cur = await conn.execute(
+        "select wait_event_type = 'Lock' as waits from pg_stat_activity where pid = %s", (pid,)
+    )
+    row = await cur.fetchone()
+    return bool(row and row["waits"])
