@@ -22,6 +22,7 @@ from core.settings import Settings
 from dashboards.app import create_app
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from tests.support.database import scratch_settings
 from tests.support.teacher_class import seed_class
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -33,6 +34,14 @@ with warnings.catch_warnings():  # starlette warns that its TestClient will move
 CLASS_REPORT = "/pages/class_report/"
 BANK = "/pages/item_bank_health/"
 STUDENT = "/pages/student_report/"
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the marts are built (and every dbt test run) over all its rows, and
+    the session's database holds other tests' synthetic lake events (e.g. test_silver's)."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
 
 
 @pytest.fixture(scope="module")
