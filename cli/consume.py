@@ -92,12 +92,16 @@ def _serve_metrics(port: int, member: Consumer, redis: Redis, settings: Settings
     asyncio.get_running_loop().create_task(refresh())
 
 
-@click.command()
-@click.argument("name", type=click.Choice(sorted(CONSUMERS)))
-@click.option("--member", default=None, help="This member's name in the group (default: host-pid).")
-def consume(name: str, member: str | None) -> None:
-    """Run one member of an event consumer (notifications, analytics) on the Redis Streams."""
-    settings = settings_of()
+async def run_consumer(
+    name: str,
+    settings: Settings,
+    stop: asyncio.Event,
+    member: str | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Run one member of consumer `name` until `stop` is set; `on_ready` is called once its
+    groups exist (the command below; the dashboards' browser tests run the demo's analytics
+    consumer with it in a thread)."""
     realtime = settings.realtime
     config = ConsumerConfig(
         stream_prefix=realtime.stream_prefix,
@@ -106,15 +110,10 @@ def consume(name: str, member: str | None) -> None:
         batch_size=realtime.batch_size,
         block_ms=realtime.block_ms,
     )
-
-    async def main() -> None:
-        pool = create_pool(settings.database_url, min_size=1, max_size=4)
-        await pool.open(wait=True)
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+    pool = create_pool(settings.database_url, min_size=1, max_size=4)
+    await pool.open(wait=True)
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
         spec = CONSUMERS[name](redis, settings)
         runner = Consumer(
             spec, pool, redis, member or f"{socket.gethostname()}-{os.getpid()}", config
@@ -122,15 +121,31 @@ def consume(name: str, member: str | None) -> None:
         await runner.ensure_groups()  # before metrics answer: a probe that sees them sees groups
         if realtime.metrics_port:
             _serve_metrics(realtime.metrics_port, runner, redis, settings)
+        if on_ready is not None:
+            on_ready()
         click.echo(f"consumer {name}: member {runner.member} reading {', '.join(runner.streams)}")
         if name == "notifications" and not settings.email.smtp_host:
             click.echo("e-mail: no SMTP server (DREAMSEED_EMAIL_SMTP_HOST): mails go to this log")
         background = BACKGROUND.get(name)
         extra = background(pool, redis, settings, stop) if background else []
-        try:
-            await asyncio.gather(runner.run(stop), *extra)
-        finally:
-            await redis.aclose()
-            await pool.close()
+        await asyncio.gather(runner.run(stop), *extra)
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+@click.command()
+@click.argument("name", type=click.Choice(sorted(CONSUMERS)))
+@click.option("--member", default=None, help="This member's name in the group (default: host-pid).")
+def consume(name: str, member: str | None) -> None:
+    """Run one member of an event consumer (notifications, analytics) on the Redis Streams."""
+    settings = settings_of()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_consumer(name, settings, stop, member)
 
     asyncio.run(main())

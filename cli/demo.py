@@ -13,6 +13,7 @@ import random
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,57 @@ def seed_school(settings: Settings, api_url: str, state: Path) -> list[Login]:
     return logins
 
 
+@dataclass
+class DemoRuntime:
+    """How the demo's background work runs: child processes for `dreamseed demo`, in process (a
+    thread, the Dagster job in the caller) for the dashboards' browser tests."""
+
+    #: Start the analytics consumer and return once it reads its streams.
+    start_analytics: Callable[[], None]
+    #: Materialize the whole pipeline (lake → marts → calibration) under a run name; raise if it
+    #: fails or any check fails.
+    run_pipeline: Callable[[str], None]
+
+
+def populate(
+    settings: Settings,
+    api_url: str,
+    runtime: DemoRuntime,
+    *,
+    pipeline: bool = True,
+    history_students: int = HISTORY_STUDENTS_PER_CLASS,
+) -> list[Login]:
+    """Everything the demo puts into the platform once its API answers at `api_url`: the school
+    (seed_school), its simulated history, the live analytics, the pipeline, the scored retakes
+    and the pipeline again. One code path: `dreamseed demo` and the dashboards' browser tests
+    (tests/support/demo_world.py) both build the demo's data with it. A school seeded before
+    (logins in `<state_dir>/demo`) is reused and only the pipeline runs again."""
+    state = settings.state_dir / "demo"
+    fresh = not (state / "logins.json").exists()
+    logins = seed_school(settings, api_url, state)
+    if fresh:
+        # Enough history for the calibration loop to recover the true item parameters.
+        add_history(settings, history_students, days=60, seed=SEED)
+    # The analytics consumer after the history: a new group starts from the OLTP tables (one
+    # SQL rebuild, apis/analytics/rebuild.py) instead of replaying every simulated response; it
+    # is ready once that is done, so the marts' check compares complete figures.
+    runtime.start_analytics()
+    if pipeline:
+        console.print("materializing the pipeline (outbox → Iceberg → dbt marts → calibration)…")
+        runtime.run_pipeline("pipeline")
+        if fresh:
+            # With the bank calibrated, a few students retake their test: IRT-scored attempts
+            # (θ, SE) for the class and student reports; a second run rebuilds the marts.
+            retakes = scored_retakes(
+                settings.database_url, api_url, state, logins[0].password, TEACHERS, SEED
+            )
+            console.print(
+                f"{retakes} IRT-scored attempts (retakes, adaptive practice); materializing again…"
+            )
+            runtime.run_pipeline("pipeline-2")
+    return logins
+
+
 def _run_logged(children: Children, name: str, args: list[str], log: Path) -> None:
     """Run a step to completion with its output in `log`; on failure show the log's tail."""
     if children.run(name, args, log) != 0:
@@ -280,7 +332,6 @@ def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: 
     settings = bring_up(settings)
     ensure_database(settings.database_url)
     migrate(settings.database_url)
-    state = settings.state_dir / "demo"
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     api_url = f"http://{settings.api_host}:{settings.api_port}"
@@ -302,35 +353,23 @@ def _run_demo(settings: Settings, children: Children, *, serve: bool, pipeline: 
     )
     _wait_http(f"{api_url}/health", api)
     _wait_http(f"http://127.0.0.1:{metrics_port}/metrics", consumer)
-    fresh = not (state / "logins.json").exists()
-    logins = seed_school(settings, api_url, state)
-    if fresh:
-        # Enough history for the calibration loop to recover the true item parameters.
-        add_history(settings, HISTORY_STUDENTS_PER_CLASS, days=60, seed=SEED)
-    # The analytics consumer after the history: a new group starts from the OLTP tables (one
-    # SQL rebuild, apis/analytics/rebuild.py) instead of replaying every simulated response; its
-    # metrics answer once that is done, so the marts' check below compares complete figures.
     analytics_port = settings.api_port + 2
-    analytics = children.start(
-        "the analytics consumer",
-        _dreamseed("consume", "analytics"),
-        logs / "consumer-analytics.log",
-        {"DREAMSEED_REALTIME_METRICS_PORT": str(analytics_port)},
+
+    def start_analytics() -> None:
+        analytics = children.start(
+            "the analytics consumer",
+            _dreamseed("consume", "analytics"),
+            logs / "consumer-analytics.log",
+            {"DREAMSEED_REALTIME_METRICS_PORT": str(analytics_port)},
+        )
+        _wait_http(f"http://127.0.0.1:{analytics_port}/metrics", analytics)
+
+    def run_pipeline(name: str) -> None:
+        _run_logged(children, "the pipeline", _dreamseed("pipeline", "run"), logs / f"{name}.log")
+
+    logins = populate(
+        settings, api_url, DemoRuntime(start_analytics, run_pipeline), pipeline=pipeline
     )
-    _wait_http(f"http://127.0.0.1:{analytics_port}/metrics", analytics)
-    if pipeline:
-        console.print("materializing the pipeline (outbox → Iceberg → dbt marts → calibration)…")
-        _run_logged(children, "the pipeline", _dreamseed("pipeline", "run"), logs / "pipeline.log")
-        if fresh:
-            # With the bank calibrated, a few students retake their test: IRT-scored attempts
-            # (θ, SE) for the class and student reports; a second run rebuilds the marts.
-            retakes = scored_retakes(
-                settings.database_url, api_url, state, logins[0].password, TEACHERS, SEED
-            )
-            console.print(f"{retakes} scored retakes; materializing the pipeline again…")
-            _run_logged(
-                children, "the pipeline", _dreamseed("pipeline", "run"), logs / "pipeline-2.log"
-            )
     if not serve:
         _print_summary(settings, logins, serving=False)
         return

@@ -8,7 +8,9 @@ from one retake to the next. The exam service scores each of these attempts by I
 after the marts are rebuilt the class report shows θ with intervals, trends and low / falling
 flags, and the demo student's report has her θ over time. The retake form adds `PILOTS` new
 pilot items of the teacher's, so the item bank page shows pilots collecting responses toward
-calibration (they have no parameters yet, so they do not count toward θ).
+calibration (they have no parameters yet, so they do not count toward θ). Then the same students
+take an adaptive practice exam of the calibrated unit-test items (`ADAPTIVE`: CAT with
+randomesque exposure control), so the item bank page shows exposure against its target.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ PROFILES = ((0.4, -0.5), (-1.4, 0.1), (0.6, 0.2), (0.0, -0.4), (1.0, 0.0), (-0.3
 RETAKERS = len(PROFILES)
 RETAKES = 3
 PILOTS = 2
+#: The adaptive practice exam's rules (stops at 8 items, or once SE ≤ 0.45 after 4).
+ADAPTIVE = {
+    "selection": "mfi",
+    "exposure": {"method": "randomesque", "randomesque_k": 3},
+    "stopping": {"min_items": 4, "max_items": 8, "se_target": 0.45},
+}
 
 
 def _token(api: httpx.Client, email: str, password: str) -> dict[str, str]:
@@ -91,6 +99,12 @@ def scored_retakes(
                 " where title like 'Unit test %%'"
             ).fetchall()
         }
+        live = {
+            str(r[0])
+            for r in conn.execute(
+                "select item_id from content.item_parameters where is_live"
+            ).fetchall()
+        }
     finished = 0
     with httpx.Client(base_url=api_url, timeout=30) as api:
         for t in range(teachers):
@@ -118,4 +132,59 @@ def scored_retakes(
                         f"/api/v1/attempts/{attempt_id}/finish", headers=student
                     ).raise_for_status()
                     finished += 1
+            calibrated = [i for i in found[1] if i in live]
+            if calibrated:
+                finished += _adaptive_practice(api, t, password, (found[0], calibrated), truth, rng)
+    return finished
+
+
+def _answer(p: dict[str, float], theta: float, rng: random.Random) -> int:
+    correct = rng.random() < 1 / (1 + math.exp(-p["a"] * (theta - p["b"])))
+    return int(p["key"]) if correct else (int(p["key"]) + 1) % 4
+
+
+def _adaptive_practice(
+    api: httpx.Client,
+    t: int,
+    password: str,
+    unit_test: tuple[str, list[str]],
+    truth: dict[str, dict[str, float]],
+    rng: random.Random,
+) -> int:
+    """The teacher's adaptive practice exam of her calibrated unit-test items, taken once by
+    each retaker at her latest ability; returns the number of attempts finished."""
+    teacher = _token(api, f"teacher{t + 1}@demo.dreamseed.school", password)
+    exam_id, item_ids = unit_test
+    class_id = api.get(f"/api/v1/exams/{exam_id}", headers=teacher).json()["class_id"]
+    exam = api.post(
+        "/api/v1/exams/",
+        json={
+            "title": f"Adaptive practice {t + 1}",
+            "kind": "adaptive",
+            "item_ids": item_ids,
+            "class_id": class_id,
+            "adaptive": ADAPTIVE,
+        },
+        headers=teacher,
+    )
+    exam.raise_for_status()
+    finished = 0
+    for s, (start, change) in enumerate(PROFILES):
+        student = _token(api, f"student{t + 1}-{s + 1}@demo.dreamseed.school", password)
+        theta = start + change * RETAKES
+        attempt = api.post(f"/api/v1/exams/{exam.json()['exam_id']}/attempts", headers=student)
+        attempt.raise_for_status()
+        item = attempt.json()["next_item"]
+        while item is not None:
+            reply = api.post(
+                f"/api/v1/attempts/{attempt.json()['attempt_id']}/responses",
+                json={
+                    "item_id": item["item_id"],
+                    "choice": _answer(truth[item["item_id"]], theta, rng),
+                },
+                headers=student,
+            )
+            reply.raise_for_status()
+            item = reply.json()["next_item"]
+        finished += 1
     return finished

@@ -213,6 +213,28 @@ def s3_running(settings: Settings) -> bool:
     return True
 
 
+def _accepts_our_keys(settings: Settings, endpoint: str) -> bool:
+    """Whether the S3 server at `endpoint` answers an authenticated request with the keys of
+    this state folder's services.env."""
+    from minio import Minio
+
+    values = parse_env_file(_services_env(settings))
+    if not values.get(PREFIX + "S3_ACCESS_KEY"):
+        return False
+    client = Minio(
+        endpoint.removeprefix("http://"),
+        access_key=values[PREFIX + "S3_ACCESS_KEY"],
+        secret_key=values.get(PREFIX + "S3_SECRET_KEY", ""),
+        secure=False,
+        region=settings.s3_region,
+    )
+    try:
+        client.list_buckets()
+    except Exception:  # wrong keys, not an S3 server, not answering
+        return False
+    return True
+
+
 def start_s3(settings: Settings) -> str:
     """Start SeaweedFS's S3 gateway bound to loopback and return its endpoint URL."""
     ports = _seaweed_ports(settings)
@@ -221,9 +243,15 @@ def start_s3(settings: Settings) -> str:
     if s3_running(settings):
         return endpoint
     if _port_open("127.0.0.1", ports["S3_PORT"]):
+        if _accepts_our_keys(settings, endpoint):
+            # Another state folder's server (a second demo beside the first, its services.env
+            # copied): use it; `down` from here leaves it running (not started here).
+            console.print(f"S3 on {endpoint} was started elsewhere and accepts our keys: using it")
+            return endpoint
         raise click.ClickException(
-            f"port {ports['S3_PORT']} is taken by another process; stop it or change "
-            f"S3_PORT in {SEAWEED_CONFIG}"
+            f"port {ports['S3_PORT']} is taken by another process; stop it, change "
+            f"S3_PORT in {SEAWEED_CONFIG} (or DREAMSEED_PORT_OFFSET), or, to share the S3 server"
+            " another state folder started, copy that folder's services.env into this one"
         )
     root = settings.state_dir / "s3"
     (root / "data").mkdir(parents=True, exist_ok=True)
@@ -349,7 +377,11 @@ def statuses(settings: Settings) -> list[ServiceStatus]:
         ServiceStatus("postgresql", _redact(settings.database_url), postgres_answers(settings), ""),
         ServiceStatus("redis", settings.redis_url, redis_answers(settings), ""),
         ServiceStatus(
-            "s3 (seaweedfs)", s3_endpoint, s3_running(settings), f"bucket {settings.lake_bucket}"
+            "s3 (seaweedfs)",
+            s3_endpoint,
+            s3_running(settings)
+            or bool(settings.s3_endpoint and _accepts_our_keys(settings, settings.s3_endpoint)),
+            f"bucket {settings.lake_bucket}",
         ),
     ]
 

@@ -93,13 +93,26 @@ async def visible_students(ctx: PageContext, access: PageAccess) -> dict[str, st
 async def load_view(ctx: PageContext, access: PageAccess, student_id: str) -> StudentView:
     students = await visible_students(ctx, access)
     ordered = dict(sorted(students.items(), key=lambda kv: kv[1]))
-    chosen = student_id if student_id in ordered else next(iter(ordered), "")
+    fetch = ctx.resources.fetch_all
+    p, pp = scoped_sql(access.row_filter, BY_STUDENT, alias="a")
+    chosen = student_id if student_id in ordered else ""
+    if not chosen and len(ordered) > 1:
+        # No choice yet: open on the first (by name) whose θ the page can show, not on a
+        # student with no scored exam (most of a class, until IRT-scored exams are taken).
+        scored = await fetch(
+            sql.SQL(
+                "select distinct a.student_id::text as student_id"
+                " from analytics.fct_student_ability a where {p}"
+            ).format(p=p),
+            pp,
+        )
+        with_theta = {str(r["student_id"]) for r in scored}
+        chosen = next((k for k in ordered if k in with_theta), "")
+    chosen = chosen or next(iter(ordered), "")
     view = StudentView(chosen, ordered)
     key = person_key(ctx, chosen)
     if not chosen or key is None:
         return view
-    fetch = ctx.resources.fetch_all
-    p, pp = scoped_sql(access.row_filter, BY_STUDENT, alias="a")
     view.ability = await fetch(
         sql.SQL(
             "select a.exam_title, a.theta, a.theta_se, a.theta_lower_95, a.theta_upper_95,"

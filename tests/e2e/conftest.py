@@ -1,5 +1,6 @@
-"""The dashboards' browser harness: a demo-like school with its marts built (tests.support
-.dashboard_world), the dashboards app on a real port, and Debian's Chromium driven by Playwright.
+"""The dashboards' browser harness: the demo's data (what `make demo` builds, through the demo's
+own code: tests.support.demo_world) on a scratch database of its own, the dashboards app on a real
+port, and Debian's Chromium driven by Playwright. Everyone signs in with a demo login.
 
 Reuse it for any dashboard page: `dashboards_site` (module-scoped: world, URL, browser,
 screenshot folder) and `DashboardSession` (`sign_in`, `open` → the page after Shiny connected and
@@ -23,7 +24,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from core.settings import Settings
 from dashboards.app import create_app
 from dashboards.pages import PAGES
-from tests.support.dashboard_world import PASSWORD, Person, World, build_marts, seed
+from tests.support.database import scratch_settings
+from tests.support.demo_world import DemoWorld, Person, build
 from tests.support.servers import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,7 +43,7 @@ def pages_for(role: str) -> list[str]:
 
 @dataclass
 class DashboardSite:
-    world: World
+    world: DemoWorld
     url: str
     browser: Browser
     shots: Path
@@ -59,7 +61,7 @@ class DashboardSession:
         """Through the styled form, by its accessible labels; lands on the index."""
         self.page.goto(f"{self.site.url}/login", wait_until="load")
         self.page.get_by_label("E-mail").fill(self.person.email)
-        self.page.get_by_label("Password").fill(PASSWORD)
+        self.page.get_by_label("Password").fill(self.person.password)
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_url(f"{self.site.url}/", timeout=30_000)
 
@@ -91,20 +93,20 @@ class DashboardSession:
 # asyncio.run, another sync_playwright) would fail with "inside the asyncio loop".
 @pytest.fixture(scope="module")
 def dashboards_site(
-    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DashboardSite]:
     assert CHROMIUM.exists(), "Chromium is missing: apt-get install -y chromium (make test does)"
-    state = tmp_path_factory.mktemp("dash-state")
-    world = build_marts(seed(settings), state)
-    assert world.dagster_success, "the dbt marts did not build"
     shots = Path(os.environ.get("DREAMSEED_E2E_ARTIFACTS") or tmp_path_factory.mktemp("shots"))
     shots.mkdir(parents=True, exist_ok=True)
-    with serve_in_thread(create_app(world.settings)) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield DashboardSite(world, url, browser, shots)
-        finally:
-            browser.close()
+    # Its own database: the pages (usage, platform health, audit) judge a whole database.
+    with scratch_settings(base_settings) as scratch:
+        world = build(scratch, tmp_path_factory.mktemp("demo-state"))
+        with serve_in_thread(create_app(world.settings)) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            try:
+                yield DashboardSite(world, url, browser, shots)
+            finally:
+                browser.close()
 
 
 @pytest.fixture
