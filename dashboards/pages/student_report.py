@@ -101,13 +101,12 @@ async def load_view(ctx: PageContext, access: PageAccess, student_id: str) -> St
         # student with no scored exam (most of a class, until IRT-scored exams are taken).
         scored = await fetch(
             sql.SQL(
-                "select distinct a.student_id::text as student_id"
-                " from analytics.fct_student_ability a where {p}"
+                "select distinct a.student_key from analytics.fct_student_ability a where {p}"
             ).format(p=p),
             pp,
         )
-        with_theta = {str(r["student_id"]) for r in scored}
-        chosen = next((k for k in ordered if k in with_theta), "")
+        with_theta = {str(r["student_key"]) for r in scored}
+        chosen = next((k for k in ordered if person_key(ctx, k) in with_theta), "")
     chosen = chosen or next(iter(ordered), "")
     view = StudentView(chosen, ordered)
     key = person_key(ctx, chosen)

@@ -24,7 +24,8 @@ from lake.pseudonym import pseudonymize
 from tests.e2e.conftest import DashboardSession, DashboardSite, pages_for
 from tests.support.demo_world import Person
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# The first test also builds the demo's data (two pipeline runs): ~6-10 min on a loaded machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 Session = Callable[[Person], DashboardSession]
 
@@ -36,12 +37,14 @@ def one(site: DashboardSite, query: str, *params: object) -> int:
 
 
 def members(site: DashboardSite, class_ids: list[str]) -> list[str]:
+    """The ids and pseudonymous keys of the students of these classes."""
     with psycopg.connect(site.world.settings.database_url) as conn:
         rows = conn.execute(
             "select student_id::text from classes.memberships where class_id = any(%s::uuid[])",
             (class_ids,),
         ).fetchall()
-    return [r[0] for r in rows]
+    key = site.world.settings.pseudonym_key
+    return [r[0] for r in rows] + [pseudonymize(key, r[0]) for r in rows]  # ids and lake keys
 
 
 def kpi(page: Page, label: str) -> int:
