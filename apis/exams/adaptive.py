@@ -137,7 +137,9 @@ def build_cat_config(adaptive: dict[str, Any], pool: Sequence[PoolItem]) -> CATC
         selection=adaptive["selection"],
         exposure=exposure["method"],
         randomesque_k=int(exposure["randomesque_k"]),
-        sh_parameters=None,
+        # Sympson-Hetter: K = 1 for every item (no control) until the caller fits the real
+        # parameters by simulation (sympson_hetter_parameters), which needs a valid config.
+        sh_parameters=(1.0,) * len(pool) if exposure["method"] == "sympson-hetter" else None,
         item_skills=item_skills,
         content_targets=targets,
         se_target=stopping.get("se_target"),
