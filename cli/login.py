@@ -30,6 +30,7 @@ from core.errors import DomainError, Unauthenticated
 from core.sessions import AuthService, open_auth_service
 from core.settings import Settings
 from governance import Subject
+from lake.pseudonym import subject_key
 
 SESSION_FILE = "sql-session.json"
 TOKEN_ENV = "DREAMSEED_TOKEN"  # noqa: S105 - the variable name, not a secret
@@ -112,14 +113,15 @@ def resolve_subject(settings: Settings, token: str | None) -> Subject:
         if row is None:
             raise NotSignedIn("the account of this token no longer exists")
         role = str(row[0])
+        key = subject_key(settings.pseudonym_key, claims.user_id)
         if role == "teacher":
             query = "select class_id::text from classes.classes where teacher_id = %s"
         elif role == "student":
             query = "select class_id::text from classes.memberships where student_id = %s"
         else:
-            return Subject(claims.user_id, role)
+            return Subject(claims.user_id, role, user_key=key)
         class_ids = tuple(sorted(str(r[0]) for r in conn.execute(query, (claims.user_id,))))
-    return Subject(claims.user_id, role, class_ids)
+    return Subject(claims.user_id, role, class_ids, user_key=key)
 
 
 @click.command("login")

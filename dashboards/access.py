@@ -31,7 +31,7 @@ from governance import (
     Subject,
     load_engine,
 )
-from lake.pseudonym import Pseudonymizer
+from lake.pseudonym import subject_key
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def deny_reason_message(reason: str) -> str:
 async def load_subject(resources: Resources, claims: Claims) -> Subject:
     """The governance subject for a signed-in user: her role, her classes, and her pseudonymous
     key (the marts built from the lake know people by key only; lake/pseudonym.py)."""
-    key = _user_key(resources.settings, claims.user_id)
+    key = subject_key(resources.settings.pseudonym_key, claims.user_id)
     if claims.role == "teacher":
         query = "select class_id::text as class_id from classes.classes where teacher_id = %s"
     elif claims.role == "student":
@@ -91,13 +91,6 @@ async def load_subject(resources: Resources, claims: Claims) -> Subject:
         class_ids=tuple(sorted(str(row["class_id"]) for row in rows)),
         user_key=key,
     )
-
-
-def _user_key(settings: Settings, user_id: str | None) -> str | None:
-    """HMAC of the id with the lake's key; None without a key (then no row matches by key)."""
-    if not user_id or not settings.pseudonym_key:
-        return None
-    return Pseudonymizer(settings.pseudonym_key)(user_id)
 
 
 async def check_page(engine: PolicyEngine, subject: Subject, page: str) -> PageAccess:

@@ -60,6 +60,14 @@ class Pseudonymizer:
         return pa.array([self(v) for v in values], pa.string())
 
 
+def subject_key(key: str, user_id: str | None) -> str | None:
+    """A signed-in user's key, for row filters on marts that know people by key only (the policy
+    matches `Subject.user_key`); None without an id or a key, so that no row matches."""
+    if not user_id or not key:
+        return None
+    return Pseudonymizer(key)(user_id)
+
+
 def pseudonymize(key: str, value: str) -> str:
     """One pseudonym (tests and operators)."""
     result = Pseudonymizer(key)(value)

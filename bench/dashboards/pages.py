@@ -113,34 +113,52 @@ select gen_random_uuid()::text, 'exams.response.recorded.v1', 1, r.answered_at,
 from exams.responses r join exams.attempts a using (attempt_id);
 """
 
-# Attempts and memberships from the lake too (decision 0014): the marts know students by their
-# pseudonymous key, so the copies are filled as the lake would fill them, keys from bench_keys.
+# Classes, exams, items, attempts and memberships from the lake too (decision 0014): the marts
+# know people by their pseudonymous key, so the copies are filled as the lake would fill them
+# (one created event per class, exam and item), keys from bench_keys.
 LAKE_PEOPLE_SQL = """
+insert into lake_silver.class_events (event_id, event_type, event_version, occurred_at, class_id,
+                                      teacher_key, name, created_at)
+select gen_random_uuid()::text, 'classes.class.created.v1', 1, c.created_at, c.class_id::text,
+       k.user_key, c.name, c.created_at
+from classes.classes c join bench_keys k on k.user_id = c.teacher_id;
+insert into lake_silver.exam_events (event_id, event_type, event_version, occurred_at, exam_id,
+                                     owner_key, class_id, item_count, created_at, kind, title,
+                                     exposure_max_rate)
+select gen_random_uuid()::text, 'exams.exam.created.v1', 1, e.created_at, e.exam_id::text,
+       k.user_key, e.class_id::text, cardinality(e.item_ids), e.created_at, e.kind, e.title,
+       (e.config -> 'exposure' ->> 'max_rate')::float8
+from exams.exams e join bench_keys k on k.user_id = e.owner_id;
+insert into lake_silver.item_events (event_id, event_type, event_version, occurred_at, item_id,
+                                     owner_key, skills, created_at, version, status, scoring,
+                                     option_count)
+select gen_random_uuid()::text, 'content.item.created.v1', 1, i.created_at, i.item_id::text,
+       k.user_key, i.skills, i.created_at, i.version, i.status, i.scoring,
+       jsonb_array_length(i.options)
+from content.items i join bench_keys k on k.user_id = i.owner_id;
 insert into lake_silver.class_events (event_id, event_type, event_version, occurred_at, class_id,
                                       student_key, joined_at)
 select gen_random_uuid()::text, 'classes.membership.joined.v1', 1, m.joined_at, m.class_id::text,
-       k.student_key, m.joined_at
-from classes.memberships m join bench_keys k using (student_id);
+       k.user_key, m.joined_at
+from classes.memberships m join bench_keys k on k.user_id = m.student_id;
 insert into lake_silver.attempts (event_id, event_type, event_version, occurred_at, attempt_id,
                                   exam_id, student_key, class_id, raw_score, max_score,
                                   started_at, completed_at)
 select gen_random_uuid()::text, 'exams.attempt.completed.v1', 1, a.completed_at,
-       a.attempt_id::text, a.exam_id::text, k.student_key, e.class_id::text, a.raw_score,
+       a.attempt_id::text, a.exam_id::text, k.user_key, e.class_id::text, a.raw_score,
        a.max_score, a.started_at, a.completed_at
-from exams.attempts a join exams.exams e using (exam_id) join bench_keys k using (student_id)
+from exams.attempts a join exams.exams e using (exam_id) join bench_keys k on k.user_id = a.student_id
 """
 
 
 def fill_lake_keys(conn: psycopg.Connection[Any], settings: Settings) -> None:
-    """A temporary bench_keys (student_id, student_key): every student's lake pseudonym."""
+    """A temporary bench_keys (user_id, user_key): every account's lake pseudonym."""
     from lake.pseudonym import Pseudonymizer
 
     key = Pseudonymizer(settings.pseudonym_key)
-    ids = conn.execute("select user_id::text from users.accounts where role = 'student'")
-    conn.execute(
-        "create temporary table bench_keys (student_id uuid primary key, student_key text)"
-    )
-    with conn.cursor().copy("copy bench_keys (student_id, student_key) from stdin") as copy:
+    ids = conn.execute("select user_id::text from users.accounts")
+    conn.execute("create temporary table bench_keys (user_id uuid primary key, user_key text)")
+    with conn.cursor().copy("copy bench_keys (user_id, user_key) from stdin") as copy:
         for (user_id,) in ids.fetchall():
             copy.write_row((user_id, key(user_id)))
 

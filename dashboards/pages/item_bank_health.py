@@ -6,11 +6,12 @@ toward calibration. Filters: item status, exam (persisted in the URL).
 
 Marts: `agg_item_bank_health` (the page's policy dataset, one row per item), `agg_item_distractors`
 (indexed by exam), `agg_item_calibration_history`. Curves are computed here from the live
-parameters (content.item_parameters: every threshold of graded items) with `psychometrics`, for
+parameters (content.item_parameters: every threshold of graded items; only items the caller's
+`agg_item_bank_health` rows show) with `psychometrics`, for
 the drawn items only, vectorised over items × θ (microseconds: a mart of curve grids would save
 nothing and add a table to keep in step with every calibration); the figures are plain dicts
 (`components.chart`). The row filter (a teacher: the items she owns) is carried to every query by
-`owner_id`.
+`owner_key`: the marts come from the lake and know the owner by her pseudonymous key only.
 
 In a session each filter has its own reactive calc: changing the status re-reads the items, their
 parameters and history; changing the exam re-reads its items and distractors; the exam list is
@@ -61,7 +62,7 @@ DESCRIPTION = (
 )
 ALL = "all"
 STATUSES = {ALL: "All items", "operational": "Operational", "pilot": "Pilot", "retired": "Retired"}
-OWNER = {"owner_id": "owner_id"}
+OWNER = {"owner_key": "owner_key"}
 MAX_ROWS = 5_000
 MAX_CURVES = 40
 THETA = np.linspace(-4.0, 4.0, 49)  # a point every 1/6 (81 before: no visible difference)
@@ -89,8 +90,9 @@ async def load_exams(ctx: PageContext, access: PageAccess) -> dict[str, str]:
     p, pp = scoped_sql(access.row_filter, OWNER, alias="e")
     rows = await ctx.resources.fetch_all(
         sql.SQL(
-            "select e.exam_id::text as exam_id, e.title from exams.exams e where {p}"
-            " order by e.created_at desc, e.title limit 500"
+            "select e.exam_id::text as exam_id, e.exam_title as title"
+            " from analytics.agg_exam_summaries e where {p}"
+            " order by e.created_at desc, e.exam_title limit 500"
         ).format(p=p),
         pp,
     )
@@ -124,8 +126,9 @@ async def load_bank(ctx: PageContext, access: PageAccess, status: str) -> BankPa
     params = fetch(
         sql.SQL(
             "select p.item_id::text as item_id, p.model, p.a, p.c, p.d from"
-            " content.item_parameters p join content.items i on i.item_id = p.item_id"
-            " where p.is_live and {p} and (%s::text is null or i.status = %s)"
+            " content.item_parameters p join analytics.agg_item_bank_health i"
+            " on i.item_id = p.item_id"
+            " where p.is_live and {p} and (%s::text is null or i.item_status = %s)"
             " order by p.item_id limit {n}"
         ).format(p=p, n=sql.Literal(MAX_ROWS)),
         [*pp, st, st],

@@ -24,6 +24,7 @@ PAGE_SOURCES: dict[str, tuple[tuple[str, ...], ...]] = {
         ("agg_item_bank_health",),
         ("agg_item_calibration_history",),
         ("agg_item_distractors",),
+        ("agg_exam_summaries",),  # the exam filter's choices
     ),
     "student_report": (
         ("fct_student_ability",),

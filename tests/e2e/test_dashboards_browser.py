@@ -140,8 +140,8 @@ def check_class_report(page: Page, site: DashboardSite, person: Person) -> None:
 
 def check_item_bank(page: Page, site: DashboardSite, person: Person) -> None:
     mine = person.role == "teacher"
-    where = " where owner_id = %s" if mine else ""
-    params = (person.user_id,) if mine else ()
+    where = " where owner_key = %s" if mine else ""  # the marts know the owner by key only
+    params = (pseudonymize(site.world.settings.pseudonym_key, person.user_id),) if mine else ()
     items = one(site, "select count(*) from analytics.agg_item_bank_health" + where, *params)
     calibrated = one(
         site,

@@ -41,6 +41,18 @@ def ship(settings: Settings, timeout: float = 120.0, *, copies: bool = False) ->
         time.sleep(0.5)
 
 
+# The lake_silver copies `record_events`' events reach (a copy of a table the lake has no rows for
+# empties it: leave out tables a seed fills by hand, such as tutor_turns).
+RECORDED_COPIES = (
+    "responses",
+    "attempts",
+    "class_events",
+    "submissions",
+    "exam_events",
+    "item_events",
+)
+
+
 # -- OLTP rows as the lake would see them -------------------------------------------------------
 # Seeds that write the OLTP tables directly (hand-computable marts tests) give the lake the events
 # the services would have written with them, since the marts read attempts, memberships and work
@@ -66,9 +78,72 @@ where a.class_id = any(%s::uuid[]) and w.submitted_at is not null
 """
 
 
+# Classes, their teachers' exams and items: the dimensions the marts read from the lake too.
+_CLASSES = """
+select class_id::text, teacher_id::text, name, created_at from classes.classes
+where class_id = any(%s::uuid[])
+"""
+_EXAMS = """
+select e.exam_id::text, e.owner_id::text, e.class_id::text, e.title, e.kind,
+       cardinality(e.item_ids), (e.config -> 'exposure' ->> 'max_rate')::float8, e.created_at
+from exams.exams e
+where e.class_id = any(%s::uuid[])
+   or e.owner_id in (select teacher_id from classes.classes where class_id = any(%s::uuid[]))
+"""
+_ITEMS = """
+select i.item_id::text, i.owner_id::text, i.version, i.status, i.scoring,
+       jsonb_array_length(i.options), i.skills, i.created_at
+from content.items i
+where i.owner_id in (select teacher_id from classes.classes where class_id = any(%s::uuid[]))
+   or i.item_id in (select unnest(item_ids) from exams.exams where class_id = any(%s::uuid[]))
+"""
+
+
+def _dimension_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> list[Any]:
+    """The created events of the classes, of their teachers' exams and of the items those exams
+    and teachers hold (each item as created in its current version)."""
+    from core.events import ClassCreatedV1, ExamCreatedV1, ItemCreatedV1
+
+    events: list[Any] = []
+    for class_id, teacher, name, at in conn.execute(_CLASSES, (class_ids,)).fetchall():
+        events.append(
+            (ClassCreatedV1(class_id=class_id, teacher_id=teacher, created_at=at, name=name), at)
+        )
+    for exam, owner, class_id, title, kind, count, rate, at in conn.execute(
+        _EXAMS, (class_ids, class_ids)
+    ).fetchall():
+        event = ExamCreatedV1(
+            exam_id=exam,
+            owner_id=owner,
+            class_id=class_id,
+            item_count=count or 0,
+            created_at=at,
+            kind=kind,
+            title=title,
+            exposure_max_rate=rate,
+        )
+        events.append((event, at))
+    for item, owner, version, status, scoring, options, skills, at in conn.execute(
+        _ITEMS, (class_ids, class_ids)
+    ).fetchall():
+        event = ItemCreatedV1(
+            item_id=item,
+            owner_id=owner,
+            skills=list(skills or []),
+            created_at=at,
+            version=version,
+            status=status,
+            scoring=scoring,
+            option_count=options,
+        )
+        events.append((event, at))
+    return events
+
+
 def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
-    """Append (in `conn`'s transaction) the events of the classes' memberships, attempts (started,
-    completed, scored when it has a θ) and handed-in work, as the services write them."""
+    """Append (in `conn`'s transaction) the events of the classes, their exams and items (created),
+    memberships, attempts (started, completed, scored when it has a θ) and handed-in work, as the
+    services write them."""
     from core.events import (
         AttemptCompletedV1,
         AttemptScoredV1,
@@ -79,7 +154,7 @@ def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
     )
     from core.outbox import append_sync
 
-    events: list[tuple[Event, Any]] = []
+    events: list[tuple[Event, Any]] = _dimension_events(conn, class_ids)
     for class_id, student, joined in conn.execute(_MEMBERS, (class_ids,)).fetchall():
         events.append(
             (ClassJoinedV1(class_id=class_id, student_id=student, joined_at=joined), joined)
@@ -175,8 +250,9 @@ def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
 def fill_lake_silver(
     conn: psycopg.Connection[Any], settings: Settings, class_ids: list[str]
 ) -> None:
-    """Write the classes' memberships, attempts and handed-in work straight into the lake_silver
-    copies, one row per event as the copy would hold it (people as pseudonymous keys)."""
+    """Write the classes (their exams and items), memberships, attempts and handed-in work straight
+    into the lake_silver copies, one row per event as the copy would hold it (people as
+    pseudonymous keys)."""
     from core.ids import new_id
     from lake.pseudonym import Pseudonymizer
 
@@ -193,6 +269,8 @@ def fill_lake_silver(
             (str(new_id()), 1, *row.values()),
         )
 
+    for event, at in _dimension_events(conn, class_ids):
+        insert(*_silver_row(event, at, key))
     for class_id, student, joined in conn.execute(_MEMBERS, (class_ids,)).fetchall():
         insert(
             "class_events",
@@ -281,3 +359,34 @@ def fill_lake_silver(
                 "changed_at": at,
             },
         )
+
+
+def _silver_row(event: Any, at: Any, key: Any) -> tuple[str, dict[str, Any]]:
+    """A created event of a class, exam or item as its lake_silver row (ids -> keys)."""
+    from core.events import ClassCreatedV1, ExamCreatedV1
+
+    common = {"event_type": event.event_type, "occurred_at": at}
+    if isinstance(event, ClassCreatedV1):
+        row = {"class_id": event.class_id, "teacher_key": key(event.teacher_id), "name": event.name}
+        return "class_events", {**common, **row, "created_at": event.created_at}
+    if isinstance(event, ExamCreatedV1):
+        row = {
+            "exam_id": event.exam_id,
+            "owner_key": key(event.owner_id),
+            "class_id": event.class_id,
+            "item_count": event.item_count,
+            "kind": event.kind,
+            "title": event.title,
+            "exposure_max_rate": event.exposure_max_rate,
+        }
+        return "exam_events", {**common, **row, "created_at": event.created_at}
+    row = {
+        "item_id": event.item_id,
+        "owner_key": key(event.owner_id),
+        "skills": event.skills,
+        "version": event.version,
+        "status": event.status,
+        "scoring": event.scoring,
+        "option_count": event.option_count,
+    }
+    return "item_events", {**common, **row, "created_at": event.created_at}

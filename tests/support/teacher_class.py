@@ -24,7 +24,7 @@ from core.outbox import append_sync
 from core.settings import Settings
 from lake.warehouse import copy_table
 from psychometrics import CATConfig
-from tests.support.lake import record_events, ship
+from tests.support.lake import RECORDED_COPIES, record_events, ship
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -265,6 +265,6 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
     # the marts read responses, attempts, memberships and work from the lake:
     # outbox -> bronze -> silver -> lake_silver.<table>
     ship(settings)
-    for table in ("responses", "attempts", "class_events", "submissions"):
+    for table in RECORDED_COPIES:  # dimensions (classes, exams, items) included
         copy_table(settings, table)
     return ids

@@ -10,6 +10,7 @@ over 10 items each)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -17,7 +18,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from core.events import AttemptCompletedV1, ResponseRecordedV1, encode_payload
+from core.events import AttemptCompletedV1, ItemCreatedV1, ResponseRecordedV1, encode_payload
 from core.ids import new_id
 from core.settings import Settings
 from lake.dif_io import UnknownGrouping, read_attempt_groups
@@ -28,6 +29,8 @@ from orchestration.fairness.assets import item_dif
 from orchestration.fairness.checks import fairness_checks
 from orchestration.fairness.engine import DifConfig
 from orchestration.fairness.resources import FairnessResource
+from tests.support.database import scratch_settings
+from tests.support.lake import ship
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +39,14 @@ T0 = datetime(2026, 4, 6, 8, 0, tzinfo=UTC)
 COPY_SQL = (
     "copy events.outbox (event_id, event_type, aggregate_id, occurred_at, payload) from stdin"
 )
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the whole dbt project is built and tested over all its rows (the
+    session's database holds other tests' rows, without the lake events the marts read)."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
 
 
 def _seed(settings: Settings) -> tuple[list[str], list[str], str]:
@@ -59,6 +70,14 @@ def _seed(settings: Settings) -> tuple[list[str], list[str], str]:
                 (item, teacher, f"Q{j}"),
             )
         with conn.cursor().copy(COPY_SQL) as copy:
+            for item in items:  # the marts read the bank from the lake too
+                created = ItemCreatedV1(
+                    item_id=item, owner_id=teacher, skills=["algebra"], created_at=T0,
+                    version=1, status="operational", scoring="key", option_count=2,
+                )  # fmt: skip
+                copy.write_row(
+                    (str(new_id()), created.event_type, item, T0, encode_payload(created).decode())
+                )
             for k, class_id in enumerate(classes):
                 bk = b.copy()
                 if k == 1:
@@ -99,7 +118,7 @@ def _ingest(settings: Settings, expected: int) -> None:
 
 def test_item_dif_finds_the_dif_items_warns_and_feeds_the_mart(settings: Settings) -> None:
     items, classes, _ = _seed(settings)
-    _ingest(settings, 2 * PER_CLASS * (N_ITEMS + 1))
+    _ingest(settings, 2 * PER_CLASS * (N_ITEMS + 1) + N_ITEMS)
     groups = read_attempt_groups(settings, "class_id")
     assert groups.num_rows == 2 * PER_CLASS and set(groups.column("group").to_pylist()) == set(
         classes
@@ -148,6 +167,7 @@ def test_item_dif_finds_the_dif_items_warns_and_feeds_the_mart(settings: Setting
             run_config={"ops": {"item_dif": {"config": {"grouping": "shoe_size"}}}},
         )  # fmt: skip
 
+    ship(settings, copies=True)  # the marts read the lake's copies (the bank's item events)
     project = dbt_project()
     dbt = build_dbt_assets(project)
     built = dg.materialize(

@@ -9,6 +9,7 @@ the outbox and the calibration table the migrations made. The browser tests
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -84,10 +85,12 @@ def test_policy_audit_searches_the_decision_log(client: TestClient, settings: Se
             == 403
         )
     admin = bearer(settings, "admin")
-    for _ in range(50):  # the decision log writes asynchronously: wait until the rows are in
+    deadline = time.monotonic() + 30  # the decision log writes asynchronously: wait for the rows
+    while True:  # (50 polls without a pause ran out under load before the writer did)
         found = client.get(f"/pages/policy_audit/?subject={intruder}&outcome=denied", headers=admin)
-        if found.status_code == 200 and "of 3," in found.text:
+        if (found.status_code == 200 and "of 3," in found.text) or time.monotonic() > deadline:
             break
+        time.sleep(0.1)
     assert found.status_code == 200
     html = found.text
     assert "Decisions 1–3 of 3, newest first" in html

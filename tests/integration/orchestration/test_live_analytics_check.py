@@ -30,7 +30,7 @@ from tests.integration.exams.test_adaptive import take
 from tests.integration.notifications.test_notifications_e2e import realtime_settings
 from tests.integration.orchestration.test_marts import seed_school
 from tests.support.database import scratch_settings
-from tests.support.lake import fill_lake_silver, ship
+from tests.support.lake import RECORDED_COPIES, fill_lake_silver, ship
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
     # ... and attempts, memberships and work too: the API's through the lake, the history's
     # (written straight to the OLTP tables, without events) straight into the lake's copies
     ship(s)
-    for table in ("responses", "attempts", "class_events", "submissions"):
+    for table in RECORDED_COPIES:  # dimensions (classes, exams, items) included
         copy_table(s, table)
     with psycopg.connect(s.database_url) as conn:
         fill_lake_silver(conn, s, [history["class"]])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -23,12 +24,24 @@ from lake.tables import identifier
 from lake.warehouse import copy_to_postgres
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.resources import build_dbt_resource, dbt_project
+from tests.support.database import scratch_settings
+from tests.support.lake import record_events, ship
 
 pytestmark = pytest.mark.integration
 
 DAY1 = datetime(2026, 4, 6, 10, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
 VERBS = "http://adlnet.gov/expapi/verbs/"
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the whole dbt project is built and tested over all its rows (the
+    session's database holds other tests' rows, without the lake events the marts read)."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
+
+
 MODELS = (
     "stg_lake__learning_records",
     "stg_lrs__activities",
@@ -104,6 +117,7 @@ def seed(settings: Settings) -> dict[str, str]:
         record("e7", "a", "voided", DAY2, object_id=ids["e6"], voids_record_id=ids["e6"])
         record("e8", "a", "answered", DAY2, success=True, score=1.0,
                object_id=ids["item_activity"])  # fmt: skip
+        record_events(conn, [ids["class"]])  # the class and the item, as the services record them
     return ids
 
 
@@ -140,6 +154,7 @@ def test_lrs_marts_match_hand_computed_values(settings: Settings) -> None:
     assert a_key and a_key != ids["a"] and by_record[ids["e1"]][2] == a_key  # pseudonymised
     assert by_record[ids["e3"]][1] is None and by_record[ids["e3"]][2] not in (None, ids["b"])
 
+    ship(settings, copies=True)  # the class and the bank's copies too
     project = dbt_project()
     result = dg.materialize(
         [build_dbt_assets(project)],

@@ -10,7 +10,7 @@ attempts as (
 ),
 
 exams as (
-    select exam_id, class_id, owner_id, is_adaptive from {{ ref('stg_exams__exams') }}
+    select exam_id, class_id, owner_key, is_adaptive from {{ ref('stg_exams__exams') }}
 ),
 
 joined as (
@@ -20,7 +20,7 @@ joined as (
         attempts.exam_id,
         attempts.student_key,
         exams.class_id,
-        exams.owner_id as exam_owner_id,
+        exams.owner_key as exam_owner_key,
         exams.is_adaptive,
         responses.is_correct,
         responses.is_pilot,
@@ -44,7 +44,7 @@ final as (
         exam_id,
         student_key,
         class_id,
-        exam_owner_id,
+        exam_owner_key,
         is_adaptive,
         is_correct,
         is_pilot,

@@ -46,7 +46,7 @@ results as (
 final as (
     select
         classes.class_id,
-        classes.teacher_id,
+        classes.teacher_key,
         classes.class_name,
         coalesce(enrolment.enrolled_students, 0) as enrolled_students,
         coalesce(results.active_students, 0) as active_students,

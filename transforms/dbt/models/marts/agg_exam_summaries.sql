@@ -57,7 +57,7 @@ final as (
     select
         exams.exam_id,
         exams.class_id,
-        exams.owner_id,
+        exams.owner_key,
         exams.exam_title,
         exams.exam_kind,
         exams.is_adaptive,

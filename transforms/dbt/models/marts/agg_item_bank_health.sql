@@ -55,7 +55,7 @@ live as (
 final as (
     select
         items.item_id,
-        items.owner_id,
+        items.owner_key,
         items.item_status,
         items.is_pilot,
         array_to_string(items.skills, ', ') as skills,

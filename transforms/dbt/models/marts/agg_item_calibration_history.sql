@@ -5,14 +5,14 @@ with params as (
 ),
 
 items as (
-    select item_id, owner_id, item_status from {{ ref('stg_content__items') }}
+    select item_id, owner_key, item_status from {{ ref('stg_content__items') }}
 ),
 
 final as (
     select
         p.item_id,
         p.param_version,
-        items.owner_id,
+        items.owner_key,
         items.item_status,
         p.calibration_id,
         p.calibration_role,

@@ -15,13 +15,13 @@ ranked as (
 ),
 
 items as (
-    select item_id, owner_id, item_status, skills from {{ ref('stg_content__items') }}
+    select item_id, owner_key, item_status, skills from {{ ref('stg_content__items') }}
 ),
 
 final as (
     select
         ranked.item_id,
-        items.owner_id,
+        items.owner_key,
         items.item_status,
         items.skills,
         ranked.grouping_column,

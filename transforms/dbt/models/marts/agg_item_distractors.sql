@@ -37,7 +37,7 @@ exams as (
 ),
 
 items as (
-    select item_id, owner_id, option_count from {{ ref('stg_content__items') }}
+    select item_id, owner_key, option_count from {{ ref('stg_content__items') }}
 ),
 
 counted as (
@@ -58,7 +58,7 @@ final as (
         c.exam_id,
         c.item_id,
         exams.class_id,
-        items.owner_id,
+        items.owner_key,
         c.score_group,
         c.choice,
         c.is_key,

@@ -5,7 +5,7 @@ with responses as (
 ),
 
 exams as (
-    select exam_id, class_id, owner_id, is_adaptive from {{ ref('stg_exams__exams') }}
+    select exam_id, class_id, owner_key, is_adaptive from {{ ref('stg_exams__exams') }}
 ),
 
 attempts_per_exam as (
@@ -15,7 +15,7 @@ attempts_per_exam as (
 ),
 
 items as (
-    select item_id, owner_id, is_pilot from {{ ref('stg_content__items') }}
+    select item_id, owner_key, is_pilot from {{ ref('stg_content__items') }}
 ),
 
 live as (
@@ -49,7 +49,7 @@ final as (
         per_item.exam_id,
         per_item.item_id,
         exams.class_id,
-        items.owner_id,
+        items.owner_key,
         exams.is_adaptive,
         coalesce(items.is_pilot, false) as is_pilot,
         per_item.response_count,
