@@ -451,6 +451,10 @@ class AssignmentCreatedV1(Event, frozen=True, kw_only=True):
     points: int
     targeted_students: int | None  # None: the whole class
     created_at: datetime
+    # Optional since issue 18 (marts from the lake): the targeted students' ids when the
+    # assignment lists them (None: the whole class, or an event recorded before). The lake keeps
+    # them only as pseudonyms (silver column `student_keys`, lake.pseudonym.PERSON_FIELDS).
+    student_ids: list[str] | None = None
 
     @property
     def aggregate_id(self) -> str:

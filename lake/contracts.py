@@ -12,7 +12,8 @@ lake.
 
 Each contract field maps to an Iceberg column: str -> string, int -> long, float -> double,
 bool -> boolean, datetime -> timestamptz, list[X] -> list<X>, `X | None` -> optional X. Person
-ids (`lake.pseudonym.PERSON_FIELDS`) become `<name>_key` columns holding their pseudonyms.
+ids (`lake.pseudonym.PERSON_FIELDS`) become `<name>_key` columns holding their pseudonyms (a list
+of ids, `student_ids`, a `student_keys` list of pseudonyms).
 """
 
 from __future__ import annotations
@@ -101,7 +102,10 @@ def contract_columns(contract: type[Event]) -> list[ColumnType]:
     columns = []
     for info in msgspec.structs.fields(contract):
         if info.name in PERSON_FIELDS:
-            columns.append(ColumnType(PERSON_FIELDS[info.name], "string"))
+            # a list of person ids becomes a list of keys
+            many = _kind(info.type).startswith("list<")
+            kind = "list<string>" if many else "string"
+            columns.append(ColumnType(PERSON_FIELDS[info.name], kind))
         else:
             columns.append(ColumnType(info.name, _kind(info.type)))
     return columns

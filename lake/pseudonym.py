@@ -24,6 +24,9 @@ PERSON_FIELDS: dict[str, str] = {
     "subject_id": "subject_key",
     "created_by": "created_by_key",
     "actor_id": "actor_key",  # an xAPI actor: a user id or the canonical IFI of a person
+    # A list of person ids becomes a list of keys, element by element (an assignment's targeted
+    # students, `assignments.assignment.created.v1`).
+    "student_ids": "student_keys",
 }
 
 
@@ -55,6 +58,10 @@ class Pseudonymizer:
             if len(self._cache) < 1_000_000:
                 self._cache[text] = hit
         return hit
+
+    def each(self, values: Iterable[str | None] | None) -> list[str | None] | None:
+        """A list field's pseudonyms, element by element (None stays None)."""
+        return None if values is None else [self(v) for v in values]
 
     def array(self, values: Iterable[str | None]) -> pa.Array:
         return pa.array([self(v) for v in values], pa.string())

@@ -228,7 +228,7 @@ def silver_row(
     for name, value in msgspec.structs.asdict(event).items():
         key = PERSON_FIELDS.get(name)
         if key is not None:
-            row[key] = pseudo(value)
+            row[key] = pseudo.each(value) if isinstance(value, list) else pseudo(value)
         else:
             row[name] = value
     return row

@@ -56,6 +56,10 @@ def key_columns(entry: Mapping[str, Any]) -> list[str]:
     return [c for c in entry["subject_columns"] if c not in RAW_ID_COLUMNS]
 
 
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_list(kind) or pa.types.is_large_list(kind))
+
+
 def _key_filter(columns: list[str], key: str) -> BooleanExpression | str:
     """`a_key = '…' OR b_key = '…'` (pseudonyms are hex: nothing to escape)."""
     if not columns or not all(ch in "0123456789abcdef" for ch in key):
@@ -88,7 +92,12 @@ def subject_mask(
     mask = pa.array([False] * table.num_rows, pa.bool_())
     for column in key_columns(entry):
         if column in table.column_names:
-            mask = pc.or_kleene(mask, pc.fill_null(pc.equal(table.column(column), key), False))
+            values = table.column(column)
+            if _is_list(values.type):  # a list of keys (an assignment's listed students)
+                hit = pa.array([key in (v or ()) for v in values.to_pylist()], pa.bool_())
+            else:
+                hit = pc.fill_null(pc.equal(values, key), False)
+            mask = pc.or_kleene(mask, hit)
     for column in _identity_strings(table, entry):
         hit = pc.match_substring(table.column(column), subject.user_id)
         mask = pc.or_kleene(mask, pc.fill_null(hit, False))
@@ -161,7 +170,14 @@ def rewrite_rows(
 ) -> pa.Table:
     """The subject's rows with her key/id replaced by the tombstone's and free text dropped."""
     for column in key_columns(entry):
-        if column in rows.column_names:
+        if column in rows.column_names and _is_list(rows.column(column).type):
+            swapped = [
+                None if v is None else [tombstone_key if x == key else x for x in v]
+                for v in rows.column(column).to_pylist()
+            ]
+            new_list = pa.array(swapped, rows.column(column).type)
+            rows = rows.set_column(rows.column_names.index(column), column, new_list)
+        elif column in rows.column_names:
             old = rows.column(column)
             hit = pc.fill_null(pc.equal(old, key), False)
             new = pc.if_else(hit, pa.scalar(tombstone_key, old.type), old)

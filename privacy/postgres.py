@@ -55,6 +55,11 @@ def is_pseudonym(column: str) -> bool:
     return column.endswith(PSEUDONYM_SUFFIX)
 
 
+def is_pseudonym_list(column: str) -> bool:
+    """A list of pseudonyms (`student_keys`: an assignment's listed students)."""
+    return column.endswith(PSEUDONYM_SUFFIX + "s")
+
+
 def find_subject(conn: psycopg.Connection[Any], user_id: str) -> Subject:
     row = conn.execute(
         "select email, display_name, role from users.accounts where user_id::text = %s",
@@ -116,6 +121,11 @@ def subject_predicate(
         return sql.SQL("{} = {}").format(sql.Identifier(subject_column), sql.Placeholder()), [
             keys.subject
         ]
+    if is_pseudonym_list(subject_column):
+        if keys is None:
+            return sql.SQL("false"), []
+        query = sql.SQL("{} = any({})").format(sql.Placeholder(), sql.Identifier(subject_column))
+        return query, [keys.subject]
     if " -> " not in subject_column:
         return _direct(subject_column, _base(types[table][subject_column]), user_id)
     local, target = subject_column.split(" -> ", 1)
@@ -190,6 +200,14 @@ def _sever_assignments(
                 sets.append(
                     sql.SQL("{} = case when {} = {} then {} else {} end").format(
                         col, col, sql.Placeholder(), sql.Placeholder(), col
+                    )
+                )
+                params += [keys.subject, keys.tombstone]
+        elif column in direct and is_pseudonym_list(column):
+            if keys is not None and keys.tombstone is not None:
+                sets.append(
+                    sql.SQL("{} = array_replace({}, {}, {})").format(
+                        col, col, sql.Placeholder(), sql.Placeholder()
                     )
                 )
                 params += [keys.subject, keys.tombstone]

@@ -205,6 +205,7 @@ async def create_assignment(
                 points=data.points,
                 targeted_students=len(students) if students is not None else None,
                 created_at=row["created_at"],
+                student_ids=list(students) if students is not None else None,
             ),
         )
     return _assignment(row)

@@ -9,6 +9,7 @@ simply has not caught up yet.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import psycopg
@@ -237,7 +238,9 @@ def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
                     version=version,
                     is_late=late,
                     flagged=flagged,
-                    points_awarded=points,
+                    # numeric -> float: a Decimal would be encoded as a JSON string, and silver
+                    # rejects the event (its contract says float)
+                    points_awarded=float(points) if points is not None else None,
                     changed_at=at,
                 ),
                 at,
@@ -390,3 +393,154 @@ def _silver_row(event: Any, at: Any, key: Any) -> tuple[str, dict[str, Any]]:
         "option_count": event.option_count,
     }
     return "item_events", {**common, **row, "created_at": event.created_at}
+
+
+# -- Coursework as the lake would see it (assignments, lessons, learning records) ---------------
+# agg_assignment_completion and agg_content_engagement read assignments (with their listed
+# students), lessons and xAPI statements from the lake too: seeds that INSERT those OLTP rows give
+# the lake their events with `record_coursework_events` (then `ship(..., copies=True)`).
+
+_ASSIGNMENTS = """
+select assignment_id::text, owner_id::text, class_id::text, kind, exam_id::text, lesson_id::text,
+       open_at, due_at, late_policy, points, student_ids::text[], created_at
+from assignments.assignments where class_id = any(%s::uuid[])
+"""
+_STATEMENTS = """
+select statement_id::text, user_id::text, actor_ifi, verb, verb_id, object_type, object_id,
+       activity_id, registration::text, class_id::text, statement -> 'result', stored_at, voided
+from lrs.statements where class_id = any(%s::uuid[])
+"""
+_LESSONS = """
+select l.lesson_id::text, l.unit_id::text, l.course_id::text, l.owner_id::text, l.version,
+       l.published_version, l.created_at
+from learning.lessons l
+where l.lesson_id::text in (
+    select s.object_id from lrs.statements s
+    where s.class_id = any(%(c)s::uuid[]) and s.object_type = 'lesson'
+    union select a.lesson_id::text from assignments.assignments a
+    where a.class_id = any(%(c)s::uuid[]) and a.lesson_id is not null
+    union select cl.lesson_id::text from learning.lessons cl
+    join learning.course_classes cc using (course_id) where cc.class_id = any(%(c)s::uuid[])
+)
+"""
+
+
+def record_coursework_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
+    """Append (in `conn`'s transaction) the events of the classes' assignments (created, with
+    the listed students), of their lessons (created, then published when a version is pinned)
+    and of their xAPI statements (recorded), as the services write them."""
+    from apis.lrs.store import duration_seconds
+    from core.events import (
+        AssignmentCreatedV1,
+        Event,
+        LearningRecordedV1,
+        LessonCreatedV1,
+        LessonPublishedV1,
+    )
+    from core.outbox import append_sync
+
+    events: list[tuple[Event, Any]] = []
+    for r in conn.execute(_ASSIGNMENTS, (class_ids,)).fetchall():
+        (
+            assignment,
+            owner,
+            class_id,
+            kind,
+            exam,
+            lesson,
+            opens,
+            due,
+            policy,
+            points,
+            listed,
+            at,
+        ) = r
+        events.append(
+            (
+                AssignmentCreatedV1(
+                    assignment_id=assignment,
+                    owner_id=owner,
+                    class_id=class_id,
+                    kind=kind,
+                    exam_id=exam,
+                    lesson_id=lesson,
+                    open_at=opens,
+                    due_at=due,
+                    late_policy=policy,
+                    points=points,
+                    targeted_students=len(listed) if listed is not None else None,
+                    created_at=at,
+                    student_ids=list(listed) if listed is not None else None,
+                ),
+                at,
+            )
+        )
+    for lesson, unit, course, owner, version, published, at in conn.execute(
+        _LESSONS, {"c": class_ids}
+    ).fetchall():
+        common = {
+            "lesson_id": lesson,
+            "unit_id": unit,
+            "course_id": course,
+            "owner_id": owner,
+            "version": version,
+            "attachment_count": 0,
+            "changed_at": at,
+        }
+        events.append((LessonCreatedV1(**common, published_version=None), at))
+        if published is not None:
+            events.append((LessonPublishedV1(**common, published_version=published), at))
+    voids: list[tuple[Event, Any]] = []
+    for r in conn.execute(_STATEMENTS, (class_ids,)).fetchall():
+        (
+            record,
+            user,
+            ifi,
+            verb,
+            verb_id,
+            otype,
+            oid,
+            activity,
+            reg,
+            class_id,
+            result,
+            at,
+            voided,
+        ) = r
+        result = result or {}
+        event = LearningRecordedV1(
+            record_id=record,
+            student_id=user,
+            actor_id=user or ifi,
+            verb=verb,
+            verb_id=verb_id,
+            object_type=otype,
+            object_id=oid,
+            activity_id=activity,
+            registration=reg,
+            class_id=class_id,
+            success=result.get("success"),
+            duration_seconds=duration_seconds(result.get("duration")),
+            completion=result.get("completion"),
+            recorded_at=at,
+        )
+        events.append((event, at))
+        if voided:  # the voiding statement, as the LRS records it
+            voids.append(
+                (
+                    LearningRecordedV1(
+                        record_id=str(uuid.uuid4()),
+                        student_id=user,
+                        actor_id=user or ifi,
+                        verb="voided",
+                        object_type="StatementRef",
+                        object_id=record,
+                        class_id=class_id,
+                        voids_record_id=record,
+                        recorded_at=at,
+                    ),
+                    at,
+                )
+            )
+    for event, at in [*events, *voids]:
+        append_sync(conn, event, at)

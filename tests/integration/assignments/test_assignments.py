@@ -10,12 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from litestar.testing import AsyncTestClient
 
 from core.settings import Settings
+from lake.pseudonym import pseudonymize
 from tests.integration.apis.conftest import Account, make_account
 from tests.integration.learning.helpers import make_class, ok, outbox_types
+from tests.support.lake import ship
 
 pytestmark = pytest.mark.integration
 
@@ -331,3 +334,47 @@ async def test_class_management(client: AsyncTestClient, settings: Settings) -> 
         "classes.membership.removed.v1",
         "classes.class.updated.v1",
     ]
+
+
+async def test_assignment_event_lists_the_targeted_students(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    """assignments.assignment.created.v1 carries the listed students' ids (None for the whole
+    class); the lake keeps them only as pseudonyms (lake_silver.assignment_events.student_keys),
+    which the assignment-completion mart reads."""
+    teacher = await make_account(client, "teacher")
+    s1, s2, s3 = [await make_account(client, "student") for _ in range(3)]
+    class_id = await make_class(client, teacher, s1, s2, s3)
+    listed = (
+        await assign(client, teacher, class_id=class_id, kind="task", accepts_text=True,
+                     student_ids=[s2.user_id, s1.user_id, s1.user_id])
+    )["assignment_id"]  # fmt: skip
+    whole = (await assign(client, teacher, class_id=class_id, kind="task", accepts_text=True))[
+        "assignment_id"
+    ]
+    with psycopg.connect(settings.database_url) as conn:
+        payloads = dict(
+            conn.execute(
+                "select aggregate_id, payload from events.outbox"
+                " where aggregate_id = any(%s) and event_type = 'assignments.assignment.created.v1'",
+                ([listed, whole],),
+            ).fetchall()
+        )
+    assert sorted(payloads[listed]["student_ids"]) == sorted([s1.user_id, s2.user_id])
+    assert payloads[listed]["targeted_students"] == 2
+    assert payloads[whole]["student_ids"] is None
+    assert payloads[whole]["targeted_students"] is None
+
+    ship(settings, copies=True)
+    with psycopg.connect(settings.database_url) as conn:
+        keys = dict(
+            conn.execute(
+                "select assignment_id, student_keys from lake_silver.assignment_events"
+                " where assignment_id = any(%s)",
+                ([listed, whole],),
+            ).fetchall()
+        )
+    key = settings.pseudonym_key
+    assert sorted(keys[listed]) == sorted(pseudonymize(key, s.user_id) for s in (s1, s2))
+    assert keys[whole] is None
+    assert s1.user_id not in str(keys) and s2.user_id not in str(keys)

@@ -146,6 +146,9 @@ def make_student(api: httpx.Client, settings: Settings, name: str) -> Student:
                 "accepts_text": True,
                 "title": "Essay",
                 "points": 20,
+                # listed by id: the event carries her id, the lake her key in a list
+                # (assignment_events.student_keys), which the erasure must rewrite too
+                "student_ids": [student_id],
             },
             headers=t,
         ),

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from core import events as core_events
-from core.events import ResponseRecordedV1
-from lake.contracts import EXPECTED_EVENT_TYPES, contract_columns, family, version
+from core.events import AssignmentCreatedV1, ResponseRecordedV1
+from lake.contracts import EXPECTED_EVENT_TYPES, contract_columns, decode, family, version
 from lake.pseudonym import PERSON_FIELDS, MissingPseudonymKey, Pseudonymizer, pseudonymize
 from lake.silver import (
     ENVELOPE_NAMES,
@@ -52,6 +52,8 @@ def test_silver_tables_are_classified_for_governance() -> None:
     for table in SILVER_TABLES:
         entry = tables[f"lake.{table}"]
         for name in silver_schema(table).column_names:
+            # a list of keys (assignment_events.student_keys) is an identifier, its elements
+            # are listed as the schema names them
             want = "identifier" if name in keys else "none"
             assert entry["columns"].get(name) == want, (table, name)
 
@@ -112,3 +114,41 @@ def test_decisions_and_dimensions_are_classified_for_governance() -> None:
         for column in schema.column_names:
             if column.endswith("_key"):
                 assert entry[column] == "identifier", (name, column)
+
+
+_ASSIGNMENT = {
+    "assignment_id": "as-1",
+    "owner_id": "t-1",
+    "class_id": "c-1",
+    "kind": "task",
+    "exam_id": None,
+    "lesson_id": None,
+    "open_at": "2026-01-02T09:00:00Z",
+    "due_at": "2026-01-03T09:00:00Z",
+    "late_policy": "flag",
+    "points": 10,
+    "targeted_students": None,
+    "created_at": "2026-01-02T08:00:00Z",
+}
+
+
+def test_assignment_created_decodes_without_the_targeted_students() -> None:
+    # events recorded before issue 18 carry no student_ids: still valid, the field is None
+    event = decode("assignments.assignment.created.v1", json.dumps(_ASSIGNMENT))
+    assert isinstance(event, AssignmentCreatedV1) and event.student_ids is None
+    row = silver_row(event, Pseudonymizer("k"), {"event_id": "x"})
+    assert row["student_keys"] is None and row["owner_key"] == pseudonymize("k", "t-1")
+
+
+def test_assignment_created_targeted_students_become_a_list_of_keys() -> None:
+    payload = {**_ASSIGNMENT, "targeted_students": 2, "student_ids": ["s-1", "s-2"]}
+    event = decode("assignments.assignment.created.v1", json.dumps(payload))
+    assert isinstance(event, AssignmentCreatedV1) and event.student_ids == ["s-1", "s-2"]
+    row = silver_row(event, Pseudonymizer("k"), {"event_id": "x"})
+    assert row["student_keys"] == [pseudonymize("k", "s-1"), pseudonymize("k", "s-2")]
+    assert "student_ids" not in row
+    assert not {"s-1", "s-2"} & set(json.dumps(row, default=str).split('"'))
+    columns = {c.name: c.kind for c in contract_columns(AssignmentCreatedV1)}
+    assert columns["student_keys"] == "list<string>" and "student_ids" not in columns
+    field = silver_schema("assignment_events").find_field("student_keys")
+    assert str(field.field_type) == "list<string>" and not field.required
