@@ -21,7 +21,7 @@ from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from orchestration.analytics.sensors import marts_after_lake_sensor
 from orchestration.lake.assets import lake_silver_copies, outbox_events, silver_tables
 from orchestration.lake.resources import LakeResource
-from tests.support.lake import record_events
+from tests.support.lake import record_events, record_parameter_events
 
 pytestmark = pytest.mark.integration
 
@@ -250,6 +250,7 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
     ids = seed_school(settings)
     with psycopg.connect(settings.database_url) as conn:  # the lake's attempts, members, work
         record_events(conn, [ids["class"]])
+        record_parameter_events(conn, [ids["i1"], ids["i2"], ids["i3"]])
     wait_until_final(settings)
     project = dbt_project()
     lake = LakeResource(settings)
