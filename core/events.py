@@ -6,8 +6,10 @@ old versions stay readable forever because the lake keeps them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -188,7 +190,13 @@ class ItemUpdatedV1(Event, frozen=True, kw_only=True):
 
 
 class ItemParametersAddedV1(Event, frozen=True, kw_only=True):
-    """A calibration wrote a new version of an item's IRT parameters."""
+    """A calibration wrote a new version of an item's IRT parameters.
+
+    The optional fields (issue 18) carry the calibration's provenance the marts read, as the
+    `content.item_parameters.provenance` JSON holds it (`parameter_provenance`): the response
+    history's Iceberg snapshot, responses used, the item's role (operational / pilot), the
+    standard errors of a and b, and the S-X2 item fit (statistic, df, p). Null when the producer
+    did not know them (parameters set by hand) and in events recorded before they existed."""
 
     event_type: ClassVar[str] = "content.item_parameters.added.v1"
     param_id: str
@@ -200,10 +208,54 @@ class ItemParametersAddedV1(Event, frozen=True, kw_only=True):
     b: list[float]
     c: float
     created_at: datetime
+    source_snapshot_id: str | None = None
+    n_responses: int | None = None
+    role: str | None = None
+    se_a: float | None = None
+    se_b: float | None = None
+    sx2: float | None = None
+    sx2_df: float | None = None
+    sx2_p: float | None = None
 
     @property
     def aggregate_id(self) -> str:
         return self.item_id
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def parameter_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The `ItemParametersAddedV1` provenance fields from a parameter row's provenance JSON
+    (`role`, `n_responses`, `source_snapshot_id`, `se: {a, b}`, `fit: {value, df, p}`, as the
+    calibration pipeline writes it). Free-form provenance (the content API accepts any object):
+    a value of the wrong type, or a non-finite number, becomes None, never an error."""
+
+    def part(name: str) -> Mapping[str, Any]:
+        value = provenance.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    snapshot = provenance.get("source_snapshot_id")
+    if isinstance(snapshot, int) and not isinstance(snapshot, bool):
+        snapshot = str(snapshot)
+    count = _finite(provenance.get("n_responses"))
+    n_responses = int(count) if count is not None and count.is_integer() else None
+    role = provenance.get("role")
+    se, fit = part("se"), part("fit")
+    return {
+        "source_snapshot_id": snapshot if isinstance(snapshot, str) else None,
+        "n_responses": n_responses,
+        "role": role if isinstance(role, str) else None,
+        "se_a": _finite(se.get("a")),
+        "se_b": _finite(se.get("b")),
+        "sx2": _finite(fit.get("value")),
+        "sx2_df": _finite(fit.get("df")),
+        "sx2_p": _finite(fit.get("p")),
+    }
 
 
 class ItemParametersPromotedV1(Event, frozen=True, kw_only=True):

@@ -15,7 +15,7 @@ from apis.state import AppState
 from core import outbox
 from core.db import item_parameters_lock
 from core.errors import Conflict, InvalidInput, NotFound
-from core.events import ItemParametersAddedV1, ItemParametersPromotedV1
+from core.events import ItemParametersAddedV1, ItemParametersPromotedV1, parameter_provenance
 from core.ids import new_id
 
 PARAM_COLUMNS = (
@@ -126,6 +126,7 @@ async def insert_parameters(
             b=b,
             c=p.c,
             created_at=row["created_at"],
+            **parameter_provenance(p.provenance),
         ),
     )
     if p.promote:

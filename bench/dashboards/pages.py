@@ -150,6 +150,24 @@ select gen_random_uuid()::text, 'exams.attempt.completed.v1', 1, a.completed_at,
 from exams.attempts a join exams.exams e using (exam_id) join bench_keys k on k.user_id = a.student_id
 """
 
+# Item parameters from the lake too (issue 18: stg_content__item_parameters reads
+# lake_silver.item_events): one added event per version, one promoted event per promoted version,
+# as the copy would hold them (no provenance: the bench's calibrations have none).
+LAKE_PARAMETERS_SQL = """
+insert into lake_silver.item_events (event_id, event_seq, event_type, event_version, occurred_at,
+                                     param_id, item_id, version, calibration_id, model, a, b, c,
+                                     created_at)
+select gen_random_uuid()::text, null, 'content.item_parameters.added.v1', 1, p.created_at,
+       p.param_id::text, p.item_id::text, p.version, p.calibration_id, p.model, p.a, p.b, p.c,
+       p.created_at
+from content.item_parameters p;
+insert into lake_silver.item_events (event_id, event_seq, event_type, event_version, occurred_at,
+                                     param_id, item_id, version, calibration_id, promoted_at)
+select gen_random_uuid()::text, null, 'content.item_parameters.promoted.v1', 1, p.promoted_at,
+       p.param_id::text, p.item_id::text, p.version, p.calibration_id, p.promoted_at
+from content.item_parameters p where p.promoted_at is not null
+"""
+
 
 def fill_lake_keys(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """A temporary bench_keys (user_id, user_key): every account's lake pseudonym."""
@@ -232,6 +250,7 @@ def seed(settings: Settings, responses: int) -> int:
                     conn.execute(statement.encode(), params if "%(" in statement else None)
         fill_lake_keys(conn, settings)
         conn.execute(LAKE_PEOPLE_SQL)
+        conn.execute(LAKE_PARAMETERS_SQL)
         row = conn.execute("select count(*) from exams.responses").fetchone()
         conn.execute("analyze")
     return int(row[0]) if row else 0

@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.db import item_parameters_lock
-from core.events import ItemParametersAddedV1, ItemParametersPromotedV1
+from core.events import ItemParametersAddedV1, ItemParametersPromotedV1, parameter_provenance
 from core.ids import new_id
 from core.outbox import append_sync
 from orchestration.calibration.engine import CalibrationConfig
@@ -146,6 +146,7 @@ def write_candidates(
                 b=b,
                 c=c.c,
                 created_at=created_at,
+                **parameter_provenance(prov),
             ),
         )
         out.append(

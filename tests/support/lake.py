@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
+import msgspec
 import psycopg
 from psycopg import sql
 
@@ -544,3 +546,91 @@ def record_coursework_events(conn: psycopg.Connection[Any], class_ids: list[str]
             )
     for event, at in [*events, *voids]:
         append_sync(conn, event, at)
+
+
+# -- item parameters (issue 18: stg_content__item_parameters reads lake_silver.item_events) -------
+# Seeds that write content.item_parameters directly give the lake the added event of every
+# version (with its provenance fields) and a promoted event of every version that was promoted;
+# the item's live version is promoted last (the model takes the latest promotion as live).
+
+_PARAMETERS = """
+select param_id::text, item_id::text, version, calibration_id, model, a, b, c, provenance,
+       created_at, is_live, promoted_at
+from content.item_parameters
+where item_id = any(%s::uuid[])
+order by item_id, version
+"""
+
+
+def _parameter_events(conn: psycopg.Connection[Any], item_ids: list[str]) -> list[Any]:
+    """(added event, its time) and (promoted event, its time) per version of the items."""
+    from core.events import ItemParametersAddedV1, ItemParametersPromotedV1, parameter_provenance
+
+    rows = conn.execute(_PARAMETERS, (item_ids,)).fetchall()
+    latest = {}  # item -> its latest promotion time (the live version's promotion comes last)
+    for r in rows:
+        if r[11] is not None:
+            latest[r[1]] = max(latest.get(r[1], r[11]), r[11])
+    out: list[Any] = []
+    for param, item, version, cal, model, a, b, c, prov, created, live, promoted in rows:
+        out.append(
+            (
+                ItemParametersAddedV1(
+                    param_id=param,
+                    item_id=item,
+                    version=version,
+                    calibration_id=cal,
+                    model=model,
+                    a=a,
+                    b=list(b),
+                    c=c,
+                    created_at=created,
+                    **parameter_provenance(prov or {}),
+                ),
+                created,
+            )
+        )
+        if promoted is not None:
+            at = latest[item] + timedelta(microseconds=1) if live else promoted
+            event = ItemParametersPromotedV1(
+                param_id=param,
+                item_id=item,
+                version=version,
+                calibration_id=cal,
+                previous_param_id=None,
+                promoted_at=promoted,
+            )
+            out.append((event, at))
+    return sorted(out, key=lambda pair: (pair[1], pair[0].event_type))
+
+
+def record_parameter_events(conn: psycopg.Connection[Any], item_ids: list[str]) -> None:
+    """Append (in `conn`'s transaction) the items' content.item_parameters.added / promoted
+    events, as the content service and the calibration pipeline write them."""
+    from core.outbox import append_sync
+
+    for event, at in _parameter_events(conn, item_ids):
+        append_sync(conn, event, at)
+
+
+def fill_lake_silver_parameters(conn: psycopg.Connection[Any], item_ids: list[str]) -> None:
+    """Write the items' parameter events straight into lake_silver.item_events, one row per
+    event as the copy would hold it (event_seq in the order the events happened)."""
+    from core.ids import new_id
+
+    for seq, (event, at) in enumerate(_parameter_events(conn, item_ids), start=1):
+        row = {
+            "event_id": str(new_id()),
+            "event_seq": seq,
+            "event_type": event.event_type,
+            "event_version": 1,
+            "occurred_at": at,
+            **msgspec.structs.asdict(event),
+        }
+        conn.execute(
+            sql.SQL("insert into lake_silver.item_events ({}) values ({})").format(
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row)),
+            ),
+            tuple(row.values()),
+        )

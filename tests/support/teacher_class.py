@@ -24,7 +24,7 @@ from core.outbox import append_sync
 from core.settings import Settings
 from lake.warehouse import copy_table
 from psychometrics import CATConfig
-from tests.support.lake import RECORDED_COPIES, record_events, ship
+from tests.support.lake import RECORDED_COPIES, record_events, record_parameter_events, ship
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -262,7 +262,9 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
         )
         # the attempts', memberships' and work's events as the services write them
         record_events(conn, [ids["class"]])
-    # the marts read responses, attempts, memberships and work from the lake:
+        # the item parameters' added / promoted events, as the calibration writes them
+        record_parameter_events(conn, [ids["i1"], ids["i2"], ids["i3"]])
+    # the marts read responses, attempts, memberships, work and item parameters from the lake:
     # outbox -> bronze -> silver -> lake_silver.<table>
     ship(settings)
     for table in RECORDED_COPIES:  # dimensions (classes, exams, items) included

@@ -230,6 +230,28 @@ def test_calibration_recovers_promotes_and_refuses_drift(
     assert provenance["n_responses"] == N_STUDENTS
     assert provenance["fit"]["statistic"] == "S-X2" and provenance["fit"]["value"] is not None
     assert np.isfinite(provenance["log_likelihood"])
+    # ... and each version's added event carries the provenance the marts read from the lake
+    # (issue 18: stg_content__item_parameters), equal to the row's provenance JSON
+    with psycopg.connect(settings.database_url) as conn:
+        pairs = conn.execute(
+            "select p.provenance, o.payload from content.item_parameters p join events.outbox o"
+            " on o.event_type = 'content.item_parameters.added.v1'"
+            " and o.payload ->> 'param_id' = p.param_id::text where p.calibration_id = %s",
+            (cal1,),
+        ).fetchall()
+    assert len(pairs) == N_ITEMS
+    for row_provenance, payload in pairs:
+        assert payload["source_snapshot_id"] == row_provenance["source_snapshot_id"]
+        assert payload["n_responses"] == row_provenance["n_responses"] == N_STUDENTS
+        assert payload["role"] == row_provenance["role"] == "operational"
+        for field, value in (
+            ("se_a", row_provenance["se"]["a"]),
+            ("se_b", row_provenance["se"]["b"]),
+            ("sx2", row_provenance["fit"]["value"]),
+            ("sx2_df", row_provenance["fit"]["df"]),
+            ("sx2_p", row_provenance["fit"]["p"]),
+        ):
+            assert value is not None and payload[field] == pytest.approx(value, rel=1e-9), field
 
     # ---- run 2: same snapshot -> no drift; pilots anchored on the live bank
     second = _materialize(resource, instance)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+import pytest
 from litestar.testing import AsyncTestClient
 
 from core.settings import Settings
-from tests.integration.exams.school import adaptive_exam, school
+from tests.integration.exams.school import adaptive_exam, school, user
 
 
 def _payload(settings: Settings, event_type: str, aggregate_id: str) -> dict[str, Any]:
@@ -43,3 +44,37 @@ async def test_creation_events_carry_the_marts_fields(
     assert isinstance(item["option_count"], int) and item["option_count"] >= 2
     klass = _payload(settings, "classes.class.created.v1", sch.class_id)
     assert isinstance(klass["name"], str) and klass["name"]
+
+
+async def test_the_parameters_added_event_carries_the_provenance(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    """Issue 18: stg_content__item_parameters reads SEs, S-X2 fit, responses used and role from
+    the lake, so the content API's added event carries them from the version's provenance."""
+    teacher = await user(client, "teacher")
+    created = await client.post(
+        "/api/v1/items/",
+        json={"stem": "2+2?", "options": ["3", "4"], "answer_key": 1, "skills": ["arith"]},
+        headers=teacher.headers,
+    )
+    assert created.status_code == 201, created.text
+    item_id = created.json()["item_id"]
+    url = f"/api/v1/items/{item_id}/parameters"
+    provenance = {
+        "source_snapshot_id": "77",
+        "role": "pilot",
+        "n_responses": 640,
+        "se": {"a": 0.12, "b": 0.08},
+        "fit": {"statistic": "S-X2", "value": 6.5, "df": 5, "p": 0.26},
+    }
+    body = {"model": "2pl", "a": 1.1, "b": 0.2, "calibration_id": "ext-1"}
+    added = await client.post(url, json={**body, "provenance": provenance}, headers=teacher.headers)
+    assert added.status_code == 201, added.text
+    payload = _payload(settings, "content.item_parameters.added.v1", item_id)
+    assert (payload["source_snapshot_id"], payload["role"], payload["n_responses"]) == (
+        "77",
+        "pilot",
+        640,
+    )
+    fields = [payload[k] for k in ("se_a", "se_b", "sx2", "sx2_df", "sx2_p")]
+    assert fields == pytest.approx([0.12, 0.08, 6.5, 5.0, 0.26], rel=1e-12)

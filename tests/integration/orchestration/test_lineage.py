@@ -50,6 +50,26 @@ def test_dashboards_reach_the_lake_through_the_marts(settings: Settings) -> None
         assert graph.get(dg.AssetKey(["lake_silver", table])).parent_keys == {dg.AssetKey([table])}
 
 
+def test_item_parameters_and_dif_reach_the_marts_from_the_lake(settings: Settings) -> None:
+    """Item parameters come from the lake's item events (issue 18); the DIF source is the Dagster
+    asset item_dif that writes content.item_dif from the lake, not a root of its own."""
+    graph = build_definitions(settings).resolve_asset_graph()
+    keys = set(graph.get_all_asset_keys())
+    assert graph.get(dg.AssetKey(["stg_content__item_parameters"])).parent_keys == {
+        dg.AssetKey(["lake_silver", "item_events"])
+    }
+    history = upstream(graph, dg.AssetKey(["agg_item_calibration_history"]))
+    for key in (["lake_silver", "item_events"], ["item_events"], ["outbox_events"]):
+        assert dg.AssetKey(key) in history, key
+    assert dg.AssetKey(["content", "item_parameters"]) not in keys
+    assert graph.get(dg.AssetKey(["stg_content__item_dif"])).parent_keys == {
+        dg.AssetKey(["item_dif"])
+    }
+    flags = upstream(graph, dg.AssetKey(["agg_item_dif_flags"]))
+    assert {dg.AssetKey(["item_dif"]), dg.AssetKey(["outbox_events"])} <= flags
+    assert dg.AssetKey(["content", "item_dif"]) not in keys
+
+
 def test_marts_follow_the_lake_sensor_targets_copies_and_dbt(settings: Settings) -> None:
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("marts_after_lake_sensor")

@@ -21,7 +21,7 @@ from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from orchestration.analytics.sensors import marts_after_lake_sensor
 from orchestration.lake.assets import lake_silver_copies, outbox_events, silver_tables
 from orchestration.lake.resources import LakeResource
-from tests.support.lake import record_coursework_events, record_events
+from tests.support.lake import record_coursework_events, record_events, record_parameter_events
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +66,29 @@ def seed_school(settings: Settings) -> dict[str, str]:
             " values (%s, %s, 1, 'manual', '2pl', 1.25, '{0.4}', 0, '{-0.5}', true, now())",
             (str(new_id()), ids["i1"]),
         )
+        # i2: version 2 was promoted on day 1, then version 1 again on day 2 (a rollback): the
+        # live version is the latest promoted one, not the highest promoted version
+        for version, a, b, live, promoted in (
+            (1, 0.9, -0.2, True, START + timedelta(days=2)),
+            (2, 1.6, 0.1, False, START + timedelta(days=1)),
+        ):
+            conn.execute(
+                "insert into content.item_parameters (param_id, item_id, version, calibration_id,"
+                " model, a, b, c, d, is_live, created_at, promoted_at)"
+                " values (%s, %s, %s, %s, '2pl', %s, %s, 0, %s, %s, %s, %s)",
+                (
+                    str(new_id()),
+                    ids["i2"],
+                    version,
+                    f"cal-{version}",
+                    a,
+                    [b],
+                    [-a * b],
+                    live,
+                    START - timedelta(days=3 - version),
+                    promoted,
+                ),
+            )
         items = [ids["i1"], ids["i2"], ids["i3"]]
         conn.execute(
             "insert into exams.exams (exam_id, owner_id, class_id, title, item_ids)"
@@ -252,6 +275,7 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
         record_events(conn, [ids["class"]])
         # ... and its assignments (with the listed students), lesson and learning records
         record_coursework_events(conn, [ids["class"]])
+        record_parameter_events(conn, [ids["i1"], ids["i2"], ids["i3"]])
     wait_until_final(settings)
     project = dbt_project()
     lake = LakeResource(settings)
@@ -318,6 +342,18 @@ def test_marts_match_hand_computed_values(settings: Settings) -> None:
             " from analytics.agg_item_statistics where item_id = %s",
             ids["i3"],
         ) == (3, 0.6667, 0.75, None, True)
+        assert one(
+            "select a, b from analytics.agg_item_statistics where item_id = %s", ids["i2"]
+        ) == pytest.approx((0.9, -0.2), abs=1e-12)
+        history = conn.execute(
+            "select param_version, is_live, promoted_at from analytics.agg_item_calibration_history"
+            " where item_id = %s order by param_version",
+            (ids["i2"],),
+        ).fetchall()
+        assert history == [
+            (1, True, START + timedelta(days=2)),
+            (2, False, START + timedelta(days=1)),
+        ]
         assert one(
             "select attempts_started, attempts_completed, completion_rate, mean_score_pct,"
             " median_score_pct, mean_duration_seconds, class_id::text"
