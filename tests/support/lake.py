@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import msgspec
 import psycopg
 from psycopg import sql
 
@@ -147,6 +146,64 @@ def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
     """Append (in `conn`'s transaction) the events of the classes, their exams and items (created),
     memberships, attempts (started, completed, scored when it has a θ) and handed-in work, as the
     services write them."""
+    from core.outbox import append_sync
+
+    for event, at in _seed_events(conn, class_ids):
+        append_sync(conn, event, at)
+
+
+def fill_lake_silver(
+    conn: psycopg.Connection[Any], settings: Settings, class_ids: list[str]
+) -> None:
+    """Write the same events as `record_events` straight into the lake_silver copies, one row per
+    event as the copy would hold it (`lake.silver.silver_row`: people as pseudonymous keys)."""
+    _write_silver(conn, settings, _seed_events(conn, class_ids))
+
+
+def _write_silver(
+    conn: psycopg.Connection[Any], settings: Settings, events: list[tuple[Any, Any]]
+) -> None:
+    """Each event as its silver row (the silver derivation's own `silver_row`, routed by type) in
+    its lake_silver copy, with the columns the copy has (as `copy_table` takes them)."""
+    from core.ids import new_id
+    from lake.contracts import version
+    from lake.pseudonym import Pseudonymizer
+    from lake.silver import route, silver_row
+
+    pseudo = Pseudonymizer(settings.pseudonym_key)
+    columns: dict[str, set[str]] = {}
+    for seq, (event, at) in enumerate(events, start=1):
+        table = route(event.event_type)
+        assert table is not None, f"{event.event_type} has no silver table"
+        if table not in columns:
+            columns[table] = {
+                r[0]
+                for r in conn.execute(
+                    "select column_name from information_schema.columns"
+                    " where table_schema = 'lake_silver' and table_name = %s",
+                    (table,),
+                )
+            }
+        envelope = {
+            "event_id": str(new_id()),
+            "event_seq": seq,
+            "event_type": event.event_type,
+            "event_version": version(event.event_type),
+            "occurred_at": at,
+        }
+        row = {k: v for k, v in silver_row(event, pseudo, envelope).items() if k in columns[table]}
+        conn.execute(
+            sql.SQL("insert into {} ({}) values ({})").format(
+                sql.Identifier("lake_silver", table),
+                sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row)),
+            ),
+            tuple(row.values()),
+        )
+
+
+def _seed_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> list[tuple[Any, Any]]:
+    """(event, when) of the classes' dimensions, memberships, attempts and work, oldest first."""
     from core.events import (
         AttemptCompletedV1,
         AttemptScoredV1,
@@ -155,7 +212,6 @@ def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
         Event,
         WorkSubmittedV1,
     )
-    from core.outbox import append_sync
 
     events: list[tuple[Event, Any]] = _dimension_events(conn, class_ids)
     for class_id, student, joined in conn.execute(_MEMBERS, (class_ids,)).fetchall():
@@ -248,153 +304,7 @@ def record_events(conn: psycopg.Connection[Any], class_ids: list[str]) -> None:
                 at,
             )
         )
-    for event, at in events:
-        append_sync(conn, event, at)
-
-
-def fill_lake_silver(
-    conn: psycopg.Connection[Any], settings: Settings, class_ids: list[str]
-) -> None:
-    """Write the classes (their exams and items), memberships, attempts and handed-in work straight
-    into the lake_silver copies, one row per event as the copy would hold it (people as
-    pseudonymous keys)."""
-    from core.ids import new_id
-    from lake.pseudonym import Pseudonymizer
-
-    key = Pseudonymizer(settings.pseudonym_key)
-
-    def insert(table: str, row: dict[str, Any]) -> None:
-        names = ["event_id", "event_version", *row]
-        conn.execute(
-            sql.SQL("insert into {} ({}) values ({})").format(
-                sql.Identifier("lake_silver", table),
-                sql.SQL(", ").join(map(sql.Identifier, names)),
-                sql.SQL(", ").join(sql.Placeholder() * len(names)),
-            ),
-            (str(new_id()), 1, *row.values()),
-        )
-
-    for event, at in _dimension_events(conn, class_ids):
-        insert(*_silver_row(event, at, key))
-    for class_id, student, joined in conn.execute(_MEMBERS, (class_ids,)).fetchall():
-        insert(
-            "class_events",
-            {
-                "event_type": "classes.membership.joined.v1",
-                "occurred_at": joined,
-                "class_id": class_id,
-                "student_key": key(student),
-                "joined_at": joined,
-            },
-        )
-    for r in conn.execute(_ATTEMPTS, (class_ids,)).fetchall():
-        (
-            attempt,
-            exam,
-            student,
-            class_id,
-            status,
-            started,
-            completed,
-            raw,
-            top,
-            theta,
-            se,
-            lz,
-            misfit,
-            reason,
-        ) = r
-        common = {"attempt_id": attempt, "exam_id": exam, "student_key": key(student)}
-        insert(
-            "attempts",
-            {
-                "event_type": "exams.attempt.started.v1",
-                "occurred_at": started,
-                **common,
-                "started_at": started,
-            },
-        )
-        if status != "completed":
-            continue
-        insert(
-            "attempts",
-            {
-                "event_type": "exams.attempt.completed.v1",
-                "occurred_at": completed,
-                **common,
-                "class_id": class_id,
-                "raw_score": raw,
-                "max_score": top,
-                "started_at": started,
-                "completed_at": completed,
-            },
-        )
-        if theta is not None:
-            insert(
-                "attempts",
-                {
-                    "event_type": "exams.attempt.scored.v1",
-                    "occurred_at": completed,
-                    **common,
-                    "class_id": class_id,
-                    "theta": theta,
-                    "se": se,
-                    "completed_at": completed,
-                    "person_fit_lz": lz,
-                    "is_person_misfit": misfit,
-                    "person_fit_reason": reason,
-                },
-            )
-    for r in conn.execute(_WORK, (class_ids,)).fetchall():
-        assignment, student, class_id, kind, state, version, late, flagged, points, at = r
-        insert(
-            "submissions",
-            {
-                "event_type": "assignments.work.submitted.v1",
-                "occurred_at": at,
-                "assignment_id": assignment,
-                "student_key": key(student),
-                "class_id": class_id,
-                "kind": kind,
-                "state": state,
-                "version": version,
-                "is_late": late,
-                "flagged": flagged,
-                "points_awarded": points,
-                "changed_at": at,
-            },
-        )
-
-
-def _silver_row(event: Any, at: Any, key: Any) -> tuple[str, dict[str, Any]]:
-    """A created event of a class, exam or item as its lake_silver row (ids -> keys)."""
-    from core.events import ClassCreatedV1, ExamCreatedV1
-
-    common = {"event_type": event.event_type, "occurred_at": at}
-    if isinstance(event, ClassCreatedV1):
-        row = {"class_id": event.class_id, "teacher_key": key(event.teacher_id), "name": event.name}
-        return "class_events", {**common, **row, "created_at": event.created_at}
-    if isinstance(event, ExamCreatedV1):
-        row = {
-            "exam_id": event.exam_id,
-            "owner_key": key(event.owner_id),
-            "class_id": event.class_id,
-            "item_count": event.item_count,
-            "kind": event.kind,
-            "title": event.title,
-            "exposure_max_rate": event.exposure_max_rate,
-        }
-        return "exam_events", {**common, **row, "created_at": event.created_at}
-    row = {
-        "item_id": event.item_id,
-        "owner_key": key(event.owner_id),
-        "skills": event.skills,
-        "version": event.version,
-        "status": event.status,
-        "scoring": event.scoring,
-        "option_count": event.option_count,
-    }
-    return "item_events", {**common, **row, "created_at": event.created_at}
+    return sorted(events, key=lambda pair: pair[1])
 
 
 # -- Coursework as the lake would see it (assignments, lessons, learning records) ---------------
@@ -613,24 +523,9 @@ def record_parameter_events(conn: psycopg.Connection[Any], item_ids: list[str]) 
         append_sync(conn, event, at)
 
 
-def fill_lake_silver_parameters(conn: psycopg.Connection[Any], item_ids: list[str]) -> None:
+def fill_lake_silver_parameters(
+    conn: psycopg.Connection[Any], settings: Settings, item_ids: list[str]
+) -> None:
     """Write the items' parameter events straight into lake_silver.item_events, one row per
     event as the copy would hold it (event_seq in the order the events happened)."""
-    from core.ids import new_id
-
-    for seq, (event, at) in enumerate(_parameter_events(conn, item_ids), start=1):
-        row = {
-            "event_id": str(new_id()),
-            "event_seq": seq,
-            "event_type": event.event_type,
-            "event_version": 1,
-            "occurred_at": at,
-            **msgspec.structs.asdict(event),
-        }
-        conn.execute(
-            sql.SQL("insert into lake_silver.item_events ({}) values ({})").format(
-                sql.SQL(", ").join(map(sql.Identifier, row)),
-                sql.SQL(", ").join(sql.Placeholder() * len(row)),
-            ),
-            tuple(row.values()),
-        )
+    _write_silver(conn, settings, _parameter_events(conn, item_ids))

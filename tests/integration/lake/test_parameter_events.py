@@ -81,7 +81,7 @@ def test_recorded_and_filled_parameter_events_agree(settings: Settings) -> None:
     with psycopg.connect(settings.database_url) as conn:
         shipped = _rows(conn)
         conn.execute("delete from lake_silver.item_events")
-        fill_lake_silver_parameters(conn, [item])
+        fill_lake_silver_parameters(conn, settings, [item])
         filled = _rows(conn)
     # version 1 added, version 2 added, version 2 promoted
     assert [(r[0], r[3]) for r in shipped] == [

@@ -16,13 +16,14 @@ import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
-from cli.login import login, logout
+from cli.login import login, logout, resolve_subject
 from cli.sql import sql
 from core.auth import hash_password, issue_token
 from core.ids import new_id
 from core.settings import Settings
 from lake.catalog import load_catalog
 from lake.ingest import ingest_outbox
+from lake.pseudonym import pseudonymize
 from lake.tables import OUTBOX_EVENTS, identifier
 from tests.integration.lake.conftest import completed_event, write_events
 
@@ -166,6 +167,16 @@ def test_role_comes_from_the_account_not_the_token(door: Settings) -> None:
     )
     rows = _json(_run(door, ["--format", "json", "select * from users.accounts"], forged))
     assert {r["email"] for r in rows} == {"***"}
+
+
+def test_the_callers_lake_key_reaches_the_policy(door: Settings) -> None:
+    """Marts built from the lake know people by key only (own_key rows): the door's subject
+    carries the caller's key, as the dashboards' does, or no own row could ever match."""
+    for role in ("analyst", "teacher"):
+        person = _person(door, role)
+        subject = resolve_subject(door, _token(door, person))
+        assert subject.role == role
+        assert subject.user_key == pseudonymize(door.pseudonym_key, person.user_id)
 
 
 def test_login_stores_a_short_lived_token_and_logout_revokes_it(door: Settings) -> None:
