@@ -78,3 +78,26 @@ def test_marts_follow_the_lake_sensor_targets_copies_and_dbt(settings: Settings)
     assert dg.AssetKey(["lake_silver", "responses"]) in targets
     assert dg.AssetKey(["agg_attempts_per_day"]) in targets
     assert not any(k.path[0] == DASHBOARD_GROUP for k in targets)
+
+
+# The only staging inputs outside the lake, by decision 0014's rule that the lake keeps no free
+# text: lesson titles and bodies, and the LRS's merged activity definitions.
+OLTP_SOURCES = {dg.AssetKey(["learning", "lessons"]), dg.AssetKey(["lrs", "activities"])}
+
+
+def test_every_staging_model_reads_the_lake_but_the_free_text_sources(settings: Settings) -> None:
+    """One lineage (issue 18): each staging model's parents are lake copies (or the DIF asset,
+    itself computed from the lake), except the two OLTP sources of free text named above."""
+    graph = build_definitions(settings).resolve_asset_graph()
+    staging = [k for k in graph.get_all_asset_keys() if k.path[-1].startswith("stg_")]
+    assert len(staging) > 10
+    outside: set[dg.AssetKey] = set()
+    for model in staging:
+        for parent in graph.get(model).parent_keys:
+            if parent.path[0] != "lake_silver" and parent != dg.AssetKey(["item_dif"]):
+                outside.add(parent)
+    assert outside == OLTP_SOURCES
+    # and every mart has the lake upstream
+    marts = [k for k in graph.get_all_asset_keys() if k.path[-1].startswith(("fct_", "agg_"))]
+    for mart in marts:
+        assert dg.AssetKey(["outbox_events"]) in upstream(graph, mart), mart
