@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,7 @@ from apis.app import create_app as create_api
 from cli.main import main as dreamseed
 from core.settings import Settings
 from dashboards.app import create_app as create_dashboards
-from lake.ingest import ingest_outbox
+from lake.ingest import ingest_outbox, pending_events
 from orchestration.builder import build_definitions
 from tests.support.accounts import operator_token
 from tests.support.servers import serve_in_thread
@@ -126,6 +127,12 @@ def test_the_slice_end_to_end(settings: Settings, api_url: str) -> None:
     def crash() -> None:
         raise RuntimeError("simulated crash before the Iceberg commit")
 
+    # (the exam's rows ship once no older transaction is open in the cluster: wait for that, or
+    # an ingest with nothing to write would never reach the commit the crash stands in for)
+    deadline = time.monotonic() + 180
+    while pending_events(settings) == 0:
+        assert time.monotonic() < deadline, "the exam's outbox rows never became final"
+        time.sleep(0.2)
     with pytest.raises(RuntimeError, match="simulated crash"):
         ingest_outbox(settings, before_commit=crash)
 
