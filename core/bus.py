@@ -78,6 +78,16 @@ def dead_letter_stream(prefix: str, consumer: str) -> str:
     return f"{prefix}deadletter.{consumer}"
 
 
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """A dead letter: where it stands in the group's dead letters, what it was, and why."""
+
+    position: str
+    event_id: str
+    event_type: str
+    error: str
+
+
 @runtime_checkable
 class EventSink(Protocol):
     """Where the relay publishes. `publish` returns once every entry is stored by the bus (the
@@ -123,6 +133,11 @@ class EventSource(Protocol):
     async def lag(self) -> dict[str, dict[str, int]]:
         """Per stream: events not yet delivered to the group (`lag`) and delivered but not
         acknowledged (`pending`)."""
+        ...
+
+    async def parked(self, after: str, count: int) -> list[ParkedEvent]:
+        """Up to `count` of the group's dead letters parked after the one whose `position` is
+        `after` ('0-0': from the first), oldest first."""
         ...
 
 
@@ -241,6 +256,22 @@ class RedisStreamSource:
                             "lag": int(group.get("lag") or 0),
                             "pending": int(group["pending"]),
                         }
+        return out
+
+    async def parked(self, after: str, count: int) -> list[ParkedEvent]:
+        stream = dead_letter_stream(self.prefix, self.group)
+        entries: Any = await self.redis.xrange(stream, f"({after}", "+", count=count)
+        out = []
+        for entry_id, raw in entries or []:
+            fields = _fields(raw)
+            out.append(
+                ParkedEvent(
+                    _text(entry_id),
+                    fields.get("event_id", "?"),
+                    fields.get("event_type", "?"),
+                    fields.get("error", ""),
+                )
+            )
         return out
 
 

@@ -29,6 +29,7 @@ from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
 from apis.notifications.rules import Note, notify, source_uuid, wake
+from core.bus import RedisStreamSource
 from core.consumers import dead_letter_stream
 from core.db import Pool
 
@@ -143,7 +144,8 @@ async def dead_letters(
         stream = dead_letter_stream(prefix, consumer)
         name = f"deadletter:{stream}"
         position = await _cursor(conn, name)
-        entries: Any = await redis.xrange(stream, f"({position}", "+", count=DEAD_LETTER_BATCH)
+        source = RedisStreamSource(redis, prefix, consumer, ())  # the group's dead letters only
+        entries = await source.parked(position, DEAD_LETTER_BATCH)
         if not entries:
             continue
         if admins is None:
@@ -152,9 +154,8 @@ async def dead_letters(
                 " where role = 'admin' and deactivated_at is null order by user_id"
             )
             admins = [r["user_id"] for r in await cur.fetchall()]
-        for entry_id, fields in entries:
-            error = str(fields.get("error", ""))
-            body = f"{fields.get('event_type', '?')} {fields.get('event_id', '?')}: {error}"
+        for entry in entries:
+            body = f"{entry.event_type} {entry.event_id}: {entry.error}"
             notes += [
                 Note(
                     admin,
@@ -162,13 +163,13 @@ async def dead_letters(
                     f"Consumer {consumer} parked an event it could not handle",
                     body[:2000],
                     None,
-                    source_uuid(f"dead_letter:{stream}:{entry_id}"),
+                    source_uuid(f"dead_letter:{stream}:{entry.position}"),
                 )
                 for admin in admins
             ]
         await conn.execute(
             "update realtime.cursors set position = %s, updated_at = now() where name = %s",
-            (entries[-1][0], name),
+            (entries[-1].position, name),
         )
     return notes
 
