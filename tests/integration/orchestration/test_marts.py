@@ -4,6 +4,7 @@ runs them: outbox -> bronze -> silver -> lake_silver copies -> dbt marts."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -21,9 +22,20 @@ from orchestration.analytics.resources import build_dbt_resource, dbt_project
 from orchestration.analytics.sensors import marts_after_lake_sensor
 from orchestration.lake.assets import lake_silver_copies, outbox_events, silver_tables
 from orchestration.lake.resources import LakeResource
+from tests.support.database import scratch_settings
 from tests.support.lake import record_coursework_events, record_events, record_parameter_events
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def settings(base_settings: Settings) -> Iterator[Settings]:
+    """A database of its own: the whole dbt project is built and every dbt test run over all its
+    rows, and the session's database holds other tests' synthetic lake events (items created
+    without a status, say, which fail not_null on stg_content__items in the full suite)."""
+    with scratch_settings(base_settings) as scratch:
+        yield scratch
+
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 # student -> answers to (i1, i2, i3); None = not answered; the last attempt stays in progress
