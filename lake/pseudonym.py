@@ -70,9 +70,7 @@ class Pseudonymizer:
 def subject_key(key: str, user_id: str | None) -> str | None:
     """A signed-in user's key, for row filters on marts that know people by key only (the policy
     matches `Subject.user_key`); None without an id or a key, so that no row matches."""
-    if not user_id or not key:
-        return None
-    return Pseudonymizer(key)(user_id)
+    return pseudonymize(key, user_id) if user_id and key else None
 
 
 def pseudonymize(key: str, value: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -24,9 +25,12 @@ from lake.warehouse import COPY_TABLES, copy_table
 from privacy.lake_erasure import bronze_horizon
 
 
-def ship(settings: Settings, timeout: float = 120.0, *, copies: bool = False) -> None:
+def ship(
+    settings: Settings, timeout: float = 120.0, *, copies: bool | Collection[str] = False
+) -> None:
     """One more snapshot per table, repeated until bronze holds every event written so far;
-    with `copies`, then the silver tables' copies in PostgreSQL (`lake_silver.*`, for dbt)."""
+    with `copies`, then the silver tables' copies in PostgreSQL (`lake_silver.*`, for dbt): all
+    of them (True) or the ones named."""
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         row = conn.execute("select max(txid::text::bigint) from events.outbox").fetchone()
     needed = int(row[0]) if row and row[0] is not None else 0
@@ -36,7 +40,7 @@ def ship(settings: Settings, timeout: float = 120.0, *, copies: bool = False) ->
         derive_silver(settings, advance_idle=True)
         ship_decisions(settings)
         if bronze_horizon(settings) > needed:
-            for table in COPY_TABLES if copies else ():
+            for table in COPY_TABLES if copies is True else copies or ():
                 copy_table(settings, table)
             return
         assert time.monotonic() < deadline, "the lake did not catch up with the outbox"

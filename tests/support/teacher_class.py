@@ -22,7 +22,6 @@ from core.events import ResponseRecordedV1
 from core.ids import new_id
 from core.outbox import append_sync
 from core.settings import Settings
-from lake.warehouse import copy_table
 from psychometrics import CATConfig
 from tests.support.lake import RECORDED_COPIES, record_events, record_parameter_events, ship
 
@@ -266,7 +265,5 @@ def seed_class(settings: Settings, tag: str = "") -> dict[str, str]:
         record_parameter_events(conn, [ids["i1"], ids["i2"], ids["i3"]])
     # the marts read responses, attempts, memberships, work and item parameters from the lake:
     # outbox -> bronze -> silver -> lake_silver.<table>
-    ship(settings)
-    for table in RECORDED_COPIES:  # dimensions (classes, exams, items) included
-        copy_table(settings, table)
+    ship(settings, copies=RECORDED_COPIES)  # dimensions (classes, exams, items) included
     return ids

@@ -18,7 +18,7 @@ from core.events import ResponseRecordedV1
 from core.ids import new_id
 from core.outbox import append_sync
 from core.settings import Settings
-from lake.warehouse import copy_table, copy_tables
+from lake.warehouse import copy_tables
 from orchestration.analytics.assets import build_dbt_assets
 from orchestration.analytics.checks import LiveAnalyticsResource, live_analytics_match_marts
 from orchestration.analytics.live import compare
@@ -82,9 +82,7 @@ async def test_the_check_passes_on_agreeing_data_and_fails_on_corruption(
     # the marts read responses from the lake: outbox -> bronze -> silver -> lake_silver.responses
     # ... and attempts, memberships and work too: the API's through the lake, the history's
     # (written straight to the OLTP tables, without events) straight into the lake's copies
-    ship(s)
-    for table in RECORDED_COPIES:  # dimensions (classes, exams, items) included
-        copy_table(s, table)
+    ship(s, copies=RECORDED_COPIES)  # dimensions (classes, exams, items) included
     with psycopg.connect(s.database_url) as conn:
         fill_lake_silver(conn, s, [history["class"]])
     project = dbt_project()
